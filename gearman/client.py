@@ -1,0 +1,473 @@
+"""GearmanClient: the PECL ``GearmanClient`` API (PEP 8 aliases included).
+
+Blocking calls (``do*``, ``jobStatus``, ``ping``) raise a subclass of
+:class:`gearman.errors.GearmanError` on failure and also record the outcome,
+so ``returnCode()``, ``error()`` and ``getErrno()`` report the last call as
+PECL does.  One lock per client makes it safe to share between threads
+(calls are serialised); a callback must not call back into the client that
+is running it.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, List, Optional, TypeVar, Union
+
+from gearman import _core
+from gearman import constants as C
+from gearman._aliases import CLIENT_METHODS, TASK_METHODS, add_pep8_aliases
+from gearman._servers import env_servers, parse_host_entry, parse_servers
+from gearman.errors import (
+    GearmanError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    JobExceptionError,
+    JobFailedError,
+)
+
+__all__ = ["GearmanClient", "GearmanTask"]
+
+Payload = Union[bytes, bytearray, memoryview, str]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_FOREGROUND = {
+    "normal": C.GEARMAN_COMMAND_SUBMIT_JOB,
+    "high": C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH,
+    "low": C.GEARMAN_COMMAND_SUBMIT_JOB_LOW,
+}
+_BACKGROUND = {
+    "normal": C.GEARMAN_COMMAND_SUBMIT_JOB_BG,
+    "high": C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG,
+    "low": C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG,
+}
+# Options setOptions() may change (libgearman 1.1.20 set_options semantics).
+_SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
+             | C.GEARMAN_CLIENT_FREE_TASKS | C.GEARMAN_CLIENT_GENERATE_UNIQUE
+             | C.GEARMAN_CLIENT_EXCEPTION | C.GEARMAN_CLIENT_SSL)
+
+
+class GearmanTask(_core.Task):
+    """A task of :class:`GearmanClient` (PECL ``GearmanTask``); made by the client."""
+
+    __slots__ = ()
+
+
+add_pep8_aliases(GearmanTask, [m for m in TASK_METHODS if hasattr(GearmanTask, m)])
+
+
+class GearmanClient:
+    """A Gearman client with PECL's API.
+
+    ``GearmanClient()`` then ``addServer()``/``addServers()``; with no server
+    added, ``GEARMAN_SERVERS`` (``"h1:4730,h2"``) is used, else localhost:4730.
+    ``GearmanClient(["h1:4730", ...])`` adds servers as python-gearman did.
+    """
+
+    def __init__(self, host_list: Optional[List[Any]] = None, *,
+                 timeout: Optional[int] = None, connect_timeout: float = 5.0,
+                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
+        engine = _core.ClientEngine()
+        engine.task_type = GearmanTask
+        engine.connect_timeout = float(connect_timeout)
+        engine.max_packet_size = int(max_packet_size)
+        engine.exceptions = False
+        engine.ssl_context = ssl_context
+        self._engine = engine
+        self._lock = threading.RLock()
+        self._rc = C.GEARMAN_SUCCESS
+        self._error: Union[str, bool] = False
+        self._errno = 0
+        self._options = C.GEARMAN_CLIENT_FREE_TASKS
+        self._timeout_ms = -1 if timeout is None else int(timeout)
+        self._context: Any = ""
+        self._job_handle = ""
+        if host_list:
+            if isinstance(host_list, str):
+                host_list = [host_list]
+            for entry in host_list:
+                host, port = parse_host_entry(entry)
+                self._engine.add_server(host, port)
+            self._engine.exceptions = True
+
+    # -- outcome bookkeeping -------------------------------------------------------
+
+    def _ok(self) -> None:
+        self._rc = C.GEARMAN_SUCCESS
+        self._error = ""
+        self._errno = 0
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, GearmanError):
+            self._rc = exc.code
+            self._error = str(exc)
+            self._errno = getattr(exc, "errno", None) or 0
+        elif isinstance(exc, OSError):
+            self._rc = C.GEARMAN_ERRNO
+            self._error = str(exc)
+            self._errno = exc.errno or 0
+
+    def returnCode(self) -> int:
+        """Return the code of the last operation (``GEARMAN_SUCCESS``, ``GEARMAN_TIMEOUT``...)."""
+        return self._rc
+
+    def error(self) -> Union[str, bool]:
+        """Return the last error text; ``False`` on a fresh client, ``''`` after a success."""
+        return self._error
+
+    def getErrno(self) -> int:
+        """Return the system errno of the last failure (0 if none)."""
+        return self._errno
+
+    # -- servers -------------------------------------------------------------------
+
+    def addServer(self, host: Optional[str] = None, port: int = 0,
+                  setupExceptionHandler: bool = True) -> bool:
+        """Add a job server (no I/O: unlike PECL, a down server is found at first use).
+
+        ``host`` None or '' means localhost, ``port`` 0 means 4730.  Returns True.
+        Raises InvalidTypeError / InvalidArgumentError for a bad host or port.
+        """
+        if host is None or host == "":
+            host = C.GEARMAN_DEFAULT_TCP_HOST
+        if not isinstance(host, str):
+            raise InvalidTypeError(f"host must be a str, not {type(host).__name__}")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise InvalidTypeError(f"port must be an int, not {type(port).__name__}")
+        if not 0 <= port <= 65535:
+            raise InvalidArgumentError(f"port {port} out of range")
+        with self._lock:
+            self._engine.add_server(host, port or C.GEARMAN_DEFAULT_TCP_PORT)
+            if setupExceptionHandler:
+                self._engine.exceptions = True
+            self._ok()
+        return True
+
+    def addServers(self, servers: Optional[str] = None, setupExceptionHandler: bool = True) -> bool:
+        """Add servers from ``"h1:4730,h2,[::1]:4731"``; None means localhost:4730."""
+        for host, port in parse_servers(servers):
+            self.addServer(host, port, setupExceptionHandler)
+        return True
+
+    def _servers(self) -> None:
+        if not self._engine.servers:
+            for host, port in env_servers():
+                self._engine.add_server(host, port)
+            self._engine.exceptions = True
+
+    @property
+    def servers(self) -> List[str]:
+        """``host:port`` of every server, in the order added."""
+        return [c.key for c in self._engine.servers]
+
+    def enableExceptionHandler(self) -> bool:
+        """Ask servers for WORK_EXCEPTION packets (sent on every (re)connect)."""
+        self._engine.exceptions = True
+        return True
+
+    # -- options, timeout, context ---------------------------------------------------
+
+    def options(self) -> int:
+        """Return the option bits (``GEARMAN_CLIENT_*``)."""
+        return self._options
+
+    def setOptions(self, options: int) -> bool:
+        """Replace the settable option bits, as libgearman's set_options does."""
+        self._options = (self._options & ~_SETTABLE) | (int(options) & _SETTABLE)
+        self._apply_options()
+        return True
+
+    def addOptions(self, options: int) -> bool:
+        """Turn option bits on."""
+        self._options |= int(options) & _SETTABLE
+        self._apply_options()
+        return True
+
+    def removeOptions(self, options: int) -> bool:
+        """Turn option bits off (EXCEPTION and SSL cannot be removed, as in libgearman)."""
+        self._options &= ~(int(options) & _SETTABLE & ~(C.GEARMAN_CLIENT_EXCEPTION | C.GEARMAN_CLIENT_SSL))
+        self._apply_options()
+        return True
+
+    def _apply_options(self) -> None:
+        if self._options & C.GEARMAN_CLIENT_EXCEPTION:
+            self._engine.exceptions = True
+
+    @property
+    def generate_unique(self) -> bool:
+        """Whether jobs without a unique get a generated one (default True); False sends ''."""
+        return bool(self._engine.generate_unique)
+
+    @generate_unique.setter
+    def generate_unique(self, value: bool) -> None:
+        self._engine.generate_unique = bool(value)
+
+    def timeout(self) -> int:
+        """Return the timeout in milliseconds (-1: none)."""
+        return self._timeout_ms
+
+    def setTimeout(self, timeout: int) -> bool:
+        """Limit each blocking call to ``timeout`` ms (-1: wait as long as the job runs).
+
+        Unlike libgearman, which restarts its timer on every packet, the limit
+        covers the whole call, so no call outlives it.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
+            raise InvalidTypeError(f"timeout must be an int (ms), not {type(timeout).__name__}")
+        self._timeout_ms = timeout if timeout >= 0 else -1
+        return True
+
+    def _seconds(self) -> float:
+        return self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0
+
+    def context(self) -> Any:
+        """Return the application context (``''`` when unset)."""
+        return self._context
+
+    def setContext(self, context: Any) -> bool:
+        """Set the application context."""
+        self._context = context
+        return True
+
+    data = context          # PECL <= 0.5 names
+    setData = setContext
+
+    @property
+    def max_packet_size(self) -> int:
+        return int(self._engine.max_packet_size)
+
+    # -- the do-family ---------------------------------------------------------------
+
+    def _do(self, cmd: int, function_name: Any, workload: Any, unique: Any) -> Any:
+        with self._lock:
+            engine = self._engine
+            try:
+                self._servers()
+                task = engine.new_submit(cmd, function_name, workload, unique)
+                engine.submit(task)
+                try:
+                    engine.run([task], self._seconds())
+                except BaseException:
+                    engine.abandon(task)
+                    raise
+                if task.exception is not None:
+                    raise task.exception
+                if task.background:
+                    self._job_handle = task.handle
+                    self._ok()
+                    return task.handle
+                rc = task.code
+                if rc == C.GEARMAN_WORK_FAIL:
+                    raise JobFailedError(f"job {task.handle} failed (WORK_FAIL)",
+                                         handle=task.handle)
+                if rc == C.GEARMAN_WORK_EXCEPTION:
+                    payload = task.data()
+                    raise JobExceptionError(
+                        f"job {task.handle} raised: {payload.decode('utf-8', 'replace')}",
+                        handle=task.handle, payload=payload)
+            except BaseException as exc:
+                self._failed(exc)
+                raise
+            self._ok()
+            chunks = task.chunks
+            if chunks:
+                return b"".join(chunks) + task.result
+            return task.result
+
+    def doNormal(self, function_name: Union[str, bytes], workload: Payload,
+                 unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """Run a job at normal priority and wait for it; return its result (bytes).
+
+        The result is every WORK_DATA payload followed by the WORK_COMPLETE one,
+        as libgearman 1.1.20 returns it.  Raises JobFailedError (WORK_FAIL),
+        JobExceptionError (WORK_EXCEPTION, ``payload`` set), GearmanTimeoutError,
+        ServerUnavailable, LostConnectionError (the outcome is unknown),
+        InvalidArgumentError / InvalidTypeError for bad arguments.
+        """
+        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB, function_name, workload, unique)
+
+    def doHigh(self, function_name: Union[str, bytes], workload: Payload,
+               unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """As :meth:`doNormal`, at high priority."""
+        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH, function_name, workload, unique)
+
+    def doLow(self, function_name: Union[str, bytes], workload: Payload,
+              unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """As :meth:`doNormal`, at low priority."""
+        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW, function_name, workload, unique)
+
+    def do(self, function_name: Union[str, bytes], workload: Payload,
+           unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """Deprecated PECL name of :meth:`doNormal`."""
+        return self.doNormal(function_name, workload, unique)
+
+    def doBackground(self, function_name: Union[str, bytes], workload: Payload,
+                     unique: Optional[Union[str, bytes]] = None) -> str:
+        """Queue a background job at normal priority; return its job handle (str).
+
+        Returns once the server accepted the job (JOB_CREATED).  A job with the
+        same function and unique that is still queued or running is reused: its
+        handle comes back and this workload is ignored.  Raises as doNormal.
+        """
+        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_BG, function_name, workload, unique)
+
+    def doHighBackground(self, function_name: Union[str, bytes], workload: Payload,
+                         unique: Optional[Union[str, bytes]] = None) -> str:
+        """As :meth:`doBackground`, at high priority."""
+        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, function_name, workload, unique)
+
+    def doLowBackground(self, function_name: Union[str, bytes], workload: Payload,
+                        unique: Optional[Union[str, bytes]] = None) -> str:
+        """As :meth:`doBackground`, at low priority."""
+        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, function_name, workload, unique)
+
+    def doJobHandle(self) -> str:
+        """Return the handle of the last background do* call ('' if none)."""
+        return self._job_handle
+
+    def doStatus(self) -> List[int]:
+        """Return ``[numerator, denominator]``: always ``[0, 0]``, as libgearman >= 0.2x."""
+        return [0, 0]
+
+    # -- status and echo ------------------------------------------------------------
+
+    def _run_requests(self, tasks: List[Any]) -> None:
+        engine = self._engine
+        try:
+            engine.run(tasks, self._seconds())
+        except BaseException:
+            for t in tasks:
+                engine.abandon(t)
+            raise
+
+    def jobStatus(self, job_handle: Union[str, bytes]) -> List[Any]:
+        """Return ``[known, running, numerator, denominator]`` of a job.
+
+        Asks the server that issued the handle (or, for a handle this client
+        did not make, every server: the first that knows it answers).  A
+        finished or unknown job gives ``[False, False, 0, 0]``.  Raises
+        ServerUnavailable if no server could be asked, GearmanTimeoutError,
+        InvalidArgumentError / InvalidTypeError for a bad handle.
+        """
+        with self._lock:
+            engine = self._engine
+            try:
+                self._servers()
+                handle = job_handle.decode("utf-8", "surrogateescape") \
+                    if isinstance(job_handle, bytes) else job_handle
+                if not isinstance(handle, str):
+                    raise InvalidTypeError(
+                        f"job handle must be str or bytes, not {type(job_handle).__name__}")
+                conn = engine.server_of(handle)
+                targets = [conn] if conn is not None else list(engine.servers)
+                if not targets:
+                    engine.submit(engine.new_request(_core.KIND_STATUS, handle))  # raises
+                tasks = []
+                for c in targets:
+                    t = engine.new_request(_core.KIND_STATUS, handle)
+                    engine.submit_to(c, t)
+                    tasks.append(t)
+                self._run_requests(tasks)
+                answered = [t for t in tasks if t.exception is None]
+                if not answered:
+                    raise tasks[0].exception
+                for t in answered:
+                    if t.isKnown():
+                        self._ok()
+                        return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
+            except BaseException as exc:
+                self._failed(exc)
+                raise
+            self._ok()
+            return [False, False, 0, 0]
+
+    def jobStatusByUniqueKey(self, unique_key: Union[str, bytes]) -> List[Any]:
+        """Return ``[known, running, numerator, denominator]`` by unique (GET_STATUS_UNIQUE).
+
+        Asks every server (gearmand looks uniques up across functions).
+        """
+        with self._lock:
+            engine = self._engine
+            try:
+                self._servers()
+                tasks = []
+                for c in list(engine.servers):
+                    t = engine.new_request(_core.KIND_STATUS_UNIQUE, unique_key)
+                    engine.submit_to(c, t)
+                    tasks.append(t)
+                self._run_requests(tasks)
+                answered = [t for t in tasks if t.exception is None]
+                if not answered:
+                    raise tasks[0].exception
+                for t in answered:
+                    if t.isKnown():
+                        return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
+            except BaseException as exc:
+                self._failed(exc)
+                raise
+            return [False, False, 0, 0]
+
+    def ping(self, workload: Payload = b"") -> bool:
+        """Send ECHO_REQ to every server and check each echoes it; return True.
+
+        Raises ServerUnavailable / LostConnectionError if a server cannot be
+        reached, GearmanError (GEARMAN_ECHO_DATA_CORRUPTION) on a wrong echo.
+        """
+        with self._lock:
+            engine = self._engine
+            try:
+                self._servers()
+                tasks = []
+                expected = None
+                for c in list(engine.servers):
+                    t = engine.new_request(_core.KIND_ECHO, workload)
+                    expected = t.workload()
+                    engine.submit_to(c, t)
+                    tasks.append(t)
+                if not tasks:
+                    engine.submit(engine.new_request(_core.KIND_ECHO, workload))  # raises
+                self._run_requests(tasks)
+                for t in tasks:
+                    if t.exception is not None:
+                        raise t.exception
+                    if t.result != expected:
+                        raise GearmanError(f"server {t.server} echoed different bytes",
+                                           code=C.GEARMAN_ECHO_DATA_CORRUPTION)
+            except BaseException as exc:
+                self._failed(exc)
+                raise
+            self._ok()
+            return True
+
+    echo = ping  # deprecated PECL name
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def clone(self) -> "GearmanClient":
+        """Return a new client with the same servers, options, timeout and context."""
+        other = GearmanClient(timeout=self._timeout_ms,
+                              connect_timeout=self._engine.connect_timeout,
+                              max_packet_size=self._engine.max_packet_size,
+                              ssl_context=self._engine.ssl_context)
+        for c in self._engine.servers:
+            other._engine.add_server(c.host, c.port)
+        other._engine.exceptions = self._engine.exceptions
+        other._engine.generate_unique = self._engine.generate_unique
+        other._options = self._options
+        other._context = self._context
+        return other
+
+    def close(self) -> None:
+        """Close every connection (the client can be used again: it reconnects)."""
+        with self._lock:
+            self._engine.close()
+
+    def __enter__(self) -> "GearmanClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<GearmanClient servers={self.servers}>"
+
+
+add_pep8_aliases(GearmanClient, CLIENT_METHODS)

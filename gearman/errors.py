@@ -1,0 +1,166 @@
+"""The one exception tree of cygearman.
+
+Every failure raises a subclass of :class:`GearmanError`, which carries the
+PECL/libgearman return code in ``code``.  Leaves also inherit the builtin
+exception a caller would naturally catch (``TimeoutError``, ``ConnectionError``,
+``ValueError``, ``TypeError``).  python-gearman's names are kept; its
+``ConnectionError`` shadowed the builtin without inheriting it, ours inherits it.
+The compiled core imports these classes; they are defined only here.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Optional
+
+from gearman import constants as _c
+
+__all__ = [
+    "GearmanError",
+    "GearmanException",
+    "ConnectionError",
+    "ServerUnavailable",
+    "LostConnectionError",
+    "NoServersError",
+    "ProtocolError",
+    "UnknownCommandError",
+    "PacketTooLargeError",
+    "GearmanTimeoutError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "ServerError",
+    "QueueFullError",
+    "JobFailedError",
+    "JobExceptionError",
+    "ExceededConnectionAttempts",
+    "InvalidClientState",
+    "InvalidWorkerState",
+    "InvalidAdminClientState",
+]
+
+
+class GearmanError(Exception):
+    """Raised when any Gearman operation fails; ``code`` is the PECL return code."""
+
+    code: int = _c.GEARMAN_UNKNOWN_STATE
+
+    def __init__(self, message: str = "", code: Optional[int] = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        for key, value in extra.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+#: PECL's name for the same class (``GearmanException``).
+GearmanException = GearmanError
+
+
+class ConnectionError(GearmanError, builtins.ConnectionError):
+    """Raised when a connection to a job server fails or breaks."""
+
+    code = _c.GEARMAN_LOST_CONNECTION
+
+
+class ServerUnavailable(ConnectionError):
+    """Raised when no job server in the pool could be reached."""
+
+    code = _c.GEARMAN_COULD_NOT_CONNECT
+
+
+class LostConnectionError(ConnectionError):
+    """Raised when a server went away after a request was written: its outcome is unknown."""
+
+    code = _c.GEARMAN_LOST_CONNECTION
+
+
+class NoServersError(GearmanError):
+    """Raised when an operation needs a server and none was added."""
+
+    code = _c.GEARMAN_NO_SERVERS
+
+
+class ProtocolError(GearmanError):
+    """Raised when a peer sends bytes that are not valid Gearman protocol."""
+
+    code = _c.GEARMAN_INVALID_PACKET
+
+
+class UnknownCommandError(ProtocolError):
+    """Raised when a packet carries a command number the protocol does not define."""
+
+    code = _c.GEARMAN_INVALID_COMMAND
+
+
+class PacketTooLargeError(ProtocolError):
+    """Raised when a packet announces a body larger than ``max_packet_size``."""
+
+    code = _c.GEARMAN_DATA_TOO_LARGE
+
+
+class GearmanTimeoutError(GearmanError, builtins.TimeoutError):
+    """Raised when a call did not finish within its timeout."""
+
+    code = _c.GEARMAN_TIMEOUT
+
+
+class InvalidArgumentError(GearmanError, ValueError):
+    """Raised when an argument has the right type but a value Gearman cannot carry."""
+
+    code = _c.GEARMAN_INVALID_ARGUMENT
+
+
+class InvalidTypeError(GearmanError, TypeError):
+    """Raised when an argument has a type the API does not accept."""
+
+    code = _c.GEARMAN_INVALID_ARGUMENT
+
+
+class ServerError(GearmanError):
+    """Raised when the server answers a request with an ERROR packet (``server_code`` holds its code)."""
+
+    code = _c.GEARMAN_SERVER_ERROR
+    server_code: str = ""
+
+
+class QueueFullError(ServerError):
+    """Raised when the server refuses a job because the function's queue is full (``maxqueue``)."""
+
+    code = _c.GEARMAN_QUEUE_ERROR
+
+
+class JobFailedError(GearmanError):
+    """Raised when a foreground job ended with WORK_FAIL (``handle`` names it)."""
+
+    code = _c.GEARMAN_WORK_FAIL
+    handle: str = ""
+
+
+class JobExceptionError(JobFailedError):
+    """Raised when a foreground job ended with WORK_EXCEPTION (``payload`` holds the worker's bytes)."""
+
+    code = _c.GEARMAN_WORK_EXCEPTION
+    payload: bytes = b""
+
+
+class ExceededConnectionAttempts(GearmanError):
+    """Raised when a python-gearman request was sent more than ``max_retries + 1`` times."""
+
+
+class InvalidClientState(GearmanError):
+    """Raised when a python-gearman client is asked something its state does not allow."""
+
+
+class InvalidWorkerState(GearmanError):
+    """Raised when a python-gearman worker is asked something its state does not allow."""
+
+
+class InvalidAdminClientState(GearmanError):
+    """Raised when an admin request gets an unexpected or no answer."""
+
+
+# Maps the code string of a server ERROR packet to the exception raised for it.
+SERVER_ERROR_CLASSES = {"QUEUE_ERROR": QueueFullError}

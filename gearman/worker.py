@@ -1,0 +1,403 @@
+"""GearmanWorker and GearmanJob: PECL's worker API (PEP 8 aliases included).
+
+``work()`` waits for one job, runs its callback and reports the outcome; it
+returns True when the job completed and False otherwise, with
+``returnCode()`` saying why (``GEARMAN_TIMEOUT``, ``GEARMAN_WORK_FAIL``...).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+from gearman import _core
+from gearman import constants as C
+from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
+from gearman._servers import env_servers, parse_servers
+from gearman.errors import (
+    GearmanError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    LostConnectionError,
+)
+
+__all__ = ["GearmanWorker", "GearmanJob"]
+
+log = logging.getLogger("gearman.worker")
+
+Payload = Union[bytes, bytearray, memoryview, str]
+
+
+def _to_bytes(data: Any, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    if data is None:
+        return b""
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return str(data).encode("ascii")   # PECL converts numbers to strings
+    raise InvalidTypeError(f"{what} must be bytes or str, not {type(data).__name__}")
+
+
+class GearmanJob:
+    """A job given to a worker (PECL ``GearmanJob``)."""
+
+    __slots__ = ("_worker", "_conn", "_handle", "_function", "_unique", "_workload",
+                 "_rc", "_finished", "_reducer")
+
+    def __init__(self, worker: "GearmanWorker", conn: Any, handle: str, function: bytes,
+                 unique: bytes, workload: bytes, reducer: Optional[bytes] = None) -> None:
+        self._worker = worker
+        self._conn = conn
+        self._handle = handle
+        self._function = function
+        self._unique = unique
+        self._workload = workload
+        self._reducer = reducer
+        self._rc = C.GEARMAN_SUCCESS
+        self._finished = False
+
+    def handle(self) -> str:
+        """Return the job handle."""
+        return self._handle
+
+    def functionName(self) -> str:
+        """Return the function name."""
+        return self._function.decode("utf-8", "surrogateescape")
+
+    def unique(self) -> str:
+        """Return the job's unique ID ('' if the worker grabbed without uniques)."""
+        return self._unique.decode("utf-8", "surrogateescape")
+
+    def workload(self) -> bytes:
+        """Return the workload (bytes, binary-safe)."""
+        return self._workload
+
+    def workloadSize(self) -> int:
+        """Return the workload's length in bytes."""
+        return len(self._workload)
+
+    def returnCode(self) -> int:
+        """Return the code of the last send on this job."""
+        return self._rc
+
+    def setReturn(self, code: int) -> bool:
+        """Set the code reported after the callback: non-success sends WORK_FAIL."""
+        if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code < C.GEARMAN_MAX_RETURN:
+            raise InvalidArgumentError(f"return code {code!r} out of range")
+        self._rc = code
+        return True
+
+    def _send(self, cmd: int, *args: Any, final: bool = False) -> bool:
+        if self._finished:
+            return True         # PECL: sends after the end are silent no-ops
+        try:
+            self._worker._engine.send(self._conn, cmd, self._handle, *args)
+        except GearmanError as exc:
+            self._rc = exc.code
+            raise
+        self._rc = C.GEARMAN_SUCCESS
+        if final:
+            self._finished = True
+        return True
+
+    def sendData(self, data: Payload) -> bool:
+        """Send a WORK_DATA chunk to the waiting clients."""
+        return self._send(C.GEARMAN_COMMAND_WORK_DATA, _to_bytes(data, "data"))
+
+    def sendWarning(self, warning: Payload) -> bool:
+        """Send a WORK_WARNING to the waiting clients."""
+        return self._send(C.GEARMAN_COMMAND_WORK_WARNING, _to_bytes(warning, "warning"))
+
+    def sendStatus(self, numerator: int, denominator: int) -> bool:
+        """Send WORK_STATUS ``numerator/denominator`` (readable with jobStatus)."""
+        for v in (numerator, denominator):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise InvalidTypeError("numerator and denominator must be ints")
+        return self._send(C.GEARMAN_COMMAND_WORK_STATUS, str(numerator & 0xFFFFFFFF),
+                          str(denominator & 0xFFFFFFFF))
+
+    def sendComplete(self, result: Payload = b"") -> bool:
+        """Finish the job with WORK_COMPLETE and ``result``."""
+        return self._send(C.GEARMAN_COMMAND_WORK_COMPLETE, _to_bytes(result, "result"), final=True)
+
+    def sendFail(self) -> bool:
+        """Finish the job with WORK_FAIL."""
+        return self._send(C.GEARMAN_COMMAND_WORK_FAIL, final=True)
+
+    def sendException(self, exception: Payload) -> bool:
+        """Finish the job with WORK_EXCEPTION carrying ``exception`` (not empty)."""
+        payload = _to_bytes(exception, "exception")
+        if not payload:
+            raise InvalidArgumentError("an exception payload must not be empty")
+        return self._send(C.GEARMAN_COMMAND_WORK_EXCEPTION, payload, final=True)
+
+    # PECL <= 0.5 names
+    complete = sendComplete
+    data = sendData
+    fail = sendFail
+    exception = sendException
+    status = sendStatus
+    warning = sendWarning
+
+    def __repr__(self) -> str:
+        return f"<GearmanJob {self.functionName()!r} handle={self._handle!r}>"
+
+
+add_pep8_aliases(GearmanJob, JOB_METHODS)
+
+
+class GearmanWorker:
+    """A Gearman worker with PECL's API: ``addServer``, ``addFunction``, ``work``."""
+
+    def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
+                 max_packet_size: int = 64 * 1024 * 1024) -> None:
+        engine = _core.WorkerEngine()
+        engine.connect_timeout = float(connect_timeout)
+        engine.max_packet_size = int(max_packet_size)
+        self._engine = engine
+        self._lock = threading.RLock()
+        self._callbacks: Dict[bytes, Tuple[Callable[..., Any], Any]] = {}
+        self._rc = C.GEARMAN_SUCCESS
+        self._error: Union[str, bool] = False
+        self._errno = 0
+        self._timeout_ms = -1
+        self._options = C.GEARMAN_WORKER_GRAB_UNIQ | C.GEARMAN_WORKER_GRAB_ALL | C.GEARMAN_WORKER_PACKET_INIT
+        if host_list:
+            for host, port in parse_servers(",".join(host_list) if not isinstance(host_list, str) else host_list):
+                self._engine.add_server(host, port)
+
+    # -- outcome bookkeeping
+    def returnCode(self) -> int:
+        """Return the code of the last operation."""
+        return self._rc
+
+    def error(self) -> Union[str, bool]:
+        """Return the last error text (False on a fresh worker)."""
+        return self._error
+
+    def getErrno(self) -> int:
+        """Return the system errno of the last failure (0 if none)."""
+        return self._errno
+
+    def _set(self, rc: int, error: str = "") -> None:
+        self._rc = rc
+        self._error = error
+
+    # -- servers and functions
+    def addServer(self, host: Optional[str] = None, port: int = 0,
+                  setupExceptionHandler: bool = True) -> bool:
+        """Add a job server (no I/O until ``work()``); host None -> localhost, port 0 -> 4730."""
+        if host is None or host == "":
+            host = C.GEARMAN_DEFAULT_TCP_HOST
+        if not isinstance(host, str):
+            raise InvalidTypeError(f"host must be a str, not {type(host).__name__}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InvalidArgumentError(f"bad port {port!r}")
+        self._engine.add_server(host, port or C.GEARMAN_DEFAULT_TCP_PORT)
+        self._set(C.GEARMAN_SUCCESS)
+        return True
+
+    def addServers(self, servers: Optional[str] = None, setupExceptionHandler: bool = True) -> bool:
+        """Add servers from ``"h1:4730,h2"``."""
+        for host, port in parse_servers(servers):
+            self.addServer(host, port)
+        return True
+
+    def addFunction(self, function_name: Union[str, bytes], function: Callable[..., Any],
+                    context: Any = None, timeout: int = 0) -> bool:
+        """Register ``function(job, context)`` for ``function_name``.
+
+        ``timeout`` is in seconds as PECL documents it (sent to gearmand as
+        milliseconds; gearmand re-queues a job that runs longer).
+        Raises InvalidTypeError if ``function`` is not callable.
+        """
+        if not callable(function):
+            raise InvalidTypeError("function must be callable")
+        return self._register(function_name, timeout, (function, context))
+
+    def register(self, function_name: Union[str, bytes], timeout: int = 0) -> bool:
+        """Register an ability without a callback (for grabJob)."""
+        return self._register(function_name, timeout, None)
+
+    def _register(self, function_name: Any, timeout: int, entry: Any) -> bool:
+        name = _core.validate_function_name(function_name)
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            raise InvalidArgumentError("timeout must be a non-negative int (seconds)")
+        with self._lock:
+            if entry is not None:
+                self._callbacks[name] = entry
+            self._engine.functions[name] = timeout * 1000
+            self._engine.abilities_changed()
+        self._set(C.GEARMAN_SUCCESS)
+        return True
+
+    def unregister(self, function_name: Union[str, bytes]) -> bool:
+        """Drop an ability."""
+        name = _core.validate_function_name(function_name)
+        with self._lock:
+            self._callbacks.pop(name, None)
+            self._engine.functions.pop(name, None)
+            self._engine.abilities_changed()
+        return True
+
+    def unregisterAll(self) -> bool:
+        """Drop every ability."""
+        with self._lock:
+            self._callbacks.clear()
+            self._engine.functions.clear()
+            self._engine.abilities_changed()
+        return True
+
+    def enableExceptionHandler(self) -> bool:
+        """Report callback exceptions as WORK_EXCEPTION (the default here)."""
+        self._exceptions = True
+        return True
+
+    def setId(self, worker_id: Union[str, bytes]) -> bool:
+        """Name this worker (SET_CLIENT_ID, shown by gearadmin --workers)."""
+        b = worker_id.encode("utf-8") if isinstance(worker_id, str) else worker_id
+        if not isinstance(b, bytes) or not 0 < len(b) <= C.GEARMAN_MAX_IDENTIFIER or \
+                any(ch <= 32 or ch >= 127 for ch in b):
+            raise InvalidArgumentError("worker id must be 1..254 printable non-space characters")
+        self._engine.client_id = b
+        return True
+
+    # -- options and timeout
+    def options(self) -> int:
+        """Return the option bits (``GEARMAN_WORKER_*``)."""
+        return self._options
+
+    def setOptions(self, options: int) -> bool:
+        self._options = int(options) | C.GEARMAN_WORKER_PACKET_INIT
+        self._apply_options()
+        return True
+
+    def addOptions(self, options: int) -> bool:
+        self._options |= int(options)
+        self._apply_options()
+        return True
+
+    def removeOptions(self, options: int) -> bool:
+        self._options &= ~int(options)
+        self._apply_options()
+        return True
+
+    def _apply_options(self) -> None:
+        if self._options & C.GEARMAN_WORKER_GRAB_ALL:
+            self._engine.grab_cmd = C.GEARMAN_COMMAND_GRAB_JOB_ALL
+        elif self._options & C.GEARMAN_WORKER_GRAB_UNIQ:
+            self._engine.grab_cmd = C.GEARMAN_COMMAND_GRAB_JOB_UNIQ
+        else:
+            self._engine.grab_cmd = C.GEARMAN_COMMAND_GRAB_JOB
+
+    def timeout(self) -> int:
+        """Return the timeout in ms (-1: none)."""
+        return self._timeout_ms
+
+    def setTimeout(self, timeout: int) -> bool:
+        """``work()`` returns False with GEARMAN_TIMEOUT after ``timeout`` ms without a job."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
+            raise InvalidTypeError("timeout must be an int (ms)")
+        self._timeout_ms = timeout if timeout >= 0 else -1
+        if timeout >= 0:
+            self._options |= C.GEARMAN_WORKER_TIMEOUT_RETURN
+        return True
+
+    # -- working
+    def _grab(self) -> Optional[GearmanJob]:
+        engine = self._engine
+        if not engine.servers:
+            for host, port in env_servers() or parse_servers(None):
+                engine.add_server(host, port)
+        block = not (self._options & C.GEARMAN_WORKER_NON_BLOCKING)
+        found = engine.grab(self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0, block)
+        if found is None:
+            return None
+        conn, handle, function, unique, workload, reducer = found
+        return GearmanJob(self, conn, handle, function, unique, workload, reducer)
+
+    def work(self) -> bool:
+        """Wait for one job, run its callback, report the outcome.
+
+        Returns True if the job completed; False otherwise, with returnCode()
+        GEARMAN_TIMEOUT (no job in time), GEARMAN_NO_JOBS (non-blocking, none
+        ready), GEARMAN_WORK_FAIL / GEARMAN_WORK_EXCEPTION (the job failed),
+        GEARMAN_NO_REGISTERED_FUNCTIONS, GEARMAN_LOST_CONNECTION.
+        """
+        with self._lock:
+            if not self._engine.functions:
+                self._set(C.GEARMAN_NO_REGISTERED_FUNCTIONS, "no functions are registered")
+                return False
+            try:
+                job = self._grab()
+            except GearmanError as exc:
+                self._set(exc.code, str(exc))
+                return False
+            if job is None:
+                if self._options & C.GEARMAN_WORKER_NON_BLOCKING:
+                    self._set(C.GEARMAN_NO_JOBS, "no job is available")
+                else:
+                    self._set(C.GEARMAN_TIMEOUT, "timed out waiting for a job")
+                return False
+            return self._run_job(job)
+
+    def _run_job(self, job: GearmanJob) -> bool:
+        entry = self._callbacks.get(job._function)
+        try:
+            if entry is None:
+                job.sendFail()
+                self._set(C.GEARMAN_INVALID_FUNCTION_NAME, f"no callback for {job.functionName()!r}")
+                return False
+            function, context = entry
+            try:
+                result = function(job, context)
+            except Exception as exc:   # the worker goes on; the client is told
+                log.exception("callback for %r raised", job.functionName())
+                if not job._finished:
+                    job.sendException(f"{type(exc).__name__}: {exc}")
+                self._set(C.GEARMAN_WORK_EXCEPTION, f"callback raised {exc!r}")
+                return False
+            if job._finished:
+                self._set(job._rc)
+                return job._rc == C.GEARMAN_SUCCESS
+            if job._rc != C.GEARMAN_SUCCESS:
+                job.sendFail()
+                self._set(C.GEARMAN_WORK_FAIL, "job failed")
+                return False
+            job.sendComplete(_to_bytes(result, "callback result"))
+        except LostConnectionError as exc:
+            self._set(exc.code, str(exc))
+            return False
+        except GearmanError as exc:
+            self._set(exc.code, str(exc))
+            return False
+        self._set(C.GEARMAN_SUCCESS)
+        return True
+
+    def grabJob(self) -> Optional[GearmanJob]:
+        """Take one job without running a callback; the caller must finish it."""
+        with self._lock:
+            job = self._grab()
+            self._set(C.GEARMAN_SUCCESS if job else C.GEARMAN_NO_JOBS)
+            return job
+
+    def stop(self) -> None:
+        """Make a waiting ``work()`` return (callable from another thread)."""
+        self._engine.wake()
+
+    def close(self) -> None:
+        """Close every connection."""
+        self._engine.close()
+
+    def __enter__(self) -> "GearmanWorker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+add_pep8_aliases(GearmanWorker, WORKER_METHODS)

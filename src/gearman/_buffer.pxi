@@ -1,0 +1,223 @@
+# WriteBuffer: one growable output buffer per connection.  Packets are encoded
+# straight into it (no per-packet bytes objects on the submit path); the
+# connection sends from _pos and the buffer compacts when it drains.
+
+cdef inline int _check_no_nul(const char *p, Py_ssize_t n, str what) except -1:
+    if n and memchr(p, 0, <size_t>n) != NULL:
+        raise InvalidArgumentError(f"{what} must not contain a NUL byte",
+                                   code=RC_INVALID_ARGUMENT)
+    return 0
+
+
+cdef inline object _as_bytes_arg(object value, str what):
+    """Arguments to the generic encoder: bytes as is, str as UTF-8."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return (<str>value).encode("utf-8")
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value).encode("ascii")
+    raise InvalidTypeError(f"{what} must be bytes or str, not {type(value).__name__}")
+
+
+@cython.final
+cdef class WriteBuffer:
+    """Growable output buffer with Gearman packet encoders.
+
+    ``len(buf)`` is the number of bytes not yet consumed; ``getvalue()`` copies
+    them out.  The encoders validate the argument count of each command and
+    refuse NUL bytes in every argument but the trailing data.
+    """
+
+    def __cinit__(self, Py_ssize_t initial=4096):
+        if initial < 64:
+            initial = 64
+        self._buf = <char *>PyMem_Malloc(<size_t>initial)
+        if self._buf == NULL:
+            raise MemoryError()
+        self._size = initial
+        self._pos = 0
+        self._len = 0
+        self._views = 0
+
+    def __dealloc__(self):
+        if self._buf != NULL:
+            PyMem_Free(self._buf)
+            self._buf = NULL
+
+    cdef int _reserve(self, Py_ssize_t extra) except -1:
+        cdef Py_ssize_t need, new_size, live
+        cdef char *nb
+        if self._len + extra <= self._size:
+            return 0
+        if self._views > 0:
+            raise BufferError("WriteBuffer is exported; cannot grow")
+        live = self._len - self._pos
+        # Reclaim consumed space first; grow only when the live data needs it.
+        if self._pos > 0 and live + extra <= self._size:
+            if live:
+                memmove(self._buf, self._buf + self._pos, <size_t>live)
+            self._pos = 0
+            self._len = live
+            return 0
+        if live:
+            memmove(self._buf, self._buf + self._pos, <size_t>live)
+        self._pos = 0
+        self._len = live
+        need = live + extra
+        new_size = self._size
+        while new_size < need:
+            new_size <<= 1
+        nb = <char *>PyMem_Realloc(self._buf, <size_t>new_size)
+        if nb == NULL:
+            raise MemoryError()
+        self._buf = nb
+        self._size = new_size
+        return 0
+
+    cdef int write(self, const char *data, Py_ssize_t n) except -1:
+        if n <= 0:
+            return 0
+        self._reserve(n)
+        memcpy(self._buf + self._len, data, <size_t>n)
+        self._len += n
+        return 0
+
+    cdef int write_header(self, uint32_t magic, uint32_t cmd, Py_ssize_t body_len) except -1:
+        cdef unsigned char *p
+        if body_len > 0xFFFFFFFF:
+            raise InvalidArgumentError("packet body exceeds the protocol's 4 GiB limit",
+                                       code=RC_DATA_TOO_LARGE)
+        self._reserve(HEADER_SIZE)
+        p = <unsigned char *>(self._buf + self._len)
+        gm_store_be32(p, magic)
+        gm_store_be32(p + 4, cmd)
+        gm_store_be32(p + 8, <uint32_t>body_len)
+        self._len += HEADER_SIZE
+        return 0
+
+    cdef int write_packet(self, bint request, uint32_t cmd, tuple args) except -1:
+        """Encode any packet: args are bytes; validates count and NULs."""
+        cdef Py_ssize_t i, n, body = 0
+        cdef bytes a
+        if cmd > MAX_COMMAND or cmd == CMD_TEXT:
+            raise InvalidArgumentError(f"unknown command {cmd}", code=RC_INVALID_ARGUMENT)
+        n = len(args)
+        if n != ARGC[cmd]:
+            raise InvalidArgumentError(
+                f"{COMMAND_NAMES[cmd]} takes {ARGC[cmd]} arguments, got {n}",
+                code=RC_INVALID_ARGUMENT)
+        for i in range(n):
+            a = <bytes>args[i]
+            if not (HAS_DATA[cmd] and i == n - 1):
+                _check_no_nul(PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a), "argument")
+            body += PyBytes_GET_SIZE(a)
+        if n > 1:
+            body += n - 1
+        self._reserve(HEADER_SIZE + body)
+        self.write_header(MAGIC_REQ if request else MAGIC_RES, cmd, body)
+        for i in range(n):
+            a = <bytes>args[i]
+            if i:
+                self._buf[self._len] = 0
+                self._len += 1
+            self.write(PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a))
+        return 0
+
+    cdef int write_submit(self, uint32_t cmd, bytes function, bytes unique,
+                          const char *data, Py_ssize_t data_len) except -1:
+        """The hot path: SUBMIT_JOB* with already-validated arguments."""
+        cdef Py_ssize_t fl = PyBytes_GET_SIZE(function)
+        cdef Py_ssize_t ul = PyBytes_GET_SIZE(unique)
+        cdef Py_ssize_t body = fl + ul + 2 + data_len
+        cdef char *p
+        self._reserve(HEADER_SIZE + body)
+        self.write_header(MAGIC_REQ, cmd, body)
+        p = self._buf + self._len
+        memcpy(p, PyBytes_AS_STRING(function), <size_t>fl)
+        p[fl] = 0
+        memcpy(p + fl + 1, PyBytes_AS_STRING(unique), <size_t>ul)
+        p[fl + 1 + ul] = 0
+        if data_len:
+            memcpy(p + fl + ul + 2, data, <size_t>data_len)
+        self._len += body
+        return 0
+
+    cdef int write_one(self, uint32_t cmd, const char *arg, Py_ssize_t n) except -1:
+        """A request with a single argument (GET_STATUS, ECHO_REQ, CAN_DO...)."""
+        self._reserve(HEADER_SIZE + n)
+        self.write_header(MAGIC_REQ, cmd, n)
+        if n:
+            memcpy(self._buf + self._len, arg, <size_t>n)
+            self._len += n
+        return 0
+
+    cdef inline Py_ssize_t pending(self) noexcept:
+        return self._len - self._pos
+
+    cdef inline void consume(self, Py_ssize_t n) noexcept:
+        self._pos += n
+        if self._pos >= self._len:
+            self._pos = 0
+            self._len = 0
+
+    # -- Python API (tests, gearman.protocol, the asyncio driver) --------------
+
+    def __len__(self):
+        return self._len - self._pos
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        PyBuffer_FillInfo(view, self, self._buf + self._pos, self._len - self._pos, 1, flags)
+        self._views += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self._views -= 1
+
+    def getvalue(self):
+        """Return the unconsumed bytes as a new ``bytes`` object."""
+        return PyBytes_FromStringAndSize(self._buf + self._pos, self._len - self._pos)
+
+    def clear(self):
+        """Drop everything written so far."""
+        self._pos = 0
+        self._len = 0
+
+    def advance(self, Py_ssize_t n):
+        """Mark ``n`` bytes as consumed (sent)."""
+        if n < 0 or n > self._len - self._pos:
+            raise ValueError("advance() past the end of the buffer")
+        self.consume(n)
+
+    def request(self, int command, *args):
+        """Append a request packet (``\\0REQ``); args are bytes, str or int."""
+        self.write_packet(True, <uint32_t>command,
+                          tuple([_as_bytes_arg(a, "argument") for a in args]))
+
+    def response(self, int command, *args):
+        """Append a response packet (``\\0RES``), as a server would send it."""
+        self.write_packet(False, <uint32_t>command,
+                          tuple([_as_bytes_arg(a, "argument") for a in args]))
+
+    def text(self, line):
+        """Append one admin text command; a newline is added."""
+        cdef bytes b = _as_bytes_arg(line, "command")
+        if b"\n" in b or b"\r" in b:
+            raise InvalidArgumentError("an admin command is a single line")
+        self.write(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+        self.write("\n", 1)
+
+
+def pack_request(int command, *args):
+    """Return one request packet as bytes (validated like :meth:`WriteBuffer.request`)."""
+    cdef WriteBuffer b = WriteBuffer(64)
+    b.request(command, *args)
+    return b.getvalue()
+
+
+def pack_response(int command, *args):
+    """Return one response packet as bytes, as a server would send it."""
+    cdef WriteBuffer b = WriteBuffer(64)
+    b.response(command, *args)
+    return b.getvalue()

@@ -1,0 +1,312 @@
+# Connection: one TCP (optionally TLS) connection to one job server.  The
+# socket is non-blocking; the engine's poll loop decides when to call
+# flush()/fill().  Python's socket object owns the descriptor (so close and
+# fork semantics are Python's); plain-TCP I/O goes straight to send()/recv()
+# on the descriptor, TLS I/O through the ssl module.
+
+cdef int _fork_generation = 0
+
+def _bump_fork_generation():
+    global _fork_generation
+    _fork_generation += 1
+
+os.register_at_fork(after_in_child=_bump_fork_generation)
+
+_CONNECT_IN_PROGRESS = frozenset(
+    e for e in (getattr(errno, "EINPROGRESS", None), getattr(errno, "EWOULDBLOCK", None),
+                getattr(errno, "EAGAIN", None), getattr(errno, "EALREADY", None), 10035)
+    if e is not None)
+
+
+cdef inline double _backoff(int failures):
+    """Jittered exponential backoff for a server that failed: 0.05 s doubling to 30 s."""
+    cdef double base = 0.05
+    cdef int i
+    for i in range(min(failures - 1, 10)):
+        base *= 2.0
+    if base > 30.0:
+        base = 30.0
+    return base * (0.5 + 0.5 * random.random())
+
+
+def parse_server_spec(spec, int default_port=4730):
+    """Split ``host``, ``host:port`` or ``[v6addr]:port`` into ``(host, port)``."""
+    cdef str s = spec.strip() if isinstance(spec, str) else None
+    if s is None:
+        raise InvalidTypeError(f"server must be a str, not {type(spec).__name__}")
+    if not s:
+        raise InvalidArgumentError("empty server name")
+    host, port = s, default_port
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise InvalidArgumentError(f"bad server {spec!r}: missing ']'")
+        host = s[1:end]
+        rest = s[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise InvalidArgumentError(f"bad server {spec!r}")
+            port = rest[1:]
+    elif s.count(":") == 1:
+        host, port = s.split(":")
+    elif s.count(":") > 1:
+        host = s                      # a bare IPv6 address, default port
+    try:
+        port = int(port)
+    except ValueError:
+        raise InvalidArgumentError(f"bad port in server {spec!r}") from None
+    if not 0 <= port <= 65535:
+        raise InvalidArgumentError(f"port out of range in server {spec!r}")
+    if port == 0:
+        port = default_port
+    if not host:
+        host = "localhost"
+    return host, port
+
+
+@cython.final
+cdef class Connection:
+    """One job server connection (``host``, ``port``, ``key``, ``state``)."""
+
+    def __cinit__(self, str host, int port, double connect_timeout=5.0,
+                  Py_ssize_t max_packet_size=DEFAULT_MAX_PACKET, ssl_context=None):
+        cdef bytes kb
+        self.host = host
+        self.port = port
+        self.key = f"{host.lower()}:{port}"
+        kb = self.key.encode("utf-8")
+        self.seed = gm_mix64(gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
+                                      <const unsigned char *>PyBytes_AS_STRING(kb),
+                                      <size_t>PyBytes_GET_SIZE(kb)))
+        self.sock = None
+        self.tls = None
+        self.ssl_context = ssl_context
+        self.fd = -1
+        self.state = CS_DISCONNECTED
+        self.addrs = []
+        self.wbuf = WriteBuffer(16384)
+        self.queued = 0
+        self.sent = 0
+        self.max_packet_size = max_packet_size
+        self.reader = PacketReader(max_packet_size, b"\0RES", False)
+        self.pending = deque()
+        self.handles = {}
+        self.failures = 0
+        self.down_until = 0.0
+        self.last_error = None
+        self.connect_timeout = connect_timeout
+        self.client_id = None
+        self.init_packets = []
+        self.wstate = WS_IDLE
+        self.abilities_sent = False
+
+    def __repr__(self):
+        states = ("disconnected", "connecting", "handshake", "connected")
+        return f"<gearman Connection {self.key} {states[self.state]}>"
+
+    @property
+    def connected(self):
+        return self.state == CS_CONNECTED
+
+    @property
+    def gearman_host(self):
+        return self.host
+
+    @property
+    def gearman_port(self):
+        return self.port
+
+    @property
+    def in_flight(self):
+        """Requests written or queued on this connection that await an answer."""
+        return len(self.pending)
+
+    cdef inline bint writable_wanted(self) noexcept:
+        return self.state == CS_CONNECTING or self.wbuf._len > self.wbuf._pos
+
+    cdef int start_connect(self) except -1:
+        """Resolve and start a non-blocking connect; raises ServerUnavailable."""
+        cdef double now = gm_monotonic()
+        if self.state != CS_DISCONNECTED:
+            return 0
+        self.wbuf.clear()
+        self.queued = 0
+        self.sent = 0
+        self.reader = PacketReader(self.max_packet_size, b"\0RES", False)
+        self.pending = deque()
+        self.handles = {}
+        self.wstate = WS_IDLE
+        self.abilities_sent = False
+        self.pid = _fork_generation
+        try:
+            self.addrs = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise ServerUnavailable(f"cannot resolve {self.host!r}: {e}",
+                                    code=RC_GETADDRINFO, server=self.key) from e
+        self.connect_deadline = now + self.connect_timeout
+        self.state = CS_CONNECTING
+        self._try_next_addr()
+        return 0
+
+    cdef int _try_next_addr(self) except -1:
+        cdef int err = 0
+        last = None
+        while self.addrs:
+            family, stype, proto, _, sa = self.addrs.pop(0)
+            s = None
+            try:
+                s = socket.socket(family, stype, proto)
+                s.setblocking(False)
+                err = s.connect_ex(sa)
+            except OSError as e:
+                if s is not None:
+                    s.close()
+                last = e
+                continue
+            if err == 0 or err in _CONNECT_IN_PROGRESS:
+                self.sock = s
+                self.fd = s.fileno()
+                self.state = CS_CONNECTING
+                if err == 0:
+                    self.finish_connect()
+                return 0
+            s.close()
+            last = OSError(err, os.strerror(err))
+        self.state = CS_DISCONNECTED
+        self.sock = None
+        self.fd = -1
+        raise ServerUnavailable(f"could not connect to {self.key}: {last}",
+                                code=RC_COULD_NOT_CONNECT, server=self.key)
+
+    cdef int finish_connect(self) except -1:
+        """Called when the socket became writable while connecting."""
+        cdef int err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.sock.close()
+            self.sock = None
+            self.fd = -1
+            if self.addrs:
+                return self._try_next_addr()
+            self.state = CS_DISCONNECTED
+            raise ServerUnavailable(f"could not connect to {self.key}: {os.strerror(err)}",
+                                    code=RC_COULD_NOT_CONNECT, server=self.key)
+        s = self.sock
+        try:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            # A dead peer must not block a call forever, even with the default
+            # infinite timeout: probe after 30 s idle, give up after ~60 s more.
+            if hasattr(socket, "TCP_KEEPIDLE"):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
+            if hasattr(socket, "SO_NOSIGPIPE"):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_NOSIGPIPE, 1)
+        except OSError:
+            pass
+        self.addrs = []
+        if self.ssl_context is not None:
+            self.tls = self.ssl_context.wrap_socket(
+                s, server_hostname=self.host, do_handshake_on_connect=False)
+            self.state = CS_HANDSHAKE
+            return self.do_handshake()
+        self.state = CS_CONNECTED
+        self.failures = 0
+        return 0
+
+    cdef int do_handshake(self) except -1:
+        try:
+            self.tls.do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return 0
+        except (ssl.SSLError, OSError) as e:
+            raise ServerUnavailable(f"TLS handshake with {self.key} failed: {e}",
+                                    code=RC_COULD_NOT_CONNECT, server=self.key) from e
+        self.state = CS_CONNECTED
+        self.failures = 0
+        return 0
+
+    cdef int flush(self) except -1:
+        """Send as much of the output buffer as the socket takes now."""
+        cdef Py_ssize_t n, left
+        cdef int err
+        cdef WriteBuffer b = self.wbuf
+        if self.state != CS_CONNECTED:
+            return 0
+        while b._len > b._pos:
+            left = b._len - b._pos
+            if self.tls is not None:
+                try:
+                    n = self.tls.send(PyMemoryView_FromMemory(b._buf + b._pos, left, PyBUF_READ))
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    return 0
+                except OSError as e:
+                    raise LostConnectionError(f"send to {self.key} failed: {e}",
+                                              server=self.key) from e
+            else:
+                n = gm_send(self.fd, b._buf + b._pos, left)
+                if n < 0:
+                    err = gm_sockerr()
+                    if GM_EINTR(err):
+                        continue
+                    if GM_WOULDBLOCK(err):
+                        return 0
+                    raise LostConnectionError(
+                        f"send to {self.key} failed: {os.strerror(err)}", server=self.key)
+            self.sent += <uint64_t>n
+            b.consume(n)
+        return 0
+
+    cdef Py_ssize_t fill(self) except -1:
+        """Receive what is available into the reader; 0 = nothing now; EOF raises."""
+        cdef Py_ssize_t n, total = 0
+        cdef char *p
+        cdef int err
+        while True:
+            p = self.reader.write_ptr(65536)
+            if self.tls is not None:
+                try:
+                    n = self.tls.recv_into(PyMemoryView_FromMemory(
+                        p, self.reader.write_space(), PyBUF_WRITE))
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    return total
+                except OSError as e:
+                    raise LostConnectionError(f"receive from {self.key} failed: {e}",
+                                              server=self.key) from e
+            else:
+                n = gm_recv(self.fd, p, self.reader.write_space())
+                if n < 0:
+                    err = gm_sockerr()
+                    if GM_EINTR(err):
+                        continue
+                    if GM_WOULDBLOCK(err):
+                        return total
+                    raise LostConnectionError(
+                        f"receive from {self.key} failed: {os.strerror(err)}", server=self.key)
+            if n == 0:
+                raise LostConnectionError(f"server {self.key} closed the connection",
+                                          server=self.key)
+            self.reader.commit(n)
+            total += n
+            # One read per wake-up unless TLS holds decrypted bytes poll can't see,
+            # or the read filled the space (more is probably waiting).
+            if self.tls is not None and self.tls.pending():
+                continue
+            if n < 65536:
+                return total
+
+    cdef int close(self) except -1:
+        s = self.tls if self.tls is not None else self.sock
+        self.tls = None
+        self.sock = None
+        self.fd = -1
+        self.state = CS_DISCONNECTED
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
+        return 0
+
+    def _close(self):
+        self.close()

@@ -1,0 +1,143 @@
+# Protocol and engine constants (values: PROTOCOL.md sections 1-2 and 5.8).
+
+
+cdef enum:
+    HEADER_SIZE = 12
+    MAGIC_REQ = 0x00524551          # "\0REQ"
+    MAGIC_RES = 0x00524553          # "\0RES"
+    MAX_UNIQUE_SIZE = 64            # gearmand rejects 65+ bytes
+    MAX_HANDLE_SIZE = 64
+    MAX_COMMAND = 42
+    DEFAULT_MAX_PACKET = 64 * 1024 * 1024
+
+cdef enum Command:
+    CMD_TEXT = 0
+    CMD_CAN_DO = 1
+    CMD_CANT_DO = 2
+    CMD_RESET_ABILITIES = 3
+    CMD_PRE_SLEEP = 4
+    CMD_UNUSED = 5
+    CMD_NOOP = 6
+    CMD_SUBMIT_JOB = 7
+    CMD_JOB_CREATED = 8
+    CMD_GRAB_JOB = 9
+    CMD_NO_JOB = 10
+    CMD_JOB_ASSIGN = 11
+    CMD_WORK_STATUS = 12
+    CMD_WORK_COMPLETE = 13
+    CMD_WORK_FAIL = 14
+    CMD_GET_STATUS = 15
+    CMD_ECHO_REQ = 16
+    CMD_ECHO_RES = 17
+    CMD_SUBMIT_JOB_BG = 18
+    CMD_ERROR = 19
+    CMD_STATUS_RES = 20
+    CMD_SUBMIT_JOB_HIGH = 21
+    CMD_SET_CLIENT_ID = 22
+    CMD_CAN_DO_TIMEOUT = 23
+    CMD_ALL_YOURS = 24
+    CMD_WORK_EXCEPTION = 25
+    CMD_OPTION_REQ = 26
+    CMD_OPTION_RES = 27
+    CMD_WORK_DATA = 28
+    CMD_WORK_WARNING = 29
+    CMD_GRAB_JOB_UNIQ = 30
+    CMD_JOB_ASSIGN_UNIQ = 31
+    CMD_SUBMIT_JOB_HIGH_BG = 32
+    CMD_SUBMIT_JOB_LOW = 33
+    CMD_SUBMIT_JOB_LOW_BG = 34
+    CMD_SUBMIT_JOB_SCHED = 35
+    CMD_SUBMIT_JOB_EPOCH = 36
+    CMD_SUBMIT_REDUCE_JOB = 37
+    CMD_SUBMIT_REDUCE_JOB_BACKGROUND = 38
+    CMD_GRAB_JOB_ALL = 39
+    CMD_JOB_ASSIGN_ALL = 40
+    CMD_GET_STATUS_UNIQUE = 41
+    CMD_STATUS_RES_UNIQUE = 42
+
+# Number of arguments of each command, and whether the last one is opaque
+# data that may contain NUL bytes (the table libgearman and gearmand share).
+cdef int[43] ARGC
+cdef bint[43] HAS_DATA
+ARGC[:] = [5, 1, 1, 0, 0, 0, 0, 3, 1, 0, 0, 3, 3, 2, 1, 1, 1, 1, 3, 2, 5, 3, 1, 2, 0,
+           2, 1, 1, 2, 2, 0, 4, 3, 3, 3, 8, 4, 5, 5, 0, 5, 1, 6]
+HAS_DATA[:] = [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0,
+               1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0]
+
+COMMAND_NAMES = (
+    "TEXT", "CAN_DO", "CANT_DO", "RESET_ABILITIES", "PRE_SLEEP", "UNUSED", "NOOP",
+    "SUBMIT_JOB", "JOB_CREATED", "GRAB_JOB", "NO_JOB", "JOB_ASSIGN", "WORK_STATUS",
+    "WORK_COMPLETE", "WORK_FAIL", "GET_STATUS", "ECHO_REQ", "ECHO_RES", "SUBMIT_JOB_BG",
+    "ERROR", "STATUS_RES", "SUBMIT_JOB_HIGH", "SET_CLIENT_ID", "CAN_DO_TIMEOUT",
+    "ALL_YOURS", "WORK_EXCEPTION", "OPTION_REQ", "OPTION_RES", "WORK_DATA", "WORK_WARNING",
+    "GRAB_JOB_UNIQ", "JOB_ASSIGN_UNIQ", "SUBMIT_JOB_HIGH_BG", "SUBMIT_JOB_LOW",
+    "SUBMIT_JOB_LOW_BG", "SUBMIT_JOB_SCHED", "SUBMIT_JOB_EPOCH", "SUBMIT_REDUCE_JOB",
+    "SUBMIT_REDUCE_JOB_BACKGROUND", "GRAB_JOB_ALL", "JOB_ASSIGN_ALL", "GET_STATUS_UNIQUE",
+    "STATUS_RES_UNIQUE",
+)
+# argc per command, as a Python tuple for the reference tests and gearman.protocol
+COMMAND_ARGC = tuple([ARGC[i] for i in range(43)])
+COMMAND_HAS_DATA = tuple([bool(HAS_DATA[i]) for i in range(43)])
+
+# Return codes used by the core (the full table is gearman.constants).
+cdef enum ReturnCode:
+    RC_SUCCESS = 0
+    RC_IO_WAIT = 1
+    RC_INVALID_PACKET = 10
+    RC_UNEXPECTED_PACKET = 11
+    RC_GETADDRINFO = 12
+    RC_NO_SERVERS = 13
+    RC_LOST_CONNECTION = 14
+    RC_SERVER_ERROR = 18
+    RC_WORK_DATA = 20
+    RC_WORK_WARNING = 21
+    RC_WORK_STATUS = 22
+    RC_WORK_EXCEPTION = 23
+    RC_WORK_FAIL = 24
+    RC_COULD_NOT_CONNECT = 26
+    RC_DATA_TOO_LARGE = 30
+    RC_NO_JOBS = 35
+    RC_ECHO_DATA_CORRUPTION = 36
+    RC_PAUSE = 38
+    RC_QUEUE_ERROR = 42
+    RC_TIMEOUT = 47
+    RC_INVALID_ARGUMENT = 49
+
+# Task kinds and states.
+cdef enum TaskKind:
+    TASK_SUBMIT = 1
+    TASK_STATUS = 2
+    TASK_STATUS_UNIQUE = 3
+    TASK_ECHO = 4
+    TASK_OPTION = 5
+
+cdef enum TaskState:
+    TS_NEW = 0          # added, not routed
+    TS_QUEUED = 1       # packet queued on a connection, no answer yet
+    TS_CREATED = 2      # JOB_CREATED received, waiting for WORK_* (foreground)
+    TS_DONE = 3         # finished: return_code says how
+
+# Task events (what a callback is told about).
+cdef enum Event:
+    EV_NONE = 0
+    EV_CREATED = 1
+    EV_DATA = 2
+    EV_WARNING = 3
+    EV_STATUS = 4
+    EV_COMPLETE = 5
+    EV_FAIL = 6
+    EV_EXCEPTION = 7
+    EV_WORKLOAD = 8
+
+# Connection states.
+cdef enum ConnState:
+    CS_DISCONNECTED = 0
+    CS_CONNECTING = 1
+    CS_HANDSHAKE = 2
+    CS_CONNECTED = 3
+
+# Worker connection states.
+cdef enum WorkerConnState:
+    WS_IDLE = 0         # may send a GRAB
+    WS_GRABBING = 1     # GRAB sent, waiting for NO_JOB / JOB_ASSIGN*
+    WS_SLEEPING = 2     # PRE_SLEEP sent, waiting for NOOP

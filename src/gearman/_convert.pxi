@@ -1,0 +1,120 @@
+# Argument conversion and validation, done once per call at C speed.
+
+cdef enum:
+    MAX_FUNCTION_SIZE = 512         # libgearman's GEARMAN_FUNCTION_MAX_SIZE
+
+
+cdef inline const unsigned char[::1] _as_buffer(object data):
+    if isinstance(data, str):
+        data = (<str>data).encode("utf-8")
+    return memoryview(data).cast("B")
+
+
+cdef bytes _name_bytes(object name, str what="function name"):
+    """Validate a function name: str (UTF-8) or bytes, 1..512 bytes, no NUL."""
+    cdef bytes b
+    if isinstance(name, str):
+        b = (<str>name).encode("utf-8", "surrogateescape")
+    elif isinstance(name, bytes):
+        b = <bytes>name
+    elif isinstance(name, (bytearray, memoryview)):
+        b = bytes(name)
+    else:
+        raise InvalidTypeError(f"{what} must be str or bytes, not {type(name).__name__}")
+    if PyBytes_GET_SIZE(b) == 0:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    if PyBytes_GET_SIZE(b) > MAX_FUNCTION_SIZE:
+        raise InvalidArgumentError(
+            f"{what} is {PyBytes_GET_SIZE(b)} bytes; the limit is {MAX_FUNCTION_SIZE}")
+    _check_no_nul(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), what)
+    return b
+
+
+cdef object _payload(object data, Py_ssize_t limit, str what="workload"):
+    """Validate a payload: bytes-like or str (UTF-8); returns bytes."""
+    cdef object b
+    if isinstance(data, bytes):
+        b = data
+    elif isinstance(data, str):
+        b = (<str>data).encode("utf-8")
+    elif isinstance(data, (bytearray, memoryview)):
+        b = bytes(data)
+    elif data is None:
+        b = b""
+    else:
+        raise InvalidTypeError(
+            f"{what} must be bytes, bytearray, memoryview or str, not {type(data).__name__}")
+    if PyBytes_GET_SIZE(b) > limit:
+        raise InvalidArgumentError(
+            f"{what} is {PyBytes_GET_SIZE(b)} bytes; max_packet_size is {limit}",
+            code=RC_DATA_TOO_LARGE)
+    return b
+
+
+cdef bytes _unique_bytes(object unique, str what="unique"):
+    """Validate a caller-given unique: at most 64 UTF-8 bytes, no NUL."""
+    cdef bytes b
+    if isinstance(unique, str):
+        b = (<str>unique).encode("utf-8", "surrogateescape")
+    elif isinstance(unique, bytes):
+        b = <bytes>unique
+    elif isinstance(unique, (bytearray, memoryview)):
+        b = bytes(unique)
+    else:
+        raise InvalidTypeError(f"{what} must be str or bytes, not {type(unique).__name__}")
+    if PyBytes_GET_SIZE(b) > MAX_UNIQUE_SIZE:
+        raise InvalidArgumentError(
+            f"{what} is {PyBytes_GET_SIZE(b)} bytes; gearmand's limit is {MAX_UNIQUE_SIZE}")
+    _check_no_nul(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), what)
+    return b
+
+
+cdef bytes _handle_bytes(object handle):
+    cdef bytes b
+    if isinstance(handle, str):
+        b = (<str>handle).encode("utf-8", "surrogateescape")
+    elif isinstance(handle, bytes):
+        b = <bytes>handle
+    else:
+        raise InvalidTypeError(f"job handle must be str or bytes, not {type(handle).__name__}")
+    if PyBytes_GET_SIZE(b) == 0:
+        raise InvalidArgumentError("job handle must not be empty")
+    if PyBytes_GET_SIZE(b) >= MAX_HANDLE_SIZE:
+        raise InvalidArgumentError(f"job handle is {PyBytes_GET_SIZE(b)} bytes; the limit is 63")
+    _check_no_nul(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), "job handle")
+    return b
+
+
+cdef inline bint _is_background(int cmd) noexcept:
+    return (cmd == CMD_SUBMIT_JOB_BG or cmd == CMD_SUBMIT_JOB_HIGH_BG or
+            cmd == CMD_SUBMIT_JOB_LOW_BG or cmd == CMD_SUBMIT_JOB_EPOCH or
+            cmd == CMD_SUBMIT_REDUCE_JOB_BACKGROUND)
+
+
+cdef inline bint _is_submit(int cmd) noexcept:
+    return (cmd == CMD_SUBMIT_JOB or cmd == CMD_SUBMIT_JOB_HIGH or cmd == CMD_SUBMIT_JOB_LOW
+            or _is_background(cmd))
+
+
+cdef inline uint32_t _parse_u32(bytes b) except? 0:
+    """Decimal text to uint32 the way gearmand's atoi does, but strict-ish."""
+    cdef const char *p = PyBytes_AS_STRING(b)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(b)
+    cdef uint64_t v = 0
+    for i in range(n):
+        if p[i] < 48 or p[i] > 57:
+            break
+        v = v * 10 + <uint64_t>(p[i] - 48)
+        if v > 0xFFFFFFFF:
+            v = 0xFFFFFFFF
+    return <uint32_t>v
+
+
+def validate_function_name(name):
+    """Return a function name as validated bytes (1..512 bytes, no NUL)."""
+    return _name_bytes(name)
+
+
+def validate_unique(unique):
+    """Return a caller-given unique as validated bytes (<= 64 bytes, no NUL)."""
+    return _unique_bytes(unique)

@@ -1,0 +1,50 @@
+# cython: language_level=3
+"""The compiled core of cygearman: packet codec, connections and engines.
+
+Assembled from focused fragments by ``include`` (declarations in _core.pxd).
+"""
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.buffer cimport PyBuffer_FillInfo, PyBUF_READ, PyBUF_WRITE
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memchr, memcpy, memmove
+
+import errno
+import logging
+import os
+import random
+import socket
+import ssl
+from collections import deque
+
+from gearman.errors import (
+    GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError,
+    LostConnectionError, NoServersError, PacketTooLargeError, ProtocolError,
+    SERVER_ERROR_CLASSES, ServerError, ServerUnavailable, UnknownCommandError,
+)
+
+log = logging.getLogger("gearman.core")
+
+#: True: this module is the compiled extension (guard tests check it).
+COMPILED = True
+
+include "_consts.pxi"
+include "_buffer.pxi"
+include "_packet.pxi"
+include "_convert.pxi"
+include "_unique.pxi"
+include "_connection.pxi"
+include "_task.pxi"
+include "_engine.pxi"
+include "_worker.pxi"
+
+# Task kinds for ClientEngine.new_request
+KIND_STATUS = TASK_STATUS
+KIND_STATUS_UNIQUE = TASK_STATUS_UNIQUE
+KIND_ECHO = TASK_ECHO
+EVENTS = ("none", "created", "data", "warning", "status", "complete", "fail", "exception",
+          "workload")

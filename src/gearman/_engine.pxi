@@ -1,0 +1,709 @@
+# ClientEngine: the connections of one client, task routing, reply matching
+# and the blocking event loop that drives them (poll with the GIL released).
+# Routing and matching are plain state here, so an asyncio driver can feed
+# the same connections later without duplicating any of it.
+
+class _CallbackAbort(Exception):
+    """Internal: a user callback raised; the engine unwinds and re-raises it."""
+
+
+cdef object _lost(Connection c, Task t):
+    if t.state == TS_CREATED:
+        msg = (f"lost connection to {c.key} while job {t._handle} was running; "
+               f"its outcome is unknown")
+    else:
+        msg = f"lost connection to {c.key} after the request was sent; its outcome is unknown"
+    return LostConnectionError(msg, server=c.key, handle=t._handle)
+
+
+@cython.final
+cdef class ClientEngine:
+    """The compiled engine behind ``GearmanClient``: servers, tasks, event loop."""
+
+    cdef public list servers            # Connection objects, in the order added
+    cdef public int timeout_ms          # whole-call limit, ms; -1 = none
+    cdef public double connect_timeout  # seconds per connect attempt (never infinite)
+    cdef public Py_ssize_t max_packet_size
+    cdef public bint exceptions         # send OPTION_REQ "exceptions" on connect
+    cdef public bint generate_unique    # make a unique when none is given
+    cdef public object ssl_context
+    cdef public object client_id        # bytes sent with SET_CLIENT_ID, or None
+    cdef Py_ssize_t rr                  # round-robin cursor for jobs without a unique
+    cdef dict handle_servers            # recent handle -> Connection (bounded)
+    cdef public Py_ssize_t handle_memory
+    cdef public Py_ssize_t outstanding  # tasks submitted and not finished
+    cdef pollfd *pfds
+    cdef Py_ssize_t pfds_alloc
+    cdef public object paused           # (task, event) awaiting re-delivery, or None
+    cdef public int pause_code
+    cdef object cb_exc                  # exception raised by a callback
+    cdef public object task_type        # class of new tasks (the facade's GearmanTask)
+
+    def __cinit__(self):
+        self.servers = []
+        self.timeout_ms = -1
+        self.connect_timeout = 5.0
+        self.max_packet_size = DEFAULT_MAX_PACKET
+        self.exceptions = True
+        self.generate_unique = True
+        self.ssl_context = None
+        self.client_id = None
+        self.rr = 0
+        self.handle_servers = {}
+        self.handle_memory = 100000
+        self.outstanding = 0
+        self.pfds = NULL
+        self.pfds_alloc = 0
+        self.paused = None
+        self.pause_code = 0
+        self.task_type = Task
+
+    def __dealloc__(self):
+        if self.pfds != NULL:
+            PyMem_Free(self.pfds)
+
+    # -- servers ---------------------------------------------------------------
+
+    def add_server(self, str host, int port):
+        """Add a server (no I/O); returns its Connection (the existing one if a duplicate)."""
+        cdef Connection c
+        key = f"{host.lower()}:{port}"
+        for c in self.servers:
+            if c.key == key:
+                return c
+        if len(self.servers) >= 64:
+            raise InvalidArgumentError("a client supports at most 64 servers")
+        c = Connection(host, port, self.connect_timeout, self.max_packet_size, self.ssl_context)
+        self.servers.append(c)
+        return c
+
+    def close(self):
+        """Close every connection; tasks in flight end with LostConnectionError."""
+        cdef Connection c
+        for c in self.servers:
+            if c.state != CS_DISCONNECTED:
+                self._server_failed(c, LostConnectionError("client closed", server=c.key), False)
+            c.failures = 0
+            c.down_until = 0.0
+
+    # -- task creation -----------------------------------------------------------
+
+    cpdef Task new_submit(self, int cmd, object function, object workload, object unique,
+                          object context=None):
+        """Build a validated SUBMIT_JOB* task (no I/O)."""
+        cdef Task t = <Task>self.task_type.__new__(self.task_type)
+        cdef bytes u
+        cdef const unsigned char[::1] mv
+        if not _is_submit(cmd):
+            raise InvalidArgumentError(f"command {cmd} is not a job submission")
+        t.kind = TASK_SUBMIT
+        t.command = cmd
+        t._function = _name_bytes(function)
+        t._workload = _payload(workload, self.max_packet_size)
+        t.context = context
+        if unique is None or (isinstance(unique, (str, bytes)) and len(unique) == 0):
+            t._unique = _uniques.next() if self.generate_unique else b""
+            t.hashed = False
+        else:
+            u = _unique_bytes(unique)
+            if u == b"#":
+                u = workload_hash_unique(t._workload).encode("ascii")
+            t._unique = u
+            t.hashed = True
+            if u == b"-":
+                # gearmand coalesces "-" on the workload bytes: route by them.
+                mv = _as_buffer(t._workload)
+                t.route_hash = gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
+                                        <const unsigned char *>PyBytes_AS_STRING(t._function),
+                                        <size_t>PyBytes_GET_SIZE(t._function))
+                if mv.shape[0]:
+                    t.route_hash = gm_fnv1a(t.route_hash ^ 0xff, &mv[0], <size_t>mv.shape[0])
+            else:
+                t.route_hash = gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
+                                        <const unsigned char *>PyBytes_AS_STRING(t._function),
+                                        <size_t>PyBytes_GET_SIZE(t._function))
+                t.route_hash = gm_fnv1a(t.route_hash ^ 0xff,
+                                        <const unsigned char *>PyBytes_AS_STRING(u),
+                                        <size_t>PyBytes_GET_SIZE(u))
+        if not _is_background(cmd):
+            t._chunks = []
+        return t
+
+    cpdef Task new_request(self, int kind, object arg, object context=None):
+        """Build a status / status-by-unique / echo task (no I/O)."""
+        cdef Task t = <Task>self.task_type.__new__(self.task_type)
+        t.kind = kind
+        t.context = context
+        if kind == TASK_STATUS:
+            t.command = CMD_GET_STATUS
+            t._workload = _handle_bytes(arg)
+            t._handle = t._workload.decode("utf-8", "surrogateescape")
+        elif kind == TASK_STATUS_UNIQUE:
+            t.command = CMD_GET_STATUS_UNIQUE
+            t._unique = _unique_bytes(arg)
+            if not t._unique:
+                raise InvalidArgumentError("unique must not be empty")
+            t._workload = t._unique
+        elif kind == TASK_ECHO:
+            t.command = CMD_ECHO_REQ
+            t._workload = _payload(arg, self.max_packet_size, "echo payload")
+        else:
+            raise InvalidArgumentError(f"unknown task kind {kind}")
+        return t
+
+    # -- routing and writing -------------------------------------------------------
+
+    cdef Connection _pick(self, Task t):
+        cdef Py_ssize_t i, n = len(self.servers), k
+        cdef Connection c, best = None, best_down = None
+        cdef uint64_t score, best_s = 0, best_down_s = 0
+        cdef double now
+        cdef int bi = -1, bdi = -1
+        if n == 0:
+            raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+        now = gm_monotonic()
+        if n == 1:
+            if t.tried & 1:
+                return None
+            t.tried |= 1
+            return <Connection>self.servers[0]
+        if t.hashed:
+            for i in range(n):
+                if t.tried & ((<uint64_t>1) << i):
+                    continue
+                c = <Connection>self.servers[i]
+                score = gm_mix64(t.route_hash ^ c.seed)
+                if c.state != CS_DISCONNECTED or c.down_until <= now:
+                    if best is None or score > best_s:
+                        best, best_s, bi = c, score, i
+                elif best_down is None or score > best_down_s:
+                    best_down, best_down_s, bdi = c, score, i
+        else:
+            for k in range(n):
+                i = (self.rr + k) % n
+                if t.tried & ((<uint64_t>1) << i):
+                    continue
+                c = <Connection>self.servers[i]
+                if c.state != CS_DISCONNECTED or c.down_until <= now:
+                    best, bi = c, i
+                    break
+                if best_down is None:
+                    best_down, bdi = c, i
+            self.rr = (self.rr + 1) % n
+        if best is None:
+            best, bi = best_down, bdi
+        if best is None:
+            return None
+        t.tried |= (<uint64_t>1) << bi
+        return best
+
+    cdef int _connect(self, Connection c) except -1:
+        """Open c if needed and queue what goes first on a fresh connection."""
+        cdef Task opt
+        if c.state != CS_DISCONNECTED and c.pid != _fork_generation:
+            # Inherited across fork(): the parent still uses this socket.
+            # Close our copy (no shutdown) and open our own.
+            c.close()
+            c.pending = deque()
+            c.handles = {}
+            c.wbuf.clear()
+        if c.state != CS_DISCONNECTED:
+            return 0
+        c.start_connect()
+        if self.client_id is not None:
+            c.wbuf.write_one(CMD_SET_CLIENT_ID, PyBytes_AS_STRING(self.client_id),
+                             PyBytes_GET_SIZE(self.client_id))
+        if self.exceptions:
+            opt = Task.__new__(Task)
+            opt.kind = TASK_OPTION
+            opt.command = CMD_OPTION_REQ
+            opt.conn = c
+            opt.state = TS_QUEUED
+            c.wbuf.write_one(CMD_OPTION_REQ, "exceptions", 10)
+            c.pending.append(opt)
+        c.queued = c.wbuf.pending()
+        return 0
+
+    cdef int _check_idle(self, Connection c) except -1:
+        """Notice an EOF already waiting on an idle connection before reusing it."""
+        cdef pollfd p
+        cdef int r
+        if c.state != CS_CONNECTED or c.pending or c.handles or c.tls is not None:
+            return 0
+        p.fd = c.fd
+        p.events = POLLIN
+        p.revents = 0
+        r = gm_poll(&p, 1, 0)
+        if r > 0 and p.revents:
+            try:
+                c.fill()
+                self._drain(c)
+            except GearmanError as e:
+                self._server_failed(c, e, True)
+        return 0
+
+    cdef int _write_task(self, Connection c, Task t) except -1:
+        cdef Py_ssize_t before = c.wbuf.pending()
+        cdef const unsigned char[::1] mv
+        cdef bytes w
+        if t.kind == TASK_SUBMIT:
+            w = <bytes>t._workload
+            c.wbuf.write_submit(t.command, t._function, t._unique,
+                                PyBytes_AS_STRING(w), PyBytes_GET_SIZE(w))
+        else:
+            w = <bytes>t._workload
+            c.wbuf.write_one(t.command, PyBytes_AS_STRING(w), PyBytes_GET_SIZE(w))
+        c.queued += <uint64_t>(c.wbuf.pending() - before)
+        t.wend = c.queued
+        t.conn = c
+        t.state = TS_QUEUED
+        c.pending.append(t)
+        return 0
+
+    cdef int _route(self, Task t) except -1:
+        """Put t on a server: the hash choice, else the next healthy one."""
+        cdef Connection c
+        while True:
+            c = self._pick(t)
+            if c is None:
+                err = ServerUnavailable(self._down_message(), code=RC_COULD_NOT_CONNECT)
+                self._finish_error(t, err)
+                return 0
+            try:
+                self._connect(c)
+                if c.state == CS_CONNECTED:
+                    self._check_idle(c)
+                    if c.state != CS_CONNECTED:
+                        continue
+            except GearmanError as e:
+                self._server_failed(c, e, True)
+                continue
+            self._write_task(c, t)
+            return 0
+
+    cdef str _down_message(self):
+        cdef Connection c
+        parts = []
+        for c in self.servers:
+            parts.append(f"{c.key}: {c.last_error}" if c.last_error is not None else c.key)
+        return "no job server could be reached (" + "; ".join(parts) + ")"
+
+    cpdef int submit(self, Task t) except -1:
+        """Route and queue a task; it is written by the next run()."""
+        if t.state != TS_NEW:
+            raise InvalidArgumentError("task was already submitted")
+        self.outstanding += 1
+        self._route(t)
+        return 0
+
+    cpdef int submit_to(self, Connection c, Task t) except -1:
+        """Queue a task on one given server (status, echo); a dead server fails it."""
+        if t.state != TS_NEW:
+            raise InvalidArgumentError("task was already submitted")
+        self.outstanding += 1
+        t.tried = 0xFFFFFFFFFFFFFFFFULL
+        try:
+            self._connect(c)
+        except GearmanError as e:
+            self._server_failed(c, e, True)
+            self._finish_error(t, e)
+            return 0
+        self._write_task(c, t)
+        return 0
+
+    cpdef object server_of(self, str handle):
+        """The Connection that issued a handle, if this client remembers it."""
+        return self.handle_servers.get(handle)
+
+    # -- finishing tasks -----------------------------------------------------------
+
+    cdef inline void _finish(self, Task t, int rc) noexcept:
+        if t.state == TS_DONE:
+            return
+        t.state = TS_DONE
+        t.code = rc
+        t._known = False
+        t._running = False
+        if t.kind != TASK_OPTION and not t.abandoned:
+            self.outstanding -= 1
+
+    cdef int _finish_error(self, Task t, object err) except -1:
+        if t.state == TS_DONE:
+            return 0
+        t.error = err
+        self._finish(t, err.code)
+        return 0
+
+    def abandon(self, Task t):
+        """The caller gave up on t (timeout, interrupt): drop its late replies."""
+        cdef Connection c = t.conn
+        cdef object entry
+        if t.state == TS_DONE or t.abandoned:
+            return
+        t.abandoned = True
+        self.outstanding -= 1
+        if t.state == TS_CREATED and c is not None:
+            entry = c.handles.get(t._handle)
+            if entry is t:
+                del c.handles[t._handle]
+            elif isinstance(entry, list) and t in entry:
+                entry.remove(t)
+                if not entry:
+                    del c.handles[t._handle]
+            t.state = TS_DONE
+        # A queued task stays in its connection's FIFO so that the answers of
+        # the requests behind it still match; its answer is dropped on arrival.
+
+    cdef int _server_failed(self, Connection c, object exc, bint reroute) except -1:
+        """A connection broke: reroute what was never sent, fail what was."""
+        cdef Task t
+        cdef list again = []
+        c.close()
+        c.failures += 1
+        c.down_until = gm_monotonic() + _backoff(c.failures)
+        c.last_error = exc
+        pend = c.pending
+        handles = c.handles
+        c.pending = deque()
+        c.handles = {}
+        c.wbuf.clear()
+        for t in pend:
+            if t.state == TS_DONE or t.kind == TASK_OPTION:
+                continue
+            if t.abandoned:
+                t.state = TS_DONE
+                continue
+            if (reroute and t.kind == TASK_SUBMIT and c.sent < t.wend):
+                again.append(t)
+            elif c.sent < t.wend:
+                # never sent: the error of the connection is the honest answer
+                self._finish_error(t, exc if isinstance(exc, GearmanError) else _lost(c, t))
+            else:
+                self._finish_error(t, _lost(c, t))
+        for entry in handles.values():
+            for t in (entry if isinstance(entry, list) else (entry,)):
+                self._finish_error(t, _lost(c, t))
+        for t in again:
+            t.state = TS_NEW
+            t.conn = None
+            self._route(t)
+        return 0
+
+    # -- dispatch ------------------------------------------------------------------
+
+    cdef int _deliver(self, Task t, int ev) except -1:
+        """Call t's callback for ev; 1 if it asked runTasks to pause."""
+        cdef object cbs = t.callbacks
+        cdef object cb, r
+        if cbs is None:
+            return 0
+        cb = (<tuple>cbs)[ev]
+        if cb is None:
+            return 0
+        try:
+            r = cb(t, t.context)
+        except BaseException as e:
+            self.cb_exc = e
+            raise _CallbackAbort() from None
+        if r is None or r is True or r is False:
+            return 0
+        if isinstance(r, int) and r != 0:
+            self.paused = (t, ev, t._data)
+            self.pause_code = r
+            return 1
+        return 0
+
+    cdef int _drain(self, Connection c) except -1:
+        """Dispatch every whole packet buffered on c; 1 if a callback paused."""
+        while c.state == CS_CONNECTED and c.reader._next():
+            if self._dispatch(c):
+                return 1
+        return 0
+
+    cdef object _take(self, Connection c, int kind, str what):
+        cdef Task t
+        if not c.pending:
+            raise ProtocolError(f"{c.key} sent {what} that answers no request",
+                                code=RC_UNEXPECTED_PACKET)
+        t = <Task>c.pending.popleft()
+        if t.kind != kind:
+            raise ProtocolError(f"{c.key} sent {what} in answer to {COMMAND_NAMES[t.command]}",
+                                code=RC_UNEXPECTED_PACKET)
+        return t
+
+    cdef int _dispatch(self, Connection c) except -1:
+        cdef PacketReader r = c.reader
+        cdef uint32_t cmd = r.p_cmd
+        cdef Task t
+        cdef object entry
+        cdef tuple args
+        cdef str handle
+        cdef const char *z
+        if cmd == CMD_JOB_CREATED:
+            t = <Task>self._take(c, TASK_SUBMIT, "JOB_CREATED")
+            handle = _handle_str(r.p_body, r.p_len)
+            if t.abandoned:
+                t.state = TS_DONE
+                return 0
+            t._handle = handle
+            t._known = True
+            if len(self.handle_servers) >= self.handle_memory:
+                del self.handle_servers[next(iter(self.handle_servers))]
+            self.handle_servers[handle] = c
+            if _is_background(t.command):
+                self._finish(t, RC_SUCCESS)
+                t._known = True
+            else:
+                t.state = TS_CREATED
+                entry = c.handles.get(handle)
+                if entry is None:
+                    c.handles[handle] = t
+                elif isinstance(entry, list):
+                    (<list>entry).append(t)
+                else:
+                    c.handles[handle] = [entry, t]
+            return self._deliver(t, EV_CREATED)
+        if (cmd == CMD_WORK_DATA or cmd == CMD_WORK_WARNING or cmd == CMD_WORK_STATUS or
+                cmd == CMD_WORK_COMPLETE or cmd == CMD_WORK_FAIL or cmd == CMD_WORK_EXCEPTION):
+            args = r._args()
+            handle = _handle_str(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]))
+            entry = c.handles.get(handle)
+            if entry is None:
+                return 0            # abandoned or unknown job: drop it
+            if isinstance(entry, list):
+                t = <Task>(<list>entry)[0]
+            else:
+                t = <Task>entry
+            if cmd == CMD_WORK_DATA:
+                t._data = args[1]
+                t._running = True
+                if t._chunks is not None:
+                    t._chunks.append(args[1])
+                return self._deliver(t, EV_DATA)
+            if cmd == CMD_WORK_WARNING:
+                t._data = args[1]
+                t._running = True
+                return self._deliver(t, EV_WARNING)
+            if cmd == CMD_WORK_STATUS:
+                t._numerator = _parse_u32(args[1])
+                t._denominator = _parse_u32(args[2])
+                t._running = True
+                t._data = b""
+                return self._deliver(t, EV_STATUS)
+            # terminal packets: detach the task from the handle first
+            if isinstance(entry, list):
+                (<list>entry).pop(0)
+                if len(<list>entry) == 0:
+                    del c.handles[handle]
+            else:
+                del c.handles[handle]
+            if cmd == CMD_WORK_COMPLETE:
+                t._data = args[1]
+                t._result = args[1]
+                self._finish(t, RC_SUCCESS)
+                return self._deliver(t, EV_COMPLETE)
+            if cmd == CMD_WORK_EXCEPTION:
+                t._data = args[1]
+                self._finish(t, RC_WORK_EXCEPTION)
+                return self._deliver(t, EV_EXCEPTION)
+            t._data = b""
+            self._finish(t, RC_WORK_FAIL)
+            return self._deliver(t, EV_FAIL)
+        if cmd == CMD_STATUS_RES or cmd == CMD_STATUS_RES_UNIQUE:
+            t = <Task>self._take(c, TASK_STATUS if cmd == CMD_STATUS_RES else TASK_STATUS_UNIQUE,
+                                 COMMAND_NAMES[cmd])
+            args = r._args()
+            if t.abandoned:
+                t.state = TS_DONE
+                return 0
+            self._finish(t, RC_SUCCESS)
+            t._known = args[1] == b"1"
+            t._running = args[2] == b"1"
+            t._numerator = _parse_u32(args[3])
+            t._denominator = _parse_u32(args[4])
+            if cmd == CMD_STATUS_RES_UNIQUE:
+                t._result = _parse_u32(args[5])
+            t._data = b""
+            return self._deliver(t, EV_STATUS)
+        if cmd == CMD_ECHO_RES:
+            t = <Task>self._take(c, TASK_ECHO, "ECHO_RES")
+            t._result = PyBytes_FromStringAndSize(r.p_body, r.p_len)
+            if t.abandoned:
+                t.state = TS_DONE
+                return 0
+            self._finish(t, RC_SUCCESS)
+            return 0
+        if cmd == CMD_OPTION_RES:
+            t = <Task>self._take(c, TASK_OPTION, "OPTION_RES")
+            self._finish(t, RC_SUCCESS)
+            return 0
+        if cmd == CMD_ERROR:
+            args = r._args()
+            code = args[0].decode("ascii", "replace")
+            text = args[1].decode("utf-8", "replace")
+            if not c.pending:
+                log.warning("server %s sent ERROR %s %s outside any request", c.key, code, text)
+                return 0
+            t = <Task>c.pending.popleft()
+            if t.kind == TASK_OPTION:
+                log.warning("server %s refused the exceptions option: %s %s", c.key, code, text)
+                self._finish(t, RC_SUCCESS)
+                return 0
+            cls = SERVER_ERROR_CLASSES.get(code, ServerError)
+            err = cls(f"server {c.key} answered {code}: {text}", server=c.key,
+                      server_code=code)
+            if t.abandoned:
+                t.state = TS_DONE
+                return 0
+            self._finish_error(t, err)
+            return self._deliver(t, EV_FAIL)
+        if cmd == CMD_NOOP:
+            return 0
+        raise ProtocolError(f"{c.key} sent {COMMAND_NAMES[cmd]}, which a client never expects",
+                            code=RC_UNEXPECTED_PACKET)
+
+    # -- the blocking loop -------------------------------------------------------
+
+    cdef int _ensure_pfds(self, Py_ssize_t n) except -1:
+        cdef pollfd *p
+        if n <= self.pfds_alloc:
+            return 0
+        p = <pollfd *>PyMem_Realloc(self.pfds, <size_t>(n * sizeof(pollfd)))
+        if p == NULL:
+            raise MemoryError()
+        self.pfds = p
+        self.pfds_alloc = n
+        return 0
+
+    cdef bint _done(self, list wait):
+        cdef Task t
+        if wait is None:
+            return self.outstanding <= 0
+        for t in wait:
+            if t.state != TS_DONE:
+                return False
+        return True
+
+    def run(self, list wait=None, double timeout=-1.0):
+        """Drive I/O until every task in ``wait`` (default: all) finished.
+
+        Returns GEARMAN_SUCCESS, or GEARMAN_PAUSE when a callback paused.
+        Raises GearmanTimeoutError when ``timeout`` (seconds, <0 = none) passes;
+        a callback's exception propagates.
+        """
+        cdef double deadline = -1.0
+        if timeout >= 0:
+            deadline = gm_monotonic() + timeout
+        try:
+            return self._run(wait, deadline)
+        except _CallbackAbort:
+            e = self.cb_exc
+            self.cb_exc = None
+            raise e
+
+    cdef int _run(self, list wait, double deadline) except -1:
+        cdef Connection c
+        cdef Task t
+        cdef Py_ssize_t i, n, nfds
+        cdef int ms, rc, err, ev
+        cdef short rev
+        cdef double now, rem
+        cdef list conns
+        if self.paused is not None:
+            t, ev, data = self.paused
+            self.paused = None
+            t._data = data
+            if self._deliver(t, ev):
+                return RC_PAUSE
+        while True:
+            for c in self.servers:
+                if c.state == CS_CONNECTED and c.reader._end > c.reader._start:
+                    try:
+                        if self._drain(c):
+                            return RC_PAUSE
+                    except GearmanError as e:
+                        self._server_failed(c, e, True)
+            if self._done(wait):
+                return RC_SUCCESS
+            n = len(self.servers)
+            self._ensure_pfds(n)
+            conns = []
+            nfds = 0
+            for c in self.servers:
+                if c.state == CS_DISCONNECTED:
+                    continue
+                if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
+                    try:
+                        c.flush()
+                    except GearmanError as e:
+                        self._server_failed(c, e, True)
+                        continue
+                self.pfds[nfds].fd = c.fd
+                self.pfds[nfds].revents = 0
+                if c.state == CS_CONNECTED:
+                    self.pfds[nfds].events = POLLIN | (POLLOUT if c.wbuf._len > c.wbuf._pos else 0)
+                else:
+                    self.pfds[nfds].events = POLLIN | POLLOUT
+                conns.append(c)
+                nfds += 1
+            if self._done(wait):
+                return RC_SUCCESS
+            if nfds == 0:
+                # Every task should sit on a live connection; if none is left,
+                # nothing can finish them.
+                for c in self.servers:
+                    self._server_failed(c, LostConnectionError("no live connection"), False)
+                if self._done(wait):
+                    return RC_SUCCESS
+                raise LostConnectionError("no live connection is left to finish the request",
+                                          code=RC_LOST_CONNECTION)
+            now = gm_monotonic()
+            ms = -1
+            if deadline >= 0:
+                rem = deadline - now
+                if rem <= 0:
+                    raise GearmanTimeoutError("timed out waiting for the job server",
+                                              code=RC_TIMEOUT)
+                ms = <int>(rem * 1000.0) + 1
+            for c in conns:
+                if c.state == CS_CONNECTING or c.state == CS_HANDSHAKE:
+                    rem = c.connect_deadline - now
+                    if rem <= 0:
+                        self._server_failed(c, ServerUnavailable(
+                            f"connect to {c.key} timed out after {c.connect_timeout:g} s",
+                            code=RC_TIMEOUT, server=c.key), True)
+                        ms = 0
+                        continue
+                    if ms < 0 or rem * 1000.0 + 1 < ms:
+                        ms = <int>(rem * 1000.0) + 1
+            with nogil:
+                rc = gm_poll(self.pfds, nfds, ms)
+            if rc < 0:
+                err = gm_sockerr()
+                if GM_EINTR(err):
+                    PyErr_CheckSignals()
+                    continue
+                raise OSError(err, os.strerror(err))
+            if rc == 0:
+                continue
+            for i in range(nfds):
+                rev = self.pfds[i].revents
+                if not rev:
+                    continue
+                c = <Connection>conns[i]
+                if c.state == CS_DISCONNECTED:
+                    continue
+                try:
+                    if c.state == CS_CONNECTING:
+                        c.finish_connect()
+                    elif c.state == CS_HANDSHAKE:
+                        c.do_handshake()
+                    else:
+                        if rev & POLLOUT:
+                            c.flush()
+                        if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
+                            c.fill()
+                            if self._drain(c):
+                                return RC_PAUSE
+                except GearmanError as e:
+                    self._server_failed(c, e, True)

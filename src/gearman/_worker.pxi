@@ -1,0 +1,343 @@
+# WorkerEngine: the connections of one worker and its grab loop.  Grabs go
+# to one server at a time (rotating, so every server is served fairly); a
+# worker with nothing to do sends PRE_SLEEP everywhere and sleeps in poll()
+# until a NOOP (or stop()) wakes it, using no CPU while idle.  A server that
+# goes away is reconnected with jittered backoff, and its registrations are
+# sent again.
+
+
+@cython.final
+cdef class WorkerEngine:
+    """The compiled engine behind ``GearmanWorker``."""
+
+    cdef public list servers            # Connection objects, in the order added
+    cdef public dict functions          # name (bytes) -> CAN_DO_TIMEOUT ms (0: plain CAN_DO)
+    cdef public object client_id        # bytes for SET_CLIENT_ID, or None
+    cdef public int grab_cmd            # GRAB_JOB, GRAB_JOB_UNIQ or GRAB_JOB_ALL
+    cdef public double connect_timeout
+    cdef public double io_timeout       # seconds for writing a result; <0 = none
+    cdef public Py_ssize_t max_packet_size
+    cdef Py_ssize_t rr                  # next server to try first
+    cdef Connection grabbing            # the connection with a GRAB in flight, or None
+    cdef pollfd *pfds
+    cdef Py_ssize_t pfds_alloc
+    cdef int wake_r                     # read end of the wake-up pipe (stop())
+    cdef object wake_w
+    cdef object _wake_pair
+    cdef public bint stopping
+
+    def __cinit__(self):
+        self.servers = []
+        self.functions = {}
+        self.client_id = None
+        self.grab_cmd = CMD_GRAB_JOB_UNIQ
+        self.connect_timeout = 5.0
+        self.io_timeout = 30.0
+        self.max_packet_size = DEFAULT_MAX_PACKET
+        self.rr = 0
+        self.grabbing = None
+        self.pfds = NULL
+        self.pfds_alloc = 0
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        self._wake_pair = (a, b)
+        self.wake_r = a.fileno()
+        self.wake_w = b
+        self.stopping = False
+
+    def __dealloc__(self):
+        if self.pfds != NULL:
+            PyMem_Free(self.pfds)
+
+    def add_server(self, str host, int port):
+        cdef Connection c
+        key = f"{host.lower()}:{port}"
+        for c in self.servers:
+            if c.key == key:
+                return c
+        c = Connection(host, port, self.connect_timeout, self.max_packet_size, None)
+        self.servers.append(c)
+        return c
+
+    def abilities_changed(self):
+        """Registrations changed: every connection re-sends them before its next grab."""
+        cdef Connection c
+        for c in self.servers:
+            if c.abilities_sent:
+                c.abilities_sent = False
+                c.init_packets = [(CMD_RESET_ABILITIES, ())]
+
+    def wake(self):
+        """Wake a sleeping grab() from any thread (used by stop())."""
+        try:
+            self.wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def close(self):
+        cdef Connection c
+        for c in self.servers:
+            c.close()
+            c.pending = deque()
+        self.grabbing = None
+        for s in self._wake_pair:
+            s.close()
+
+    cdef int _fail(self, Connection c, object exc) except -1:
+        log.warning("worker lost job server %s: %s", c.key, exc)
+        c.close()
+        c.failures += 1
+        c.down_until = gm_monotonic() + _backoff(c.failures)
+        c.last_error = exc
+        c.wbuf.clear()
+        c.wstate = WS_IDLE
+        if self.grabbing is c:
+            self.grabbing = None
+        return 0
+
+    cdef int _ensure(self, Connection c, double now) except -1:
+        """Connect c when due and queue its registration; errors mark it down."""
+        cdef bytes name
+        if c.state != CS_DISCONNECTED and c.pid != _fork_generation:
+            c.close()
+        if c.state == CS_DISCONNECTED:
+            if c.down_until > now:
+                return 0
+            try:
+                c.start_connect()
+            except GearmanError as e:
+                self._fail(c, e)
+                return 0
+            c.init_packets = []
+            if self.client_id is not None:
+                c.wbuf.write_one(CMD_SET_CLIENT_ID, PyBytes_AS_STRING(self.client_id),
+                                 PyBytes_GET_SIZE(self.client_id))
+        if not c.abilities_sent:
+            for cmd, args in c.init_packets:
+                c.wbuf.write_packet(True, cmd, args)
+            c.init_packets = []
+            # gearmand keeps the newest CAN_DO first and serves it first; send
+            # in reverse so the function registered first is served first.
+            for name in reversed(list(self.functions)):
+                ms = self.functions[name]
+                if ms:
+                    c.wbuf.write_packet(True, CMD_CAN_DO_TIMEOUT, (name, str(ms).encode()))
+                else:
+                    c.wbuf.write_one(CMD_CAN_DO, PyBytes_AS_STRING(name),
+                                     PyBytes_GET_SIZE(name))
+            c.abilities_sent = True
+            c.wstate = WS_IDLE
+        return 0
+
+    cdef int _ensure_pfds(self, Py_ssize_t n) except -1:
+        cdef pollfd *p
+        if n <= self.pfds_alloc:
+            return 0
+        p = <pollfd *>PyMem_Realloc(self.pfds, <size_t>(n * sizeof(pollfd)))
+        if p == NULL:
+            raise MemoryError()
+        self.pfds = p
+        self.pfds_alloc = n
+        return 0
+
+    cdef object _handle(self, Connection c):
+        """Process c's buffered packets; returns a job tuple or None."""
+        cdef PacketReader r = c.reader
+        cdef tuple args
+        cdef uint32_t cmd
+        while c.state == CS_CONNECTED and r._next():
+            cmd = r.p_cmd
+            if cmd == CMD_NOOP:
+                if c.wstate == WS_SLEEPING:
+                    c.wstate = WS_IDLE
+            elif cmd == CMD_NO_JOB:
+                if self.grabbing is c:
+                    self.grabbing = None
+                c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
+                c.wstate = WS_SLEEPING
+            elif cmd == CMD_JOB_ASSIGN or cmd == CMD_JOB_ASSIGN_UNIQ or cmd == CMD_JOB_ASSIGN_ALL:
+                args = r._args()
+                if self.grabbing is c:
+                    self.grabbing = None
+                c.wstate = WS_IDLE
+                handle = _handle_str(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]))
+                if cmd == CMD_JOB_ASSIGN:
+                    return (c, handle, args[1], b"", args[2], None)
+                if cmd == CMD_JOB_ASSIGN_UNIQ:
+                    return (c, handle, args[1], args[2], args[3], None)
+                return (c, handle, args[1], args[2], args[4], args[3])
+            elif cmd == CMD_ERROR:
+                args = r._args()
+                log.warning("job server %s: ERROR %s %s", c.key,
+                            args[0].decode("ascii", "replace"), args[1].decode("utf-8", "replace"))
+            elif cmd == CMD_ECHO_RES or cmd == CMD_OPTION_RES:
+                pass
+            else:
+                raise ProtocolError(f"{c.key} sent {COMMAND_NAMES[cmd]}, which a worker never expects",
+                                    code=RC_UNEXPECTED_PACKET)
+        return None
+
+    def grab(self, double timeout=-1.0, bint block=True):
+        """Wait for one job: ``(conn, handle, function, unique, workload, reducer)``.
+
+        Returns None when ``timeout`` (seconds, <0 = none) passed, when
+        ``block`` is false and no job is available right now, or when
+        :meth:`wake` was called.
+        """
+        cdef double now, deadline = -1.0, rem
+        cdef Connection c
+        cdef Py_ssize_t i, n, nfds
+        cdef int ms, rc, err
+        cdef short rev
+        cdef list conns
+        cdef object job
+        if not self.functions:
+            raise InvalidArgumentError("no function is registered", code=34)
+        if not self.servers:
+            raise NoServersError("no job server was added")
+        if timeout >= 0:
+            deadline = gm_monotonic() + timeout
+        while True:
+            if self.stopping:
+                return None
+            now = gm_monotonic()
+            n = len(self.servers)
+            for i in range(n):
+                c = <Connection>self.servers[i]
+                self._ensure(c, now)
+                if c.state == CS_CONNECTED and c.reader._end > c.reader._start:
+                    try:
+                        job = self._handle(c)
+                    except GearmanError as e:
+                        self._fail(c, e)
+                        continue
+                    if job is not None:
+                        self.rr = (self.servers.index(c) + 1) % n
+                        return job
+            # One GRAB in flight at a time, rotating over idle servers.
+            if self.grabbing is None:
+                for i in range(n):
+                    c = <Connection>self.servers[(self.rr + i) % n]
+                    if c.state == CS_CONNECTED and c.wstate == WS_IDLE:
+                        c.wbuf.write_one(self.grab_cmd, NULL, 0)
+                        c.wstate = WS_GRABBING
+                        self.grabbing = c
+                        self.rr = (self.rr + i + 1) % n
+                        break
+            if not block and self.grabbing is None:
+                # every live server said NO_JOB since its last NOOP
+                return None
+            self._ensure_pfds(n + 1)
+            conns = []
+            nfds = 0
+            ms = -1
+            for c in self.servers:
+                if c.state == CS_DISCONNECTED:
+                    rem = c.down_until - now
+                    if ms < 0 or rem * 1000.0 + 1 < ms:
+                        ms = max(0, <int>(rem * 1000.0) + 1)
+                    continue
+                if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
+                    try:
+                        c.flush()
+                    except GearmanError as e:
+                        self._fail(c, e)
+                        continue
+                self.pfds[nfds].fd = c.fd
+                self.pfds[nfds].revents = 0
+                if c.state == CS_CONNECTED:
+                    self.pfds[nfds].events = POLLIN | (POLLOUT if c.wbuf._len > c.wbuf._pos else 0)
+                else:
+                    self.pfds[nfds].events = POLLIN | POLLOUT
+                    rem = c.connect_deadline - now
+                    if rem <= 0:
+                        self._fail(c, ServerUnavailable(f"connect to {c.key} timed out",
+                                                        code=RC_TIMEOUT, server=c.key))
+                        continue
+                    if ms < 0 or rem * 1000.0 + 1 < ms:
+                        ms = <int>(rem * 1000.0) + 1
+                conns.append(c)
+                nfds += 1
+            self.pfds[nfds].fd = self.wake_r
+            self.pfds[nfds].events = POLLIN
+            self.pfds[nfds].revents = 0
+            if deadline >= 0:
+                rem = deadline - now
+                if rem <= 0:
+                    return None
+                if ms < 0 or rem * 1000.0 + 1 < ms:
+                    ms = <int>(rem * 1000.0) + 1
+            if not block:
+                ms = 0 if ms < 0 else min(ms, 0)
+            with nogil:
+                rc = gm_poll(self.pfds, nfds + 1, ms)
+            if rc < 0:
+                err = gm_sockerr()
+                if GM_EINTR(err):
+                    PyErr_CheckSignals()
+                    continue
+                raise OSError(err, os.strerror(err))
+            if self.pfds[nfds].revents:
+                try:
+                    self._wake_pair[0].recv(4096)
+                except OSError:
+                    pass
+                return None
+            for i in range(nfds):
+                rev = self.pfds[i].revents
+                if not rev:
+                    continue
+                c = <Connection>conns[i]
+                try:
+                    if c.state == CS_CONNECTING:
+                        c.finish_connect()
+                    else:
+                        if rev & POLLOUT:
+                            c.flush()
+                        if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
+                            c.fill()
+                except GearmanError as e:
+                    self._fail(c, e)
+
+    def send(self, Connection c, int cmd, *args):
+        """Write one packet (WORK_*) to c and wait until the kernel took it.
+
+        Raises LostConnectionError if the server went away (the server then
+        re-queues the job), GearmanTimeoutError after ``io_timeout``.
+        """
+        cdef pollfd p
+        cdef int rc, ms, err
+        cdef double deadline = -1.0, rem
+        if c.state != CS_CONNECTED:
+            raise LostConnectionError(f"not connected to {c.key}", server=c.key)
+        c.wbuf.write_packet(True, <uint32_t>cmd,
+                            tuple([_as_bytes_arg(a, "argument") for a in args]))
+        if self.io_timeout >= 0:
+            deadline = gm_monotonic() + self.io_timeout
+        try:
+            while True:
+                c.flush()
+                if c.wbuf._len == c.wbuf._pos:
+                    return None
+                p.fd = c.fd
+                p.events = POLLOUT
+                p.revents = 0
+                ms = -1
+                if deadline >= 0:
+                    rem = deadline - gm_monotonic()
+                    if rem <= 0:
+                        raise GearmanTimeoutError(f"sending to {c.key} timed out",
+                                                  code=RC_TIMEOUT)
+                    ms = <int>(rem * 1000.0) + 1
+                with nogil:
+                    rc = gm_poll(&p, 1, ms)
+                if rc < 0:
+                    err = gm_sockerr()
+                    if GM_EINTR(err):
+                        PyErr_CheckSignals()
+                        continue
+                    raise OSError(err, os.strerror(err))
+        except GearmanError as e:
+            self._fail(c, e)
+            raise
