@@ -27,6 +27,10 @@ CLIENT_METHODS = (
     "doHighBackground", "doLowBackground", "doJobHandle", "doStatus", "jobStatus",
     "jobStatusByUniqueKey", "returnCode", "getErrno", "setTimeout", "setOptions",
     "addOptions", "removeOptions", "setContext", "enableExceptionHandler",
+    "addTask", "addTaskHigh", "addTaskLow", "addTaskBackground", "addTaskHighBackground",
+    "addTaskLowBackground", "addTaskStatus", "runTasks", "setCreatedCallback",
+    "setDataCallback", "setWarningCallback", "setStatusCallback", "setCompleteCallback",
+    "setFailCallback", "setExceptionCallback", "setWorkloadCallback", "clearCallbacks",
 )
 TASK_METHODS = (
     "functionName", "jobHandle", "isKnown", "isRunning", "taskNumerator",

@@ -9,6 +9,7 @@ is running it.
 """
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any, Callable, List, Optional, TypeVar, Union
 
@@ -43,6 +44,26 @@ _BACKGROUND = {
 _SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
              | C.GEARMAN_CLIENT_FREE_TASKS | C.GEARMAN_CLIENT_GENERATE_UNIQUE
              | C.GEARMAN_CLIENT_EXCEPTION | C.GEARMAN_CLIENT_SSL)
+
+
+_EV = {name: i for i, name in enumerate(_core.EVENTS)}
+
+
+def _two_args(callback: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """Callbacks take (task, context) or (task): decided once, when set."""
+    try:
+        sig = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return callback
+    positional = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return callback
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    if positional >= 2:
+        return callback
+    return lambda task, context: callback(task)
 
 
 class GearmanTask(_core.Task):
@@ -80,6 +101,8 @@ class GearmanClient:
         self._timeout_ms = -1 if timeout is None else int(timeout)
         self._context: Any = ""
         self._job_handle = ""
+        self._new_tasks: List[Any] = []
+        self._cb_table: List[Optional[Callable[..., Any]]] = [None] * len(_core.EVENTS)
         if host_list:
             if isinstance(host_list, str):
                 host_list = [host_list]
@@ -438,6 +461,155 @@ class GearmanClient:
             return True
 
     echo = ping  # deprecated PECL name
+
+
+    # -- concurrent tasks (addTask* + runTasks) ---------------------------------------
+
+    def _add_task(self, cmd: int, function_name: Any, workload: Any, context: Any,
+                  unique: Any) -> GearmanTask:
+        try:
+            task = self._engine.new_submit(cmd, function_name, workload, unique, context)
+        except GearmanError as exc:
+            self._failed(exc)
+            raise
+        if any(self._cb_table):
+            task.callbacks = self._cb_table
+        self._new_tasks.append(task)
+        self._ok()
+        return task
+
+    def addTask(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
+                unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
+        """Queue a foreground task for :meth:`runTasks` (no I/O); return it.
+
+        Raises InvalidArgumentError / InvalidTypeError for bad arguments.
+        """
+        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB, function_name, workload, context, unique)
+
+    def addTaskHigh(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
+                    unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
+        """As :meth:`addTask`, at high priority."""
+        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH, function_name, workload, context, unique)
+
+    def addTaskLow(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
+                   unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
+        """As :meth:`addTask`, at low priority."""
+        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW, function_name, workload, context, unique)
+
+    def addTaskBackground(self, function_name: Union[str, bytes], workload: Payload,
+                          context: Any = None, unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
+        """Queue a background task: it finishes at JOB_CREATED (created callback)."""
+        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_BG, function_name, workload, context, unique)
+
+    def addTaskHighBackground(self, function_name: Union[str, bytes], workload: Payload,
+                              context: Any = None, unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
+        """As :meth:`addTaskBackground`, at high priority."""
+        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, function_name, workload, context, unique)
+
+    def addTaskLowBackground(self, function_name: Union[str, bytes], workload: Payload,
+                             context: Any = None, unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
+        """As :meth:`addTaskBackground`, at low priority."""
+        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, function_name, workload, context, unique)
+
+    def addTaskStatus(self, job_handle: Union[str, bytes], context: Any = None) -> GearmanTask:
+        """Queue a status query; the status callback gets isKnown()/isRunning()/numbers."""
+        try:
+            task = self._engine.new_request(_core.KIND_STATUS, job_handle, context)
+        except GearmanError as exc:
+            self._failed(exc)
+            raise
+        if any(self._cb_table):
+            task.callbacks = self._cb_table
+        self._new_tasks.append(task)
+        return task
+
+    def runTasks(self) -> bool:
+        """Submit every added task (in the order added, pipelined over all servers) and
+        process answers until all tasks finished or a callback paused.
+
+        Returns True; ``returnCode()`` is GEARMAN_SUCCESS, or GEARMAN_PAUSE (or the
+        callback's code) when a callback paused -- the next runTasks() re-delivers that
+        event and goes on.  Job outcomes go to callbacks and task state; only
+        transport failures raise (ServerUnavailable, LostConnectionError: the
+        affected tasks carry the error too), and GearmanTimeoutError.  An exception
+        raised by a callback propagates; the client stays usable.
+        """
+        with self._lock:
+            engine = self._engine
+            try:
+                self._servers()
+                new, self._new_tasks = self._new_tasks, []
+                for task in new:
+                    if task.kind == _core.KIND_STATUS:
+                        conn = engine.server_of(task.handle)
+                        if conn is None and engine.servers:
+                            conn = engine.servers[0]
+                        if conn is None:
+                            engine.submit(task)       # raises NoServersError
+                        engine.submit_to(conn, task)
+                    else:
+                        engine.submit(task)
+                rc = engine.run(None, self._seconds())
+                if rc == C.GEARMAN_PAUSE:
+                    self._rc = engine.pause_code
+                    self._error = ""
+                    return True
+                for task in new:
+                    exc = task.exception
+                    if isinstance(exc, ConnectionError):
+                        raise exc
+            except BaseException as exc:
+                self._failed(exc)
+                raise
+            self._ok()
+            return True
+
+    def _set_callback(self, event: int, callback: Optional[Callable[..., Any]]) -> bool:
+        if callback is not None and not callable(callback):
+            raise InvalidTypeError("callback must be callable")
+        self._cb_table[event] = _two_args(callback) if callback is not None else None
+        return True
+
+    def setCreatedCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call ``callback(task[, context])`` when a task's job is created."""
+        return self._set_callback(_EV["created"], callback)
+
+    def setDataCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call it for each WORK_DATA (``task.data()`` holds the chunk)."""
+        return self._set_callback(_EV["data"], callback)
+
+    def setWarningCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call it for each WORK_WARNING."""
+        return self._set_callback(_EV["warning"], callback)
+
+    def setStatusCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call it for each WORK_STATUS and for status tasks' answers."""
+        return self._set_callback(_EV["status"], callback)
+
+    def setCompleteCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call it when a job completes (``task.data()`` holds the result)."""
+        return self._set_callback(_EV["complete"], callback)
+
+    def setFailCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call it when a job fails (WORK_FAIL, or the server refused it)."""
+        return self._set_callback(_EV["fail"], callback)
+
+    def setExceptionCallback(self, callback: Callable[..., Any]) -> bool:
+        """Call it on WORK_EXCEPTION (``task.data()`` holds the payload); enables exceptions."""
+        self._engine.exceptions = True
+        return self._set_callback(_EV["exception"], callback)
+
+    def setWorkloadCallback(self, callback: Callable[..., Any]) -> bool:
+        """Accepted for PECL compatibility; workloads are always sent whole."""
+        return self._set_callback(_EV["workload"], callback)
+
+    setClientCallback = setDataCallback   # PECL <= 0.5 name
+
+    def clearCallbacks(self) -> bool:
+        """Remove every callback."""
+        for i in range(len(self._cb_table)):
+            self._cb_table[i] = None
+        return True
 
     # -- lifetime ---------------------------------------------------------------------
 

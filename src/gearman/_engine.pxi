@@ -397,7 +397,7 @@ cdef class ClientEngine:
         cdef object cb, r
         if cbs is None:
             return 0
-        cb = (<tuple>cbs)[ev]
+        cb = cbs[ev]
         if cb is None:
             return 0
         try:
