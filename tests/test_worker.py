@@ -1,0 +1,184 @@
+"""The PECL GearmanWorker and GearmanJob against a real gearmand."""
+import threading
+import time
+
+import pytest
+
+import gearman
+from gearman import errors
+from gearman.testing import wait_until
+
+
+@pytest.fixture
+def worker(gearmand):
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.setTimeout(5000)       # a safety net: work() never waits longer
+    yield w
+    w.close()
+
+
+def test_new_worker_options_match_libgearman():
+    w = gearman.GearmanWorker()
+    assert w.options() == 644
+    w.setTimeout(10)
+    assert w.options() == 900
+    assert w.timeout() == 10
+
+
+def test_work_runs_one_job(client, worker, fn):
+    seen = []
+
+    def cb(job, ctx):
+        seen.append((job.functionName(), job.workload(), job.workloadSize(), ctx,
+                     job.handle().startswith("H:"), len(job.unique())))
+        return b"r:" + job.workload()
+
+    worker.addFunction(fn, cb, "context")
+    client.doBackground(fn, b"abc", "u-1")
+    assert worker.work() is True
+    assert worker.returnCode() == gearman.GEARMAN_SUCCESS
+    assert seen == [(fn, b"abc", 3, "context", True, 3)]
+
+
+def test_result_conversions(client, run_worker, fn):
+    results = iter([None, 42, "str\u00e9", bytearray(b"ba")])
+    run_worker({fn: lambda job, ctx: next(results)})
+    assert client.doNormal(fn, b"1") == b""
+    assert client.doNormal(fn, b"2") == b"42"
+    assert client.doNormal(fn, b"3") == "str\u00e9".encode()
+    assert client.doNormal(fn, b"4") == b"ba"
+
+
+def test_explicit_complete_wins_over_return(client, run_worker, fn):
+    def cb(job, ctx):
+        job.sendComplete(b"explicit")
+        job.sendData(b"ignored after the end")
+        return b"afterwards"
+
+    run_worker({fn: cb})
+    assert client.doNormal(fn, b"x") == b"explicit"
+
+
+def test_set_return_sends_fail(client, run_worker, fn):
+    def cb(job, ctx):
+        job.setReturn(gearman.GEARMAN_WORK_FAIL)
+        return b"nope"
+
+    run_worker({fn: cb})
+    with pytest.raises(errors.JobFailedError):
+        client.doNormal(fn, b"x")
+
+
+def test_no_functions(worker):
+    assert worker.work() is False
+    assert worker.returnCode() == gearman.GEARMAN_NO_REGISTERED_FUNCTIONS
+
+
+def test_timeout_returns_false(worker, fn):
+    worker.addFunction(fn, lambda job, ctx: b"")
+    worker.setTimeout(200)
+    assert worker.work() is False
+    assert worker.returnCode() == gearman.GEARMAN_TIMEOUT
+
+
+def test_non_blocking_no_jobs(worker, fn):
+    worker.addFunction(fn, lambda job, ctx: b"")
+    worker.addOptions(gearman.GEARMAN_WORKER_NON_BLOCKING)
+    results = [worker.work() for _ in range(3)]
+    assert results[-1] is False
+    assert worker.returnCode() == gearman.GEARMAN_NO_JOBS
+
+
+def test_callback_exception_is_reported_and_worker_goes_on(client, worker, fn):
+    calls = []
+
+    def cb(job, ctx):
+        calls.append(job.workload())
+        if job.workload() == b"bad":
+            raise ValueError("bad workload")
+        return b"good"
+
+    worker.addFunction(fn, cb)
+    results = []
+    th = threading.Thread(target=lambda: results.extend([worker.work(), worker.work()]))
+    th.start()
+    with pytest.raises(errors.JobExceptionError) as ei:
+        client.doNormal(fn, b"bad")
+    assert b"ValueError: bad workload" in ei.value.payload
+    assert client.doNormal(fn, b"fine") == b"good"
+    th.join(10)
+    assert results == [False, True]
+
+
+def test_grab_job_without_callback(client, worker, fn):
+    worker.register(fn)
+    handle = client.doBackground(fn, b"grab me")
+    job = worker.grabJob()
+    assert job is not None and job.handle() == handle and job.workload() == b"grab me"
+    job.sendStatus(1, 4)
+    assert wait_until(lambda: client.jobStatus(handle) == [True, True, 1, 4])
+    job.sendComplete(b"")
+    assert wait_until(lambda: client.jobStatus(handle)[0] is False)
+
+
+def test_unregister(client, gearmand, worker, fn):
+    worker.addFunction(fn, lambda job, ctx: b"")
+    worker.addFunction(fn + "-b", lambda job, ctx: b"")
+    worker.setTimeout(200)
+    worker.work()                       # connects and registers both
+    assert wait_until(lambda: f"{fn}\t0\t0\t1" in gearmand.admin("status"))
+    worker.unregister(fn)
+    worker.work()
+    assert wait_until(lambda: f"{fn}\t0\t0\t0" in gearmand.admin("status"))
+    assert f"{fn}-b\t0\t0\t1" in gearmand.admin("status")
+
+
+def test_set_id_is_shown_by_the_server(gearmand, worker, fn):
+    worker.setId("worker-one")
+    worker.addFunction(fn, lambda job, ctx: b"")
+    worker.setTimeout(100)
+    worker.work()
+    assert wait_until(lambda: "worker-one : " + fn in gearmand.admin("workers"))
+    with pytest.raises(errors.InvalidArgumentError):
+        worker.setId("has space")
+
+
+def test_stop_wakes_a_waiting_worker(worker, fn):
+    worker.addFunction(fn, lambda job, ctx: b"")
+    worker.setTimeout(-1)
+    result = []
+    th = threading.Thread(target=lambda: result.append(worker.work()))
+    th.start()
+    time.sleep(0.3)
+    assert th.is_alive()
+    worker.stop()
+    th.join(5)
+    assert not th.is_alive() and result == [False]
+
+
+def test_worker_serves_several_servers(gearmand_factory, fn):
+    a, b = gearmand_factory(), gearmand_factory()
+    w = gearman.GearmanWorker()
+    w.addServers(f"127.0.0.1:{a.port},127.0.0.1:{b.port}")
+    w.setTimeout(2000)
+    w.addFunction(fn, lambda job, ctx: b"")
+    for s in (a, b):
+        c = gearman.GearmanClient()
+        c.addServer("127.0.0.1", s.port)
+        for _ in range(3):
+            c.doBackground(fn, b"x")
+    assert [w.work() for _ in range(6)] == [True] * 6
+    for s in (a, b):
+        assert f"{fn}\t0\t0\t1" in s.admin("status")
+
+
+def test_bad_arguments(worker):
+    with pytest.raises(errors.InvalidTypeError):
+        worker.addFunction("f", "not callable")
+    with pytest.raises(errors.InvalidArgumentError):
+        worker.addFunction("", lambda j, c: None)
+    with pytest.raises(errors.InvalidArgumentError):
+        worker.addFunction("a\0b", lambda j, c: None)
+    with pytest.raises(errors.InvalidTypeError):
+        worker.addFunction(3, lambda j, c: None)
