@@ -7,6 +7,7 @@ returns True when the job completed and False otherwise, with
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -332,10 +333,18 @@ class GearmanWorker:
             if not self._engine.functions:
                 self._set(C.GEARMAN_NO_REGISTERED_FUNCTIONS, "no functions are registered")
                 return False
+            if self._engine.stopping:
+                self._engine.stopping = False
+                self._set(C.GEARMAN_SHUTDOWN, "worker was stopped")
+                return False
             try:
                 job = self._grab()
             except GearmanError as exc:
                 self._set(exc.code, str(exc))
+                return False
+            if job is None and self._engine.stopping:
+                self._engine.stopping = False
+                self._set(C.GEARMAN_SHUTDOWN, "worker was stopped")
                 return False
             if job is None:
                 if self._options & C.GEARMAN_WORKER_NON_BLOCKING:
@@ -386,8 +395,78 @@ class GearmanWorker:
             return job
 
     def stop(self) -> None:
-        """Make a waiting ``work()`` return (callable from another thread)."""
+        """Stop gracefully, from any thread or a signal handler.
+
+        A job in progress finishes and its result is sent; nothing new is
+        grabbed; the current (or next) ``work()`` returns False with
+        ``GEARMAN_SHUTDOWN``.
+        """
+        self._engine.stopping = True
         self._engine.wake()
+
+    def ping(self, workload: Payload = b"") -> bool:
+        """Send ECHO_REQ to every server and check each echoes it; return True.
+
+        Raises ServerUnavailable, LostConnectionError, GearmanTimeoutError, or
+        GearmanError(GEARMAN_ECHO_DATA_CORRUPTION) on a wrong echo.
+        """
+        expected = _to_bytes(workload, "workload")
+        with self._lock:
+            if not self._engine.servers:
+                for host, port in env_servers() or parse_servers(None):
+                    self._engine.add_server(host, port)
+            try:
+                timeout = self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else 10.0
+                for echoed in self._engine.echo(expected, timeout):
+                    if echoed != expected:
+                        raise GearmanError("a server echoed different bytes",
+                                           code=C.GEARMAN_ECHO_DATA_CORRUPTION)
+            except GearmanError as exc:
+                self._set(exc.code, str(exc))
+                raise
+        self._set(C.GEARMAN_SUCCESS)
+        return True
+
+    echo = ping   # PECL 2.0.x name
+
+    def serve(self, handle_signals: bool = True, max_jobs: Optional[int] = None) -> int:
+        """Run jobs until stopped; return the number of jobs handled.
+
+        With ``handle_signals`` (main thread only), the first SIGTERM or SIGINT
+        stops gracefully (the running job finishes and its result is sent); a
+        second one stops at once (SystemExit / KeyboardInterrupt).
+        """
+        installed = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            hits = [0]
+
+            def on_signal(signum: int, frame: Any) -> None:
+                hits[0] += 1
+                if hits[0] == 1:
+                    log.info("signal %d: finishing the current job, then stopping", signum)
+                    self.stop()
+                    return
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                raise SystemExit(128 + signum)
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                installed[sig] = signal.signal(sig, on_signal)
+        handled = 0
+        try:
+            while max_jobs is None or handled < max_jobs:
+                if self.work():
+                    handled += 1
+                elif self._rc == C.GEARMAN_SHUTDOWN:
+                    break
+                elif self._rc in (C.GEARMAN_NO_REGISTERED_FUNCTIONS, C.GEARMAN_NO_SERVERS):
+                    break
+                elif self._rc not in (C.GEARMAN_TIMEOUT, C.GEARMAN_NO_JOBS):
+                    handled += 1   # the job ran but failed: it still counts
+        finally:
+            for sig, previous in installed.items():
+                signal.signal(sig, previous)
+        return handled
 
     def close(self) -> None:
         """Close every connection."""

@@ -182,3 +182,116 @@ def test_bad_arguments(worker):
         worker.addFunction("a\0b", lambda j, c: None)
     with pytest.raises(errors.InvalidTypeError):
         worker.addFunction(3, lambda j, c: None)
+
+
+def test_worker_ping(worker, free_port):
+    assert worker.ping(b"hello") is True
+    assert worker.echo(b"") is True
+    dead = gearman.GearmanWorker()
+    dead.addServer("127.0.0.1", free_port)
+    with pytest.raises(errors.ServerUnavailable):
+        dead.ping(b"x")
+
+
+def test_stop_lets_the_running_job_finish(client, worker, fn):
+    started = threading.Event()
+
+    def slow(job, ctx):
+        started.set()
+        time.sleep(0.5)
+        return b"finished"
+
+    worker.addFunction(fn, slow)
+    handled = []
+    th = threading.Thread(target=lambda: handled.append(worker.serve(handle_signals=False)))
+    th.start()
+    result = []
+    ct = threading.Thread(target=lambda: result.append(client.doNormal(fn, b"x")))
+    ct.start()
+    assert started.wait(10)
+    worker.stop()
+    ct.join(10)
+    th.join(10)
+    assert result == [b"finished"]
+    assert handled == [1]
+    assert worker.returnCode() == gearman.GEARMAN_SHUTDOWN
+
+
+SERVE_SCRIPT = r"""
+import sys, time, gearman
+w = gearman.GearmanWorker()
+w.addServer("127.0.0.1", int(sys.argv[1]))
+def slow(job, ctx):
+    print("started", flush=True)
+    time.sleep(float(job.workload()))
+    return b"done:" + job.workload()
+w.addFunction(sys.argv[2], slow)
+print("ready", flush=True)
+n = w.serve()
+print("served", n, flush=True)
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_signal_stops_gracefully_after_the_job(client, gearmand, fn, tmp_path, signame):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(gearmand.port), fn],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        result = []
+        ct = threading.Thread(target=lambda: result.append(client.doNormal(fn, b"1.0")))
+        ct.start()
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(getattr(signal, signame))
+        ct.join(15)
+        assert result == [b"done:1.0"]           # the job finished and was delivered
+        out, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0
+        assert out.strip() == "served 1"         # nothing new was grabbed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_second_signal_stops_at_once(gearmand, fn, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(gearmand.port), fn],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        c = gearman.GearmanClient()
+        c.addServer("127.0.0.1", gearmand.port)
+        c.doBackground(fn, b"30")
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)                     # not the 30 s the job wanted
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_idle_worker_uses_no_cpu(worker, fn):
+    import resource
+    worker.addFunction(fn, lambda job, ctx: b"")
+    worker.setTimeout(2000)
+    before = resource.getrusage(resource.RUSAGE_THREAD)
+    assert worker.work() is False                # two idle seconds in poll()
+    after = resource.getrusage(resource.RUSAGE_THREAD)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert used < 0.1, f"idle worker used {used:.3f} s of CPU in 2 s"

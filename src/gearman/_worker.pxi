@@ -25,6 +25,7 @@ cdef class WorkerEngine:
     cdef object wake_w
     cdef object _wake_pair
     cdef public bint stopping
+    cdef list ready                     # jobs received while not grabbing (echo), FIFO
 
     def __cinit__(self):
         self.servers = []
@@ -45,6 +46,7 @@ cdef class WorkerEngine:
         self.wake_r = a.fileno()
         self.wake_w = b
         self.stopping = False
+        self.ready = []
 
     def __dealloc__(self):
         if self.pfds != NULL:
@@ -171,7 +173,9 @@ cdef class WorkerEngine:
                 args = r._args()
                 log.warning("job server %s: ERROR %s %s", c.key,
                             args[0].decode("ascii", "replace"), args[1].decode("utf-8", "replace"))
-            elif cmd == CMD_ECHO_RES or cmd == CMD_OPTION_RES:
+            elif cmd == CMD_ECHO_RES:
+                c.pending.append(PyBytes_FromStringAndSize(r.p_body, r.p_len))
+            elif cmd == CMD_OPTION_RES:
                 pass
             else:
                 raise ProtocolError(f"{c.key} sent {COMMAND_NAMES[cmd]}, which a worker never expects",
@@ -198,6 +202,8 @@ cdef class WorkerEngine:
             raise NoServersError("no job server was added")
         if timeout >= 0:
             deadline = gm_monotonic() + timeout
+        if self.ready:
+            return self.ready.pop(0)
         while True:
             if self.stopping:
                 return None
@@ -341,3 +347,69 @@ cdef class WorkerEngine:
         except GearmanError as e:
             self._fail(c, e)
             raise
+
+    def echo(self, payload, double timeout=10.0):
+        """ECHO_REQ to every server; return the list of echoed payloads (bytes).
+
+        Raises ServerUnavailable / LostConnectionError if a server cannot be
+        reached, GearmanTimeoutError after ``timeout`` seconds.
+        """
+        cdef Connection c
+        cdef double deadline = gm_monotonic() + timeout, now
+        cdef bytes data = _payload(payload, self.max_packet_size, "echo payload")
+        cdef pollfd p
+        cdef int rc, ms, err
+        cdef object job
+        out = []
+        if not self.servers:
+            raise NoServersError("no job server was added")
+        for c in self.servers:
+            now = gm_monotonic()
+            if c.state == CS_DISCONNECTED:
+                c.down_until = 0.0
+            self._ensure(c, now)
+            if c.state == CS_DISCONNECTED:
+                raise ServerUnavailable(f"could not connect to {c.key}: {c.last_error}",
+                                        code=RC_COULD_NOT_CONNECT, server=c.key)
+            c.pending = deque()
+            c.wbuf.write_one(CMD_ECHO_REQ, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+            try:
+                while not c.pending:
+                    if c.state == CS_CONNECTED:
+                        c.flush()
+                        job = self._handle(c)
+                        if job is not None:
+                            self.ready.append(job)
+                            continue
+                        if c.pending:
+                            break
+                    elif c.state == CS_DISCONNECTED:
+                        raise LostConnectionError(f"lost {c.key} during echo", server=c.key)
+                    p.fd = c.fd
+                    p.events = POLLIN
+                    if c.state == CS_CONNECTING or c.wbuf._len > c.wbuf._pos:
+                        p.events = POLLIN | POLLOUT
+                    p.revents = 0
+                    ms = <int>((deadline - gm_monotonic()) * 1000.0) + 1
+                    if ms <= 0:
+                        raise GearmanTimeoutError(f"echo from {c.key} timed out", code=RC_TIMEOUT)
+                    with nogil:
+                        rc = gm_poll(&p, 1, ms)
+                    if rc < 0:
+                        err = gm_sockerr()
+                        if GM_EINTR(err):
+                            PyErr_CheckSignals()
+                            continue
+                        raise OSError(err, os.strerror(err))
+                    if rc == 0:
+                        continue
+                    if c.state == CS_CONNECTING:
+                        c.finish_connect()
+                        self._ensure(c, gm_monotonic())
+                    elif p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
+                        c.fill()
+            except GearmanError as e:
+                self._fail(c, e)
+                raise
+            out.append(c.pending.popleft())
+        return out
