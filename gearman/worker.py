@@ -166,6 +166,7 @@ class GearmanWorker:
         self._error: Union[str, bool] = False
         self._errno = 0
         self._timeout_ms = -1
+        self._exceptions = True     # report callback exceptions as WORK_EXCEPTION
         self._options = C.GEARMAN_WORKER_GRAB_UNIQ | C.GEARMAN_WORKER_GRAB_ALL | C.GEARMAN_WORKER_PACKET_INIT
         if host_list:
             for host, port in parse_servers(",".join(host_list) if not isinstance(host_list, str) else host_list):
@@ -199,13 +200,14 @@ class GearmanWorker:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise InvalidArgumentError(f"bad port {port!r}")
         self._engine.add_server(host, port or C.GEARMAN_DEFAULT_TCP_PORT)
+        self._exceptions = bool(setupExceptionHandler)
         self._set(C.GEARMAN_SUCCESS)
         return True
 
     def addServers(self, servers: Optional[str] = None, setupExceptionHandler: bool = True) -> bool:
         """Add servers from ``"h1:4730,h2"``."""
         for host, port in parse_servers(servers):
-            self.addServer(host, port)
+            self.addServer(host, port, setupExceptionHandler)
         return True
 
     def addFunction(self, function_name: Union[str, bytes], function: Callable[..., Any],
@@ -366,6 +368,14 @@ class GearmanWorker:
                 result = function(job, context)
             except Exception as exc:   # the worker goes on; the client is told
                 log.exception("callback for %r raised", job.functionName())
+                if not self._exceptions:
+                    # gearmand 1.1 turns WORK_EXCEPTION into a NUL-terminated
+                    # WORK_FAIL that libgearman clients never match: without
+                    # the exception handler, report a plain failure.
+                    if not job._finished:
+                        job.sendFail()
+                    self._set(C.GEARMAN_WORK_FAIL, f"callback raised {exc!r}")
+                    return False
                 if not job._finished:
                     job.sendException(f"{type(exc).__name__}: {exc}")
                 self._set(C.GEARMAN_WORK_EXCEPTION, f"callback raised {exc!r}")

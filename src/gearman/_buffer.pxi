@@ -203,8 +203,9 @@ cdef class WriteBuffer:
     def text(self, line):
         """Append one admin text command; a newline is added."""
         cdef bytes b = _as_bytes_arg(line, "command")
-        if b"\n" in b or b"\r" in b:
-            raise InvalidArgumentError("an admin command is a single line")
+        if b"\n" in b or b"\r" in b or b"\0" in b:
+            # a NUL would make the server read the line as a binary packet
+            raise InvalidArgumentError("an admin command is a single line without NUL bytes")
         self.write(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
         self.write("\n", 1)
 

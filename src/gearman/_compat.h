@@ -70,9 +70,10 @@ static inline uint64_t gm_fnv1a(uint64_t h, const unsigned char *p, size_t n) {
     return h;
 }
 
-/* murmur3 32-bit (seed 0), as libgearman uses for the "#" unique. */
+/* MurmurHash3 x86_32 seeded as libhashkit's hashkit_murmur3 (seed 0xdeadbeef * length),
+ * which libgearman uses for the "#" unique: the same workload gives the same unique. */
 static inline uint32_t gm_murmur3_32(const unsigned char *data, size_t len) {
-    uint32_t h = 0, k;
+    uint32_t h = (uint32_t)(0xdeadbeefU * (uint32_t)len), k;
     const uint32_t c1 = 0xcc9e2d51, c2 = 0x1b873593;
     size_t i, nblocks = len / 4;
     for (i = 0; i < nblocks; i++) {

@@ -105,6 +105,10 @@ cdef class PacketReader:
                 self.write_ptr(1)   # make room so the caller can read more
                 return 0
             need = (nl - <const char *>p) + 1
+            if need - 1 > self.max_packet_size:
+                # the same verdict whatever the read boundaries were
+                return self._fail(PacketTooLargeError(
+                    f"text line longer than max_packet_size ({self.max_packet_size} bytes)"))
             self.p_cmd = CMD_TEXT
             self.p_body = <const char *>p
             self.p_len = need - 1
