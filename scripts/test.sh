@@ -21,5 +21,5 @@ echo "==> checking the wheel's file list"
 
 echo "==> running the suite against the installed wheel"
 cd "$ci_venv"
-"$ci_venv/venv/bin/python" -m pytest -c "$here/pyproject.toml" --rootdir "$here" \
+CYGEARMAN_REQUIRE_INSTALLED=1 "$ci_venv/venv/bin/python" -m pytest -c "$here/pyproject.toml" --rootdir "$here" \
     -p no:cacheprovider --durations=15 "$here/tests" "$@"

@@ -61,3 +61,14 @@ def test_core_raises_the_packages_exception_classes():
         assert type(e) is gearman.errors.ProtocolError
     else:
         raise AssertionError("bad magic was accepted")
+
+
+def test_installed_package_is_under_test_when_ci_asks():
+    # scripts/test.sh sets this: the suite must run against the installed
+    # wheel, never the source tree's gearman/ (which has no compiled core).
+    if os.environ.get("CYGEARMAN_REQUIRE_INSTALLED") != "1":
+        return
+    source_tree = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    pkg = os.path.realpath(gearman.__file__)
+    assert "site-packages" in pkg, pkg
+    assert not pkg.startswith(source_tree + os.sep), pkg

@@ -151,3 +151,15 @@ def test_run_tasks_with_dead_server_raises(free_port, fn):
         c.runTasks()
     assert isinstance(t.exception, errors.ServerUnavailable)
     assert c.returnCode() == gearman.GEARMAN_COULD_NOT_CONNECT
+
+
+def test_callbacks_apply_to_tasks_added_after_them(client, run_worker, fn):
+    # PECL/libgearman copy the callback table into a task when it is added.
+    run_worker({fn: lambda job, ctx: b"r"})
+    got = []
+    early = client.addTask(fn, b"1", "early")
+    client.setCompleteCallback(lambda t, ctx: got.append(ctx))
+    late = client.addTask(fn, b"2", "late")
+    client.runTasks()
+    assert got == ["late"]
+    assert early.finished and early.data() == b"r"

@@ -1,4 +1,5 @@
 """The PECL GearmanWorker and GearmanJob against a real gearmand."""
+import os
 import threading
 import time
 
@@ -295,3 +296,122 @@ def test_idle_worker_uses_no_cpu(worker, fn):
     after = resource.getrusage(resource.RUSAGE_THREAD)
     used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert used < 0.1, f"idle worker used {used:.3f} s of CPU in 2 s"
+
+
+def test_reconnects_after_gearmand_restart(gearmand_factory, fn):
+    server = gearmand_factory()
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", server.port)
+    w.setId("reconnecting-worker")
+    w.setTimeout(5000)
+    w.addFunction(fn, lambda job, ctx: b"r:" + job.workload())
+    c = gearman.GearmanClient()
+    c.addServer("127.0.0.1", server.port)
+    c.setTimeout(15000)
+    results = []
+    th = threading.Thread(target=lambda: results.append(c.doNormal(fn, b"1")))
+    th.start()
+    assert w.work() is True
+    th.join(10)
+    assert results == [b"r:1"]
+
+    server.restart()                      # registrations and queues are gone
+    handle = c.doBackground(fn, b"2")     # the client reconnects too
+    assert w.work() is True               # the worker reconnected and re-registered
+    assert c.jobStatus(handle)[0] is False
+    assert "reconnecting-worker : " + fn in server.admin("workers")   # SET_CLIENT_ID again
+    w.close()
+
+
+def test_worker_backs_off_while_the_server_is_down(free_port, fn):
+    import resource
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", free_port)
+    w.addFunction(fn, lambda job, ctx: b"")
+    w.setTimeout(1500)
+    before = resource.getrusage(resource.RUSAGE_THREAD)
+    assert w.work() is False
+    after = resource.getrusage(resource.RUSAGE_THREAD)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert w.returnCode() == gearman.GEARMAN_TIMEOUT
+    assert used < 0.2, f"worker used {used:.3f} s of CPU retrying a dead server for 1.5 s"
+
+
+def test_function_timeout_is_sent_in_milliseconds(client, gearmand, fn):
+    # addFunction's timeout is seconds (PECL's manual); gearmand reads
+    # CAN_DO_TIMEOUT as milliseconds: 1 s must expire a 1.5 s job, which
+    # gearmand re-queues (retries column of "show jobs").
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.setTimeout(5000)
+    w.addFunction(fn, lambda job, ctx: (time.sleep(1.5), b"late")[1], None, 1)
+    handle = client.doBackground(fn, b"x")
+    w.work()
+    jobs = gearmand.admin("show jobs")
+    line = [l for l in jobs.splitlines() if l.startswith(handle + "\t")]
+    assert line, jobs
+    assert int(line[0].split("\t")[1]) >= 1       # re-queued once: the limit fired
+    w.close()
+
+
+def test_side_by_side_with_the_c_worker(client, gearmand, fn):
+    import shutil
+    import subprocess
+    tool = shutil.which("gearman")
+    assert tool, "the gearman CLI is missing: apt-get install gearman-tools"
+    proc = subprocess.Popen([tool, "-h", "127.0.0.1", "-p", str(gearmand.port), "-w", "-f", fn,
+                             "--", "sed", "s/^/c:/"], stdout=subprocess.DEVNULL)
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.setTimeout(200)
+    w.addFunction(fn, lambda job, ctx: b"py:" + job.workload())
+    stop = threading.Event()
+    th = threading.Thread(target=lambda: [w.work() for _ in iter(stop.is_set, True)])
+    th.start()
+    try:
+        assert wait_until(lambda: f"{fn}\t0\t0\t2" in gearmand.admin("status"))
+        results = {}
+        client.setCompleteCallback(lambda t, ctx: results.__setitem__(ctx, t.data()))
+        for i in range(20):
+            client.addTask(fn, str(i).encode(), i)
+        client.runTasks()
+        assert len(results) == 20
+        for i, r in results.items():
+            assert r in (b"py:" + str(i).encode(), b"c:" + str(i).encode())
+    finally:
+        stop.set()
+        w.stop()
+        th.join(10)
+        proc.kill()
+        proc.wait()
+        w.close()
+
+
+def test_runner_serves_a_module_function_in_processes(client, gearmand, fn, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    (tmp_path / "jobsmod.py").write_text(
+        "import os\n"
+        "def upper(job, ctx):\n"
+        "    return job.workload().upper() + b':' + str(os.getpid()).encode()\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "gearman.runner", "-s",
+                             f"127.0.0.1:{gearmand.port}", "-f", f"{fn}=jobsmod:upper",
+                             "-p", "2", "--id", "runner"], env=env, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: f"{fn}\t0\t0\t2" in gearmand.admin("status"), timeout=20)
+        got = []
+        client.setCompleteCallback(lambda t, ctx: got.append(t.data()))
+        for i in range(10):
+            client.addTask(fn, b"abc", i)
+        client.runTasks()
+        assert len(got) == 10 and all(g.startswith(b"ABC:") for g in got)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+        assert wait_until(lambda: f"{fn}\t0\t0\t0" in gearmand.admin("status"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -240,6 +240,9 @@ cdef class ClientEngine:
                 self._drain(c)
             except GearmanError as e:
                 self._server_failed(c, e, True)
+                # the old connection failed, not a connect attempt: no backoff
+                c.failures = 0
+                c.down_until = 0.0
         return 0
 
     cdef int _write_task(self, Connection c, Task t) except -1:
@@ -270,11 +273,11 @@ cdef class ClientEngine:
                 self._finish_error(t, err)
                 return 0
             try:
-                self._connect(c)
                 if c.state == CS_CONNECTED:
+                    # a connection that died while idle is replaced at once:
+                    # its server may well be back (restarted) already
                     self._check_idle(c)
-                    if c.state != CS_CONNECTED:
-                        continue
+                self._connect(c)
             except GearmanError as e:
                 self._server_failed(c, e, True)
                 continue

@@ -1,0 +1,227 @@
+"""Python benchmark clients: one workload, timed in this process, one JSON line out.
+
+Run by ``benchmarks/run.py``, once per measurement, with the interpreter that
+has the library under test::
+
+    python benchmarks/pyclients.py CLIENT WORKLOAD PORT N WARMUP PAYLOAD_BYTES FUNCTION
+
+CLIENT is ``cygearman`` (this repository, PECL-style API), ``pygearman``
+(python-gearman fork, from the peers' venv) or ``gear`` (OpenStack gear, from
+the peers' venv).  The first two are both imported as ``gearman``, which is
+why each runs in its own interpreter.  WORKLOAD is ``background``,
+``normal`` or ``status`` (see ``benchmarks/README.md``).
+
+Only the measured loop sits between the two clock readings; connecting and
+``WARMUP`` operations come before it.  The printed line carries ``ops``,
+``seconds`` (``time.perf_counter``), the process's ``cpu_user`` and
+``cpu_sys`` seconds over the loop (``getrusage``, all threads), and the
+imported module's file and version, so that the report can show which
+library was really measured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Tuple
+
+def _rusage() -> Tuple[float, float]:
+    """(user, system) CPU seconds this process has used so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime, ru.ru_stime
+
+
+def _timed(op: Callable[[], Any], n: int, warmup: int) -> Tuple[Dict[str, float], Any]:
+    """Call ``op`` ``warmup`` times untimed, then ``n`` times timed.
+
+    Returns ({"seconds", "cpu_user", "cpu_sys"} of the timed loop, last result).
+    """
+    last: Any = None
+    for _ in range(warmup):
+        last = op()
+    c0 = _rusage()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        last = op()
+    t1 = time.perf_counter()
+    c1 = _rusage()
+    return {"seconds": t1 - t0, "cpu_user": c1[0] - c0[0], "cpu_sys": c1[1] - c0[1]}, last
+
+
+# --- cygearman (this repository) -------------------------------------------------------------
+
+
+def run_cygearman(workload: str, port: int, n: int, warmup: int, payload: bytes,
+                  fn: str) -> Dict[str, Any]:
+    """Measure cygearman's PECL-style API (``doBackground`` / ``doNormal`` / ``jobStatus``)."""
+    import gearman  # this repository's package, found through PYTHONPATH
+    from gearman import _core
+
+    if not getattr(_core, "COMPILED", False):
+        raise RuntimeError("gearman._core is not the compiled core")
+    c = gearman.GearmanClient()
+    c.addServer("127.0.0.1", port)
+    c.setTimeout(60000)  # ms: no call may hang the run
+    if workload == "background":
+        timing, _ = _timed(lambda: c.doBackground(fn, payload), n, warmup)
+    elif workload == "normal":
+        timing, last = _timed(lambda: c.doNormal(fn, payload), n, warmup)
+        if last != payload:
+            raise RuntimeError(f"bad echo: {last!r}")
+    elif workload == "status":
+        handle = c.doBackground(fn, payload)
+        timing, last = _timed(lambda: c.jobStatus(handle), n, warmup)
+        if not last[0]:
+            raise RuntimeError(f"job unknown: {last!r}")
+    else:
+        raise ValueError(workload)
+    version = getattr(gearman, "__version__", "?")
+    return dict(timing, version=f"cygearman {version}", module=gearman.__file__)
+
+
+# --- pygearman (python-gearman fork, PyPI "pygearman") ----------------------------------------
+
+
+def run_pygearman(workload: str, port: int, n: int, warmup: int, payload: bytes,
+                  fn: str) -> Dict[str, Any]:
+    """Measure pygearman's ``submit_job`` / ``get_job_status``."""
+    import gearman  # pygearman, from the peers' venv
+    from importlib.metadata import version
+
+    c = gearman.GearmanClient([f"127.0.0.1:{port}"])
+    if workload == "background":
+
+        def op() -> Any:
+            return c.submit_job(fn, payload, background=True, wait_until_complete=False, poll_timeout=60.0)
+
+        timing, last = _timed(op, n, warmup)
+        if last.state != gearman.constants.JOB_CREATED:
+            raise RuntimeError(f"job not created: {last.state}")
+    elif workload == "normal":
+
+        def op() -> Any:
+            return c.submit_job(fn, payload, poll_timeout=60.0)
+
+        timing, last = _timed(op, n, warmup)
+        if last.result != payload:
+            raise RuntimeError(f"bad echo: {last.result!r} ({last.state})")
+    elif workload == "status":
+        request = c.submit_job(fn, payload, background=True, wait_until_complete=False, poll_timeout=60.0)
+        timing, last = _timed(lambda: c.get_job_status(request, poll_timeout=60.0), n, warmup)
+        if not last.status.get("known"):
+            raise RuntimeError(f"job unknown: {last.status!r}")
+    else:
+        raise ValueError(workload)
+    return dict(timing, version=f"pygearman {version('pygearman')}", module=gearman.__file__)
+
+
+# --- gear (OpenStack) ---------------------------------------------------------------------------
+
+
+def run_gear(workload: str, port: int, n: int, warmup: int, payload: bytes,
+             fn: str) -> Dict[str, Any]:
+    """Measure gear's ``submitJob``; its client has no status call, so GET_STATUS is sent by hand.
+
+    gear reads replies on its own thread; a foreground job or a status request is
+    complete when that thread has handled the answer, which it signals here
+    through an ``Event`` (gear's own ``Job`` has no blocking wait).
+    """
+    import gear
+    from importlib.metadata import version
+
+    done = threading.Event()
+
+    class Client(gear.Client):  # type: ignore[misc]
+        """gear client that wakes the caller when a job or a status request completes."""
+
+        def handleWorkComplete(self, packet: Any) -> Any:
+            job = super().handleWorkComplete(packet)
+            done.set()
+            return job
+
+        def handleWorkFail(self, packet: Any) -> Any:
+            job = super().handleWorkFail(packet)
+            done.set()
+            return job
+
+        def handleStatusRes(self, packet: Any) -> Any:
+            job = super().handleStatusRes(packet)
+            done.set()
+            return job
+
+    c = Client("bench")
+    c.addServer("127.0.0.1", port)
+    c.waitForServer(timeout=30)
+    name = fn.encode()
+    try:
+        if workload == "background":
+            timing, last = _timed(lambda: _gear_submit(c, gear, name, payload, True), n, warmup)
+            if not last.handle:
+                raise RuntimeError("job not created")
+        elif workload == "normal":
+
+            def op() -> Any:
+                done.clear()
+                job = _gear_submit(c, gear, name, payload, False)
+                if not done.wait(60):
+                    raise TimeoutError("gear: no WORK_COMPLETE in 60 s")
+                return job
+
+            timing, last = _timed(op, n, warmup)
+            if b"".join(last.data) != payload:
+                raise RuntimeError(f"bad echo: {last.data!r}")
+        elif workload == "status":
+            job = _gear_submit(c, gear, name, payload, True)
+            status = gear.Packet(gear.constants.REQ, gear.constants.GET_STATUS, job.handle)
+
+            def op() -> Any:
+                done.clear()
+                c.sendPacket(status, job.connection)
+                if not done.wait(60):
+                    raise TimeoutError("gear: no STATUS_RES in 60 s")
+                return job
+
+            timing, last = _timed(op, n, warmup)
+            if not last.known:
+                raise RuntimeError("job unknown")
+        else:
+            raise ValueError(workload)
+    finally:
+        c.shutdown()
+    return dict(timing, version=f"gear {version('gear')}", module=gear.__file__)
+
+
+def _gear_submit(c: Any, gear: Any, name: bytes, payload: bytes, background: bool) -> Any:
+    """Submit one job through gear (blocks until JOB_CREATED) and return it."""
+    job = gear.Job(name, payload)
+    c.submitJob(job, background=background, timeout=60)
+    return job
+
+
+RUNNERS: Dict[str, Callable[[str, int, int, int, bytes, str], Dict[str, Any]]] = {
+    "cygearman": run_cygearman,
+    "pygearman": run_pygearman,
+    "gear": run_gear,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Parse the positional arguments, run one measurement, print its JSON line."""
+    if len(argv) != 7 or argv[0] not in RUNNERS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    client, workload = argv[0], argv[1]
+    port, n, warmup, size = (int(a) for a in argv[2:6])
+    fn = argv[6]
+    payload = b"x" * size
+    line: Dict[str, Any] = {"client": client, "workload": workload, "ops": n, "pid": os.getpid()}
+    line.update(RUNNERS[client](workload, port, n, warmup, payload, fn))
+    print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

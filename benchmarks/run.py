@@ -1,0 +1,659 @@
+"""Benchmark cygearman against PHP/libgearman, pygearman and gear on the same workloads.
+
+One command measures everything::
+
+    python benchmarks/run.py            # default: 5 rounds
+    python benchmarks/run.py --quick    # short run, smaller N
+    python benchmarks/run.py --json results.json
+
+Each measurement is one client process doing one workload sequentially against
+a gearmand started for that measurement alone (fresh queue, fresh port on
+127.0.0.1), and killed after it.  The client process times only its own loop
+and prints one JSON line with ``ops`` and ``seconds``; this orchestrator only
+starts processes, parses those lines and reports.  Clients are interleaved
+(cygearman, php, pygearman, gear, cygearman, ...) and repeated for R rounds;
+the table shows the median ops/s with min and max, and the ratios
+cygearman ÷ peer.  The benchmark reports; it asserts nothing.
+
+pygearman and gear are imported as ``gearman``/``gear`` and the first collides
+with this package, so they live in their own venv (``benchmarks/.venv-peers``,
+created on first use) and run under that venv's interpreter.  See
+``benchmarks/README.md`` for what each workload measures.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PHP_DIR = HERE / "php"
+PYCLIENTS = HERE / "pyclients.py"
+DEFAULT_VENV = HERE / ".venv-peers"
+PEER_PACKAGES = ("pygearman==0.2.6", "gear==0.16.0")
+
+CLIENTS = ("cygearman", "php", "pygearman", "gear")
+PEER_CLIENTS = ("pygearman", "gear")
+WORKLOADS = ("background", "normal", "status")
+#: function name per workload; only "normal" has a worker, the others just queue
+FUNCTIONS = {"background": "bench_bg", "normal": "echo", "status": "bench_status"}
+WORKLOAD_TITLES = {
+    "background": "doBackground, no worker (jobs queue)",
+    "normal": "doNormal round trip, one PHP worker echoes",
+    "status": "jobStatus of one queued handle",
+}
+#: (default N, --quick N) per workload
+SIZES = {"background": (20000, 5000), "normal": (5000, 1000), "status": (20000, 5000)}
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def _child_setup(cpus: Optional[Sequence[int]]) -> Callable[[], None]:
+    """What each child runs before exec: die with this orchestrator (Linux), pin to ``cpus``."""
+
+    def setup() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except Exception:  # not Linux: the finally-blocks and signal handlers still clean up
+            pass
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
+class Processes:
+    """Every process this run started, so that each one is ended (by its pid) on any exit.
+
+    Children get their own session, so a Ctrl-C reaches only the orchestrator,
+    which then stops them in order; ``PR_SET_PDEATHSIG`` covers a killed
+    orchestrator.
+    """
+
+    def __init__(self) -> None:
+        self._live: List[subprocess.Popen[bytes]] = []
+
+    def spawn(self, argv: Sequence[str], env: Optional[Dict[str, str]] = None,
+              cpus: Optional[Sequence[int]] = None, **kw: Any) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in a new session, stdin closed, pinned to ``cpus`` if given; remember it."""
+        p = subprocess.Popen(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_child_setup(cpus) if sys.platform.startswith("linux") else None,
+            **kw,
+        )
+        self._live.append(p)
+        return p
+
+    def stop(self, p: subprocess.Popen[bytes], grace: float = 2.0) -> None:
+        """SIGTERM ``p``, SIGKILL it after ``grace`` seconds, reap it."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for stream in (p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
+        if p in self._live:
+            self._live.remove(p)
+
+    def stop_all(self) -> None:
+        """Stop every process still remembered, newest first."""
+        for p in reversed(list(self._live)):
+            self.stop(p, grace=1.0)
+
+
+PROCS = Processes()
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """Treat SIGTERM/SIGHUP as Ctrl-C: stop the children, report what was measured."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# --- gearmand and the worker ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gearmand_argv(port: object, tmp: Path) -> List[str]:
+    """The gearmand command of every measurement (loopback only, no log, no config, big hash)."""
+    return [
+        "gearmand",
+        "--listen=127.0.0.1",
+        f"--port={port}",
+        "--log-file=none",
+        "--config-file=/dev/null",
+        f"--pid-file={tmp / f'gearmand-{port}.pid'}",
+        "--hashtable-buckets=1000003",
+    ]
+
+
+def _wait_connectable(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Return once 127.0.0.1:port accepts a connection; raise if ``proc`` dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gearmand exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gearmand not listening on {port} after {timeout} s") from None
+            time.sleep(0.02)
+
+
+def start_gearmand(tmp: Path, cpus: Optional[Sequence[int]]) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a fresh gearmand on a free loopback port; retry on a lost port race."""
+    last: Optional[Exception] = None
+    for _ in range(5):
+        port = free_port()
+        p = PROCS.spawn(gearmand_argv(port, tmp), cpus=cpus,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_connectable(port, p, timeout=10.0)
+            return p, port
+        except RuntimeError as e:
+            last = e
+            PROCS.stop(p)
+    raise RuntimeError(f"could not start gearmand: {last}")
+
+
+def admin_status(port: int) -> Dict[str, List[int]]:
+    """gearmand's admin ``status``: function -> [queued, running, available workers]."""
+    out: Dict[str, List[int]] = {}
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as s:
+        s.sendall(b"status\n")
+        buf = b""
+        while not buf.endswith(b".\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    for line in buf.decode(errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4:
+            out[parts[0]] = [int(x) for x in parts[1:]]
+    return out
+
+
+def start_worker(port: int, fn: str, cpus: Optional[Sequence[int]]) -> subprocess.Popen[bytes]:
+    """Start the PHP echo worker and wait until gearmand lists it for ``fn``."""
+    p = PROCS.spawn(["php", str(PHP_DIR / "worker.php"), str(port), fn], cpus=cpus,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+            raise RuntimeError(f"PHP worker exited with {p.returncode}: {err.strip()}")
+        if admin_status(port).get(fn, [0, 0, 0])[2] >= 1:
+            return p
+        time.sleep(0.02)
+    PROCS.stop(p)
+    raise RuntimeError("PHP worker did not register within 15 s")
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """What to run, parsed from the command line."""
+
+    rounds: int
+    sizes: Dict[str, int]
+    warmup: int
+    payload_bytes: int
+    clients: List[str]
+    workloads: List[str]
+    timeout: float
+    venv: Path
+    #: CPUs for the measuring client, and for gearmand and the worker (None: not pinned)
+    client_cpus: Optional[List[int]] = None
+    server_cpus: Optional[List[int]] = None
+
+
+def peer_python(venv: Path) -> Path:
+    """The peers' venv interpreter."""
+    return venv / "bin" / "python"
+
+
+def ensure_peers_venv(venv: Path) -> Optional[str]:
+    """Create ``venv`` with pygearman and gear if it lacks them; return an error text or None."""
+    py = peer_python(venv)
+    probe = "import importlib.metadata as m; print(m.version('pygearman'), m.version('gear'))"
+    want = " ".join(spec.split("==")[1] for spec in PEER_PACKAGES)
+    try:
+        if py.exists():
+            r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=60)
+            if r.returncode == 0 and r.stdout.strip() == want:
+                return None
+        print(f"setting up {venv} ({', '.join(PEER_PACKAGES)}) ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)],
+                       check=True, capture_output=True, timeout=300)
+        r = subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            return f"pip install failed: {r.stderr.strip()[-2000:]}"
+        r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 or r.stdout.strip() != want:
+            return f"peers venv probe gave {r.stdout.strip()!r} {r.stderr.strip()[-500:]}"
+        return None
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def client_command(client: str, workload: str, port: int,
+                   cfg: Config) -> tuple[List[str], Dict[str, str]]:
+    """The argv and environment of one measuring client process."""
+    tail = [workload, str(port), str(cfg.sizes[workload]), str(cfg.warmup),
+            str(cfg.payload_bytes), FUNCTIONS[workload]]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if client == "php":
+        return ["php", str(PHP_DIR / "client.php"), *tail], env
+    if client == "cygearman":
+        env["PYTHONPATH"] = str(REPO)  # this checkout, with its in-place built core
+        return [sys.executable, str(PYCLIENTS), client, *tail], env
+    # pygearman and gear: the peers' venv, nothing of this repository on the path
+    return [str(peer_python(cfg.venv)), str(PYCLIENTS), client, *tail], env
+
+
+@dataclass
+class Result:
+    """One measurement: a client process's JSON line, or why there is none."""
+
+    client: str
+    workload: str
+    round: int
+    ops: int = 0
+    seconds: float = 0.0
+    cpu_user: float = 0.0
+    cpu_sys: float = 0.0
+    version: str = ""
+    module: str = ""
+    error: str = ""
+
+    @property
+    def ops_per_s(self) -> float:
+        """Operations per second of the timed loop (0 on error)."""
+        return self.ops / self.seconds if self.seconds > 0 and not self.error else 0.0
+
+    @property
+    def user_us_per_op(self) -> float:
+        """Client user CPU time per operation, in microseconds (0 on error)."""
+        return 1e6 * self.cpu_user / self.ops if self.ops and not self.error else 0.0
+
+    @property
+    def sys_us_per_op(self) -> float:
+        """Client system (kernel) CPU time per operation, in microseconds (0 on error)."""
+        return 1e6 * self.cpu_sys / self.ops if self.ops and not self.error else 0.0
+
+
+def measure(client: str, workload: str, rnd: int, cfg: Config, tmp: Path) -> Result:
+    """Start gearmand (and the worker for "normal"), run one client process, stop them all."""
+    res = Result(client, workload, rnd)
+    started: List[subprocess.Popen[bytes]] = []
+    try:
+        gd, port = start_gearmand(tmp, cfg.server_cpus)
+        started.append(gd)
+        if workload == "normal":
+            started.append(start_worker(port, FUNCTIONS[workload], cfg.server_cpus))
+        argv, env = client_command(client, workload, port, cfg)
+        p = PROCS.spawn(argv, env=env, cpus=cfg.client_cpus,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        started.append(p)
+        try:
+            out, err = p.communicate(timeout=cfg.timeout)
+        except subprocess.TimeoutExpired:
+            res.error = f"timed out after {cfg.timeout:g} s"
+            return res
+        if p.returncode != 0:
+            res.error = f"exit {p.returncode}: {err.decode(errors='replace').strip()[-800:]}"
+            return res
+        lines = out.decode(errors="replace").strip().splitlines()
+        line = json.loads(lines[-1]) if lines else {}
+        res.ops, res.seconds = int(line["ops"]), float(line["seconds"])
+        res.cpu_user, res.cpu_sys = float(line["cpu_user"]), float(line["cpu_sys"])
+        res.version, res.module = str(line.get("version", "")), str(line.get("module", ""))
+    except (RuntimeError, OSError, ValueError, KeyError) as e:
+        res.error = f"{type(e).__name__}: {e}"
+    finally:
+        for proc in reversed(started):
+            PROCS.stop(proc)
+    return res
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def _run_text(argv: Sequence[str]) -> str:
+    """First line of a short command's output, or "?" if it fails."""
+    try:
+        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+        return (r.stdout or r.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "?"
+
+
+def _loadavg() -> Optional[List[float]]:
+    """The 1, 5 and 15 minute load averages, rounded, where the OS has them."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def machine_info() -> Dict[str, Any]:
+    """Facts that make a number comparable: interpreter, CPUs, load, versions, commit."""
+    cpu_model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = _run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    # only what is measured: the package, its sources and its build
+    dirty = _run_text(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                       "gearman", "src", "setup.py", "pyproject.toml"])
+    core = sorted(REPO.glob("gearman/_core*.so"))
+    stale = bool(core) and any(src.stat().st_mtime > core[0].stat().st_mtime
+                               for src in (REPO / "src").rglob("*.p*"))
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                        else os.cpu_count()),
+        "cpu_model": cpu_model,
+        "loadavg_at_start": _loadavg(),
+        "gearmand": _run_text(["gearmand", "--version"]),
+        "php": _run_text(["php", "-r", "echo PHP_VERSION, ' php-gearman ', phpversion('gearman'),"
+                                       " ' libgearman ', gearman_version();"]),
+        "cygearman_commit": commit + (" (+ uncommitted changes to the library)" if dirty not in ("", "?") else ""),
+        "cygearman_core": str(core[0]) if core else "missing",
+        "cygearman_core_stale": stale,
+    }
+
+
+def summarize(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """workload -> client -> ops/s {median, min, max, samples, errors} and cygearman's ratios.
+
+    ``ratio`` is cygearman ÷ this client computed round by round (both ran within
+    seconds of each other, so a slow spell of the machine hits both) and then
+    summarized as median, min and max: steadier than a ratio of medians when the
+    machine is shared.
+    """
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for w in cfg.workloads:
+        out[w] = {}
+        by_round: Dict[str, Dict[int, float]] = {}
+        for c in cfg.clients:
+            mine = [r for r in results if r.workload == w and r.client == c]
+            good = [r.ops_per_s for r in mine if not r.error]
+            user = [r.user_us_per_op for r in mine if not r.error]
+            kernel = [r.sys_us_per_op for r in mine if not r.error]
+            by_round[c] = {r.round: r.ops_per_s for r in mine if not r.error}
+            out[w][c] = {
+                "median": statistics.median(good) if good else None,
+                "min": min(good) if good else None,
+                "max": max(good) if good else None,
+                "samples": good,
+                "user_us_per_op": statistics.median(user) if user else None,
+                "sys_us_per_op": statistics.median(kernel) if kernel else None,
+                "errors": [r.error for r in mine if r.error],
+                "version": next((r.version for r in mine if r.version), ""),
+            }
+        ours = by_round.get("cygearman", {})
+        for c, s in out[w].items():
+            paired = [ours[k] / v for k, v in by_round[c].items() if k in ours and v > 0]
+            s["ratio"] = {
+                "median": statistics.median(paired) if paired else None,
+                "min": min(paired) if paired else None,
+                "max": max(paired) if paired else None,
+                "samples": paired,
+            }
+    return out
+
+
+def _fmt(x: Optional[float], spec: str = ",.0f") -> str:
+    """Format a number, or an em dash for a missing one."""
+    return "—" if x is None else format(x, spec)
+
+
+def _ratio(r: Dict[str, Optional[float]]) -> str:
+    """A paired ratio as ``1.23x (1.10-1.40)``."""
+    if r["median"] is None:
+        return "—"
+    return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
+
+
+def _cpu(s: Dict[str, Any]) -> str:
+    """Median client CPU per operation as ``user+sys`` microseconds."""
+    if s["user_us_per_op"] is None:
+        return "—"
+    return f"{s['user_us_per_op']:.1f}+{s['sys_us_per_op']:.1f}"
+
+
+def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
+    """The printed tables: ops/s per workload and client, then cygearman ÷ each peer."""
+    lines = []
+    head = (f"{'workload':<11} {'client':<10} {'N':>6} {'ops/s median':>13} {'min':>8} {'max':>8} "
+            f"{'us/op':>6} {'CPU user+sys':>12}  cyg ÷ this, per round: median (min-max)")
+    lines += [head, "-" * len(head)]
+    for w, per in summary.items():
+        for i, (c, s) in enumerate(per.items()):
+            us = 1e6 / s["median"] if s["median"] else None
+            ratio = "" if c == "cygearman" else _ratio(s["ratio"])
+            note = f"  ({len(s['errors'])} failed: {s['errors'][0][:60]})" if s["errors"] else ""
+            lines.append(f"{w if i == 0 else '':<11} {c:<10} {cfg.sizes[w]:>6} {_fmt(s['median']):>13} "
+                         f"{_fmt(s['min']):>8} {_fmt(s['max']):>8} {_fmt(us, '.1f'):>6} "
+                         f"{_cpu(s):>12}  {ratio}{note}".rstrip())
+    peers = [c for c in cfg.clients if c != "cygearman"]
+    if "cygearman" in cfg.clients and peers:
+        lines += ["", "cygearman ÷ peer, median of per-round ratios (> 1: cygearman is faster):"]
+        lines.append(f"{'workload':<11} " + " ".join(f"{'vs ' + p:>13}" for p in peers))
+        for w, per in summary.items():
+            cells = [_fmt(per[p]["ratio"]["median"], ".2f") + ("x" if per[p]["ratio"]["median"] else "")
+                     for p in peers]
+            lines.append(f"{w:<11} " + " ".join(f"{c:>13}" for c in cells))
+    lines += ["", "us/op = 1e6 / median ops/s (wall clock); CPU user+sys = median CPU time in us that the"
+                  " client process itself spent per operation in its timed loop (user space + kernel)",
+              "workloads: " + "; ".join(f"{w} = {WORKLOAD_TITLES[w]}" for w in cfg.workloads)]
+    return "\n".join(lines)
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.Namespace]:
+    """Command line -> Config (``--quick`` lowers the defaults that were not given)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="2 rounds, smaller N and warmup: a run of about half a minute")
+    ap.add_argument("--rounds", "-r", type=int,
+                    help="rounds of interleaved measurements (default 5, quick 2)")
+    for w in WORKLOADS:
+        ap.add_argument(f"--n-{w}", type=int, dest=f"n_{w}",
+                        help=f"operations per {w} measurement (default {SIZES[w][0]}, quick {SIZES[w][1]})")
+    ap.add_argument("--warmup", type=int,
+                    help="untimed operations before each loop (default 200, quick 20)")
+    ap.add_argument("--payload-bytes", type=int, default=7, help="workload size of every job")
+    ap.add_argument("--clients", default=",".join(CLIENTS),
+                    help="comma-separated subset of " + ",".join(CLIENTS))
+    ap.add_argument("--workloads", default=",".join(WORKLOADS),
+                    help="comma-separated subset of " + ",".join(WORKLOADS))
+    ap.add_argument("--timeout", type=float, default=300.0,
+                    help="seconds before one client process is killed")
+    ap.add_argument("--venv", type=Path, default=DEFAULT_VENV,
+                    help="venv for pygearman and gear (created if missing)")
+    ap.add_argument("--pin", choices=("split", "none"), default="split",
+                    help="split: the client on one CPU, gearmand and the worker on the others "
+                         "(steadier numbers); none: leave placement to the scheduler")
+    ap.add_argument("--json", type=Path, metavar="PATH",
+                    help="also write results and machine info as JSON here")
+    a = ap.parse_args(argv)
+    clients = [c for c in a.clients.split(",") if c]
+    workloads = [w for w in a.workloads.split(",") if w]
+    for name, got, allowed in (("client", clients, CLIENTS), ("workload", workloads, WORKLOADS)):
+        bad = [x for x in got if x not in allowed]
+        if bad:
+            ap.error(f"unknown {name}(s): {', '.join(bad)}")
+    q = 1 if a.quick else 0
+    cfg = Config(
+        rounds=a.rounds or (2 if a.quick else 5),
+        sizes={w: getattr(a, f"n_{w}") or SIZES[w][q] for w in WORKLOADS},
+        warmup=a.warmup if a.warmup is not None else (20 if a.quick else 200),
+        payload_bytes=a.payload_bytes,
+        clients=clients,
+        workloads=workloads,
+        timeout=a.timeout,
+        venv=a.venv.resolve(),
+    )
+    if a.pin == "split":
+        cfg.client_cpus, cfg.server_cpus = split_cpus()
+    return cfg, a
+
+
+def split_cpus() -> tuple[Optional[List[int]], Optional[List[int]]]:
+    """(client CPUs, server CPUs): the last usable CPU for the client, the rest for the servers.
+
+    Left to the scheduler, whether the client and gearmand's I/O thread share a
+    CPU changes from run to run, and so does the cost of every round trip: on the
+    2-CPU development machine the per-round cygearman ÷ php ratio on "background"
+    ranged over 0.33-2.06 unpinned and 0.68-1.14 split (two runs of each).  A fixed split makes every run pay
+    the same cross-CPU wake-up, as a client on another host would.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        return None, None
+    return usable[-1:], usable[:-1]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run every round, print the report, optionally write JSON; 0 unless nothing could run."""
+    cfg, args = parse_args(argv)
+    command = shlex.join([sys.executable, *(sys.argv if argv is None else [__file__, *argv])])
+    for tool in ("gearmand", "php"):
+        if shutil.which(tool) is None:
+            print(f"error: {tool} not found (Debian: gearman-job-server, php-cli php-gearman)",
+                  file=sys.stderr)
+            return 2
+    # SIGINT too: a shell without job control starts background commands with it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+
+    notes: List[str] = []
+    if any(c in PEER_CLIENTS for c in cfg.clients):
+        err = ensure_peers_venv(cfg.venv)
+        if err:
+            notes.append(f"pygearman/gear skipped: {err}")
+            cfg.clients = [c for c in cfg.clients if c not in PEER_CLIENTS]
+
+    info = machine_info()
+    header = [f"command: {command}"]
+    header += [f"{k}: {v}" for k, v in info.items()]
+    if cfg.client_cpus:
+        header.append(f"pinning: client on CPUs {cfg.client_cpus}, "
+                      f"gearmand + worker on CPUs {cfg.server_cpus}")
+    else:
+        header.append("pinning: none")
+    load, cpus = info["loadavg_at_start"], info["cpus_usable"] or 1
+    if load and load[0] > 0.5 * cpus:
+        notes.append(f"load average {load[0]} on {cpus} CPUs before the start: other work is "
+                     "running, so absolute numbers are noisy; the per-round ratios hold up better")
+    if info["cygearman_core"] == "missing" or info["cygearman_core_stale"]:
+        notes.append("gearman/_core*.so is missing or older than src/: run "
+                     "'python setup.py build_ext --inplace' first")
+    header.append(f"rounds: {cfg.rounds}, warmup: {cfg.warmup}, payload: {cfg.payload_bytes} B, "
+                  f"N: " + ", ".join(f"{w}={cfg.sizes[w]}" for w in cfg.workloads))
+    with tempfile.TemporaryDirectory(prefix="gm-bench-") as tmpname:
+        tmp = Path(tmpname)
+        header.append("gearmand: " + shlex.join(gearmand_argv("PORT", tmp)))
+        print("\n".join(header), flush=True)
+        for n in notes:
+            print("note: " + n, flush=True)
+        results: List[Result] = []
+        interrupted = False
+        t_start = time.monotonic()
+        try:
+            for rnd in range(1, cfg.rounds + 1):
+                for w in cfg.workloads:
+                    for c in cfg.clients:
+                        r = measure(c, w, rnd, cfg, tmp)
+                        results.append(r)
+                        shown = r.error[:100] if r.error else f"{r.ops_per_s:,.0f} ops/s"
+                        print(f"  round {rnd}/{cfg.rounds}  {w:<10} {c:<10} {shown}",
+                              file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            interrupted = True
+            print("interrupted: reporting the measurements so far", file=sys.stderr)
+        finally:
+            PROCS.stop_all()
+    elapsed = time.monotonic() - t_start
+
+    summary = summarize(results, cfg)
+    print()
+    print(render(summary, cfg))
+    versions = sorted({r.version for r in results if r.version})
+    print("versions: " + "; ".join(versions))
+    load_end = _loadavg()
+    print(f"wall time: {elapsed:.0f} s; load average at the end: {load_end}")
+
+    if args.json:
+        doc = {
+            "command": command,
+            "machine": info,
+            "config": {"rounds": cfg.rounds, "sizes": cfg.sizes, "warmup": cfg.warmup,
+                       "payload_bytes": cfg.payload_bytes, "clients": cfg.clients,
+                       "workloads": cfg.workloads, "client_cpus": cfg.client_cpus,
+                       "server_cpus": cfg.server_cpus, "gearmand": gearmand_argv("PORT", Path("TMP"))},
+            "notes": notes,
+            "summary": summary,
+            "measurements": [dict(vars(r), ops_per_s=r.ops_per_s, user_us_per_op=r.user_us_per_op,
+                                  sys_us_per_op=r.sys_us_per_op) for r in results],
+            "wall_seconds": elapsed,
+            "loadavg_at_end": load_end,
+            "interrupted": interrupted,
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"json: {args.json}")
+    if interrupted:
+        return 130
+    return 0 if any(not r.error for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

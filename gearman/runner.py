@@ -1,0 +1,140 @@
+"""Run Python callables as Gearman workers, in N processes, until told to stop.
+
+    python -m gearman.runner -s 127.0.0.1:4730 -f resize=myapp.jobs:resize -p 4
+    cygearman-worker -s h1,h2:4731 -f myapp.jobs:resize        # name = the callable's name
+
+Each ``-f [NAME=]module:callable`` registers ``callable(job, context)`` (a PECL
+``GearmanJob``; its return value is the result).  Servers come from ``-s`` or
+``GEARMAN_SERVERS``.  Each process reconnects to servers that go away (jittered
+backoff) and stops gracefully: SIGTERM or SIGINT lets running jobs finish and
+their results go out; a second signal stops at once.  Logs go through
+``logging`` (``--log-level``).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from gearman.worker import GearmanWorker
+
+__all__ = ["main", "load_callable", "run_worker_process"]
+
+log = logging.getLogger("gearman.runner")
+
+
+def load_callable(spec: str) -> Tuple[str, Callable[..., Any]]:
+    """``[NAME=]module:attr`` -> ``(function name, callable)``; raises ValueError."""
+    name, _, target = spec.rpartition("=")
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"bad function {spec!r}: expected [NAME=]module:callable")
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{target} is not callable")
+    return (name or attr.split(".")[-1]), obj
+
+
+def run_worker_process(servers: Optional[str], functions: Sequence[str], worker_id: Optional[str],
+                       timeout: int, max_jobs: Optional[int]) -> int:
+    """Body of one worker process: register, serve until stopped; returns jobs handled."""
+    worker = GearmanWorker()
+    if servers:
+        worker.addServers(servers)
+    if worker_id:
+        worker.setId(f"{worker_id}-{os.getpid()}")
+    for spec in functions:
+        name, fn = load_callable(spec)
+        worker.addFunction(name, fn, None, timeout)
+        log.info("pid %d serves %r with %s", os.getpid(), name, spec)
+    try:
+        return worker.serve(handle_signals=True, max_jobs=max_jobs)
+    finally:
+        worker.close()
+
+
+def _child(args: argparse.Namespace, own_group: bool = False) -> None:
+    if own_group:
+        # A terminal's Ctrl-C reaches the whole process group; children get
+        # their signal from the parent instead, once per press.
+        os.setpgrp()
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    handled = run_worker_process(args.servers, args.function, args.id, args.timeout, args.max_jobs)
+    log.info("pid %d stopping after %d jobs", os.getpid(), handled)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    ap = argparse.ArgumentParser(prog="cygearman-worker", description=__doc__.split("\n\n")[0])
+    ap.add_argument("-s", "--servers", default=os.environ.get("GEARMAN_SERVERS"),
+                    help="h1:4730,h2 (default: GEARMAN_SERVERS, else localhost:4730)")
+    ap.add_argument("-f", "--function", action="append", required=True,
+                    help="[NAME=]module:callable (repeatable)")
+    ap.add_argument("-p", "--processes", type=int, default=1)
+    ap.add_argument("--id", help="worker id prefix (SET_CLIENT_ID, shown by gearadmin --workers)")
+    ap.add_argument("--timeout", type=int, default=0,
+                    help="per-job limit in seconds (CAN_DO_TIMEOUT; gearmand re-queues late jobs)")
+    ap.add_argument("--max-jobs", type=int, default=None, help="each process exits after N jobs")
+    ap.add_argument("--log-level", default="info")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    for spec in args.function:        # fail fast, in the parent, on a bad spec
+        try:
+            load_callable(spec)
+        except (ImportError, AttributeError, ValueError) as exc:
+            ap.error(f"cannot load {spec!r}: {exc}")
+    if args.processes < 1:
+        ap.error("--processes must be at least 1")
+    if args.processes == 1:
+        _child(args)
+        return 0
+
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    children: Dict[int, Any] = {}
+    stopping = [0]
+
+    def spawn() -> None:
+        p = ctx.Process(target=_child, args=(args, True), daemon=False)
+        p.start()
+        children[p.pid] = p
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping[0] += 1
+        for p in children.values():
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGKILL if stopping[0] > 1 else signal.SIGTERM)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for _ in range(args.processes):
+            spawn()
+        while children:
+            for pid, p in list(children.items()):
+                if not p.is_alive():
+                    p.join()
+                    del children[pid]
+                    if not stopping[0] and args.max_jobs is None:
+                        log.warning("worker process %d exited (%s); starting another",
+                                    pid, p.exitcode)
+                        time.sleep(0.5)       # no tight restart loop
+                        spawn()
+            time.sleep(0.1)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
