@@ -261,18 +261,13 @@ class GearmanClient:
 
     def _do(self, cmd: int, function_name: Any, workload: Any, unique: Any) -> Any:
         with self._lock:
-            engine = self._engine
             try:
-                self._servers()
-                task = engine.new_submit(cmd, function_name, workload, unique)
-                engine.submit(task)
-                try:
-                    engine.run([task], self._seconds())
-                except BaseException:
-                    engine.abandon(task)
-                    raise
-                if task.exception is not None:
-                    raise task.exception
+                if not self._engine.servers:
+                    self._servers()
+                task = self._engine.do(cmd, function_name, workload, unique, self._seconds())
+                exc = task.exception
+                if exc is not None:
+                    raise exc
                 if task.background:
                     self._job_handle = task.handle
                     self._ok()
@@ -371,36 +366,15 @@ class GearmanClient:
         InvalidArgumentError / InvalidTypeError for a bad handle.
         """
         with self._lock:
-            engine = self._engine
             try:
-                self._servers()
-                handle = job_handle.decode("utf-8", "surrogateescape") \
-                    if isinstance(job_handle, bytes) else job_handle
-                if not isinstance(handle, str):
-                    raise InvalidTypeError(
-                        f"job handle must be str or bytes, not {type(job_handle).__name__}")
-                conn = engine.server_of(handle)
-                targets = [conn] if conn is not None else list(engine.servers)
-                if not targets:
-                    engine.submit(engine.new_request(_core.KIND_STATUS, handle))  # raises
-                tasks = []
-                for c in targets:
-                    t = engine.new_request(_core.KIND_STATUS, handle)
-                    engine.submit_to(c, t)
-                    tasks.append(t)
-                self._run_requests(tasks)
-                answered = [t for t in tasks if t.exception is None]
-                if not answered:
-                    raise tasks[0].exception
-                for t in answered:
-                    if t.isKnown():
-                        self._ok()
-                        return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
+                if not self._engine.servers:
+                    self._servers()
+                status = self._engine.job_status(job_handle, self._seconds())
             except BaseException as exc:
                 self._failed(exc)
                 raise
             self._ok()
-            return [False, False, 0, 0]
+            return status
 
     def jobStatusByUniqueKey(self, unique_key: Union[str, bytes]) -> List[Any]:
         """Return ``[known, running, numerator, denominator]`` by unique (GET_STATUS_UNIQUE).

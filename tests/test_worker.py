@@ -318,7 +318,7 @@ def test_reconnects_after_gearmand_restart(gearmand_factory, fn):
     server.restart()                      # registrations and queues are gone
     handle = c.doBackground(fn, b"2")     # the client reconnects too
     assert w.work() is True               # the worker reconnected and re-registered
-    assert c.jobStatus(handle)[0] is False
+    assert wait_until(lambda: c.jobStatus(handle)[0] is False)
     assert "reconnecting-worker : " + fn in server.admin("workers")   # SET_CLIENT_ID again
     w.close()
 

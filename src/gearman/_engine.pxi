@@ -710,3 +710,64 @@ cdef class ClientEngine:
                                 return RC_PAUSE
                 except GearmanError as e:
                     self._server_failed(c, e, True)
+
+    # -- one-call paths for the blocking facade (no per-call Python glue) -----------
+
+    def do(self, int cmd, object function, object workload, object unique, double timeout=-1.0):
+        """Submit one job and drive I/O until it ends (foreground) or is created
+        (background); returns the task.  Transport errors are left on the task;
+        a timeout or an interrupt abandons it and propagates."""
+        cdef Task t = self.new_submit(cmd, function, workload, unique, None)
+        cdef double deadline = -1.0
+        if timeout >= 0:
+            deadline = gm_monotonic() + timeout
+        self.submit(t)
+        try:
+            self._run([t], deadline)
+        except BaseException:
+            self.abandon(t)
+            raise
+        return t
+
+    def job_status(self, object handle, double timeout=-1.0):
+        """``[known, running, numerator, denominator]`` from the server that issued
+        the handle, or from every server for a handle this client did not make."""
+        cdef Task t
+        cdef Connection c
+        cdef list tasks = []
+        cdef double deadline = -1.0
+        cdef str hs
+        if isinstance(handle, bytes):
+            hs = (<bytes>handle).decode("utf-8", "surrogateescape")
+        elif isinstance(handle, str):
+            hs = <str>handle
+        else:
+            raise InvalidTypeError(f"job handle must be str or bytes, not {type(handle).__name__}")
+        if not self.servers:
+            raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+        c = self.handle_servers.get(hs)
+        targets = (c,) if c is not None else tuple(self.servers)
+        for c in targets:
+            t = self.new_request(TASK_STATUS, hs)
+            self.submit_to(c, t)
+            tasks.append(t)
+        if timeout >= 0:
+            deadline = gm_monotonic() + timeout
+        try:
+            self._run(tasks, deadline)
+        except BaseException:
+            for t in tasks:
+                self.abandon(t)
+            raise
+        err = None
+        for t in tasks:
+            if t.error is not None:
+                if err is None:
+                    err = t.error
+                continue
+            err = False
+            if t._known:
+                return [True, t._running, t._numerator, t._denominator]
+        if err:
+            raise err
+        return [False, False, 0, 0]
