@@ -10,6 +10,8 @@ from gearman.errors import GearmanError, GearmanException
 from gearman.client import GearmanClient, GearmanTask
 from gearman.worker import GearmanJob, GearmanWorker
 from gearman import _core
+from gearman.admin_client import GearmanAdminClient
+from gearman.connection_manager import DataEncoder
 
 import logging as _logging
 
@@ -24,5 +26,7 @@ __all__ = [
     "GearmanJob",
     "GearmanError",
     "GearmanException",
+    "GearmanAdminClient",
+    "DataEncoder",
     "__version__",
 ] + list(constants.__all__)

@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional, TypeVar, Union
 from gearman import _core
 from gearman import constants as C
 from gearman._aliases import CLIENT_METHODS, TASK_METHODS, add_pep8_aliases
+from gearman._legacy_client import RANDOM_UNIQUE_BYTES, LegacyClientMixin
 from gearman._servers import env_servers, parse_host_entry, parse_servers
 from gearman.errors import (
     GearmanError,
@@ -75,7 +76,7 @@ class GearmanTask(_core.Task):
 add_pep8_aliases(GearmanTask, [m for m in TASK_METHODS if hasattr(GearmanTask, m)])
 
 
-class GearmanClient:
+class GearmanClient(LegacyClientMixin):
     """A Gearman client with PECL's API.
 
     ``GearmanClient()`` then ``addServer()``/``addServers()``; with no server
@@ -83,7 +84,8 @@ class GearmanClient:
     ``GearmanClient(["h1:4730", ...])`` adds servers as python-gearman did.
     """
 
-    def __init__(self, host_list: Optional[List[Any]] = None, *,
+    def __init__(self, host_list: Optional[List[Any]] = None,
+                 random_unique_bytes: int = RANDOM_UNIQUE_BYTES, *,
                  timeout: Optional[int] = None, connect_timeout: float = 5.0,
                  max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
         engine = _core.ClientEngine()
@@ -94,6 +96,7 @@ class GearmanClient:
         engine.ssl_context = ssl_context
         self._engine = engine
         self._lock = threading.RLock()
+        self.random_unique_bytes = random_unique_bytes
         self._rc = C.GEARMAN_SUCCESS
         self._error: Union[str, bool] = False
         self._errno = 0

@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from gearman import _core
 from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
-from gearman._servers import env_servers, parse_servers
+from gearman._legacy_worker import POLL_TIMEOUT_IN_SECONDS, LegacyWorkerMixin
+from gearman._servers import env_servers, parse_host_entry, parse_servers
 from gearman.errors import (
     GearmanError,
     InvalidArgumentError,
@@ -151,7 +152,7 @@ class GearmanJob:
 add_pep8_aliases(GearmanJob, JOB_METHODS)
 
 
-class GearmanWorker:
+class GearmanWorker(LegacyWorkerMixin):
     """A Gearman worker with PECL's API: ``addServer``, ``addFunction``, ``work``."""
 
     def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
@@ -168,8 +169,14 @@ class GearmanWorker:
         self._timeout_ms = -1
         self._exceptions = True     # report callback exceptions as WORK_EXCEPTION
         self._options = C.GEARMAN_WORKER_GRAB_UNIQ | C.GEARMAN_WORKER_GRAB_ALL | C.GEARMAN_WORKER_PACKET_INIT
+        self._host_list_given = host_list is not None
         if host_list:
-            for host, port in parse_servers(",".join(host_list) if not isinstance(host_list, str) else host_list):
+            if isinstance(host_list, str):
+                entries = parse_servers(host_list)
+            else:
+                entries = [parse_host_entry(e) for e in
+                           ([host_list] if isinstance(host_list, dict) else host_list)]
+            for host, port in entries:
                 self._engine.add_server(host, port)
 
     # -- outcome bookkeeping
@@ -323,7 +330,7 @@ class GearmanWorker:
         conn, handle, function, unique, workload, reducer = found
         return GearmanJob(self, conn, handle, function, unique, workload, reducer)
 
-    def work(self) -> bool:
+    def _work_one(self) -> bool:
         """Wait for one job, run its callback, report the outcome.
 
         Returns True if the job completed; False otherwise, with returnCode()
@@ -465,7 +472,7 @@ class GearmanWorker:
         handled = 0
         try:
             while max_jobs is None or handled < max_jobs:
-                if self.work():
+                if self._work_one():
                     handled += 1
                 elif self._rc == C.GEARMAN_SHUTDOWN:
                     break

@@ -1,10 +1,15 @@
-"""Shared fixtures of our own suite (the gearmand fixtures come from the gearman.testing plugin)."""
+"""Shared fixtures of our own suite.
+
+The gearmand fixtures (``gearmand``, ``gearmand_factory``, ``free_port``...)
+come from the ``gearman.testing`` plugin, registered by its entry point: do not
+register it again here.  ``gearman`` is imported inside the fixtures that need
+it, so the plugin's own tests run even while the compiled core is missing.
+"""
+import socket
 import threading
 import uuid
 
 import pytest
-
-import gearman
 
 
 @pytest.fixture
@@ -16,6 +21,8 @@ def fn():
 @pytest.fixture
 def client(gearmand):
     """A PECL client on the session gearmand, with a 20 s safety-net timeout."""
+    import gearman
+
     c = gearman.GearmanClient()
     c.addServer("127.0.0.1", gearmand.port)
     c.setTimeout(20000)
@@ -26,6 +33,8 @@ def client(gearmand):
 @pytest.fixture
 def run_worker(gearmand):
     """Start a PECL worker in a thread: ``run_worker({"name": callback}, server=None)``."""
+    import gearman
+
     started = []
 
     def start(functions, server=None):
@@ -52,3 +61,16 @@ def run_worker(gearmand):
         th.join(10)
         assert not th.is_alive(), "worker thread did not stop"
         w.close()
+
+
+@pytest.fixture
+def dead_port():
+    """A port on 127.0.0.1 where connecting is refused for the whole test.
+
+    Unlike ``free_port`` the port is held: a socket is bound to it without
+    listening, so no other process can start listening there meanwhile, and
+    a connect gets ECONNREFUSED at once.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]

@@ -73,6 +73,7 @@ cdef class UniqueGen:
     cdef unsigned char _prefix[8]   # per-process random bytes (UUID version nibble set)
     cdef uint64_t _counter          # next counter value; starts random, wraps harmlessly
     cdef long _pid                  # process that seeded _prefix (a fork reseeds)
+    cdef void fill(self, char *out) noexcept
     cdef bytes next(self)
 
 

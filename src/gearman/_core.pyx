@@ -7,7 +7,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.buffer cimport PyBuffer_FillInfo, PyBUF_READ, PyBUF_WRITE
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint32_t, uint64_t
@@ -39,6 +39,7 @@ include "_convert.pxi"
 include "_unique.pxi"
 include "_connection.pxi"
 include "_task.pxi"
+include "_batch.pxi"
 include "_engine.pxi"
 include "_worker.pxi"
 

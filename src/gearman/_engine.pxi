@@ -154,6 +154,11 @@ cdef class ClientEngine:
     # -- routing and writing -------------------------------------------------------
 
     cdef Connection _pick(self, Task t):
+        return self._pick_for(t.hashed, t.route_hash, &t.tried)
+
+    cdef Connection _pick_for(self, bint hashed, uint64_t route_hash, uint64_t *tried):
+        """The server for a job: best rendezvous score (hashed) or the next in
+        round-robin order, healthy servers first; None once all were tried."""
         cdef Py_ssize_t i, n = len(self.servers), k
         cdef Connection c, best = None, best_down = None
         cdef uint64_t score, best_s = 0, best_down_s = 0
@@ -161,18 +166,18 @@ cdef class ClientEngine:
         cdef int bi = -1, bdi = -1
         if n == 0:
             raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
-        now = gm_monotonic()
         if n == 1:
-            if t.tried & 1:
+            if tried[0] & 1:
                 return None
-            t.tried |= 1
+            tried[0] |= 1
             return <Connection>self.servers[0]
-        if t.hashed:
+        now = gm_monotonic()
+        if hashed:
             for i in range(n):
-                if t.tried & ((<uint64_t>1) << i):
+                if tried[0] & ((<uint64_t>1) << i):
                     continue
                 c = <Connection>self.servers[i]
-                score = gm_mix64(t.route_hash ^ c.seed)
+                score = gm_mix64(route_hash ^ c.seed)
                 if c.state != CS_DISCONNECTED or c.down_until <= now:
                     if best is None or score > best_s:
                         best, best_s, bi = c, score, i
@@ -181,7 +186,7 @@ cdef class ClientEngine:
         else:
             for k in range(n):
                 i = (self.rr + k) % n
-                if t.tried & ((<uint64_t>1) << i):
+                if tried[0] & ((<uint64_t>1) << i):
                     continue
                 c = <Connection>self.servers[i]
                 if c.state != CS_DISCONNECTED or c.down_until <= now:
@@ -194,7 +199,7 @@ cdef class ClientEngine:
             best, bi = best_down, bdi
         if best is None:
             return None
-        t.tried |= (<uint64_t>1) << bi
+        tried[0] |= (<uint64_t>1) << bi
         return best
 
     cdef int _connect(self, Connection c) except -1:
@@ -361,6 +366,7 @@ cdef class ClientEngine:
         """A connection broke: reroute what was never sent, fail what was."""
         cdef Task t
         cdef list again = []
+        cdef object entry
         c.close()
         c.failures += 1
         c.down_until = gm_monotonic() + _backoff(c.failures)
@@ -370,7 +376,25 @@ cdef class ClientEngine:
         c.pending = deque()
         c.handles = {}
         c.wbuf.clear()
-        for t in pend:
+        cdef list again_batch = []
+        cdef BatchRun run
+        cdef Py_ssize_t k, i
+        for entry in pend:
+            if type(entry) is BatchRun:
+                run = <BatchRun>entry
+                for k in range(run.pos, run.n):
+                    i = run.idx[k]
+                    if run.batch.abandoned:
+                        continue
+                    if reroute and c.sent < run.batch.wend[i]:
+                        again_batch.append((run.batch, i))
+                    else:
+                        self._batch_fail(run.batch, i, exc if c.sent < run.batch.wend[i]
+                                         else LostConnectionError(
+                                             f"lost connection to {c.key} after the job was sent;"
+                                             f" its outcome is unknown", server=c.key))
+                continue
+            t = <Task>entry
             if t.state == TS_DONE or t.kind == TASK_OPTION:
                 continue
             if t.abandoned:
@@ -390,6 +414,8 @@ cdef class ClientEngine:
             t.state = TS_NEW
             t.conn = None
             self._route(t)
+        for b, i in again_batch:
+            self._route_batch(<Batch>b, i)
         return 0
 
     # -- dispatch ------------------------------------------------------------------
@@ -428,6 +454,9 @@ cdef class ClientEngine:
         if not c.pending:
             raise ProtocolError(f"{c.key} sent {what} that answers no request",
                                 code=RC_UNEXPECTED_PACKET)
+        if type(c.pending[0]) is BatchRun:
+            raise ProtocolError(f"{c.key} sent {what} where JOB_CREATED was due",
+                                code=RC_UNEXPECTED_PACKET)
         t = <Task>c.pending.popleft()
         if t.kind != kind:
             raise ProtocolError(f"{c.key} sent {what} in answer to {COMMAND_NAMES[t.command]}",
@@ -443,6 +472,8 @@ cdef class ClientEngine:
         cdef str handle
         cdef const char *z
         if cmd == CMD_JOB_CREATED:
+            if c.pending and type(c.pending[0]) is BatchRun:
+                return self._batch_answer(c, _handle_str(r.p_body, r.p_len), None)
             t = <Task>self._take(c, TASK_SUBMIT, "JOB_CREATED")
             handle = _handle_str(r.p_body, r.p_len)
             if t.abandoned:
@@ -547,6 +578,10 @@ cdef class ClientEngine:
             if not c.pending:
                 log.warning("server %s sent ERROR %s %s outside any request", c.key, code, text)
                 return 0
+            if type(c.pending[0]) is BatchRun:
+                cls = SERVER_ERROR_CLASSES.get(code, ServerError)
+                return self._batch_answer(c, None, cls(
+                    f"server {c.key} answered {code}: {text}", server=c.key, server_code=code))
             t = <Task>c.pending.popleft()
             if t.kind == TASK_OPTION:
                 log.warning("server %s refused the exceptions option: %s %s", c.key, code, text)
@@ -771,3 +806,164 @@ cdef class ClientEngine:
         if err:
             raise err
         return [False, False, 0, 0]
+
+    # -- batches --------------------------------------------------------------------
+
+    def submit_batch(self, int cmd, object function, object workloads, object uniques=None,
+                     object progress=None, Py_ssize_t progress_every=1000):
+        """Queue many background jobs of one function; returns a Batch.
+
+        Drive it with run(); ``batch.handles[i]`` is the handle of job i, or
+        None with ``batch.errors[i]`` saying why it was not accepted.
+        """
+        cdef Batch b = Batch.__new__(Batch)
+        cdef Py_ssize_t i, n
+        cdef bytes u
+        if not _is_background(cmd) or cmd == CMD_SUBMIT_JOB_EPOCH or \
+                cmd == CMD_SUBMIT_REDUCE_JOB_BACKGROUND:
+            raise InvalidArgumentError("a batch holds background jobs")
+        b.cmd = cmd
+        b.function = _name_bytes(function)
+        b.workloads = [_payload(w, self.max_packet_size) for w in workloads]
+        n = len(b.workloads)
+        b.n = n
+        b.uniques = None
+        if uniques is not None:
+            b.uniques = [b"" if (x is None or len(x) == 0) else _unique_bytes(x) for x in uniques]
+            if len(b.uniques) != n:
+                raise InvalidArgumentError(f"{len(b.uniques)} uniques for {n} workloads")
+        if n and not self.servers:
+            raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+        b.handles = [None] * n
+        b.errors = {}
+        b.progress = progress
+        b.progress_every = progress_every if progress_every > 0 else 1
+        b.next_progress = b.progress_every
+        b.wend = <uint64_t *>PyMem_Calloc(<size_t>(n if n else 1), sizeof(uint64_t))
+        b.tried = <uint64_t *>PyMem_Calloc(<size_t>(n if n else 1), sizeof(uint64_t))
+        b.hash = <uint64_t *>PyMem_Calloc(<size_t>(n if n else 1), sizeof(uint64_t))
+        if b.wend == NULL or b.tried == NULL or b.hash == NULL:
+            raise MemoryError()
+        if b.uniques is not None:
+            for i in range(n):
+                u = <bytes>b.uniques[i]
+                if PyBytes_GET_SIZE(u):
+                    if u == b"#":
+                        u = workload_hash_unique(b.workloads[i]).encode("ascii")
+                        b.uniques[i] = u
+                    b.hash[i] = gm_fnv1a(gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
+                                                  <const unsigned char *>PyBytes_AS_STRING(b.function),
+                                                  <size_t>PyBytes_GET_SIZE(b.function)) ^ 0xff,
+                                         <const unsigned char *>PyBytes_AS_STRING(u),
+                                         <size_t>PyBytes_GET_SIZE(u))
+        self.outstanding += n
+        for i in range(n):
+            self._route_batch(b, i)
+        return b
+
+    cdef int _route_batch(self, Batch b, Py_ssize_t i) except -1:
+        cdef Connection c
+        cdef bint hashed = b.uniques is not None and PyBytes_GET_SIZE(<bytes>b.uniques[i]) > 0
+        cdef char gen[36]
+        cdef const char *up
+        cdef Py_ssize_t ul, before, fl = PyBytes_GET_SIZE(b.function)
+        cdef bytes w = <bytes>b.workloads[i]
+        cdef Py_ssize_t wl = PyBytes_GET_SIZE(w)
+        cdef WriteBuffer wb
+        cdef char *p
+        cdef BatchRun run
+        while True:
+            c = self._pick_for(hashed, b.hash[i], &b.tried[i])
+            if c is None:
+                self._batch_fail(b, i, ServerUnavailable(self._down_message(),
+                                                         code=RC_COULD_NOT_CONNECT))
+                return 0
+            try:
+                if c.state == CS_CONNECTED:
+                    self._check_idle(c)
+                self._connect(c)
+            except GearmanError as e:
+                self._server_failed(c, e, True)
+                continue
+            break
+        if hashed or b.uniques is not None:
+            up = PyBytes_AS_STRING(<bytes>b.uniques[i])
+            ul = PyBytes_GET_SIZE(<bytes>b.uniques[i])
+            if ul == 0 and self.generate_unique:
+                _uniques.fill(gen)
+                up = gen
+                ul = 36
+        elif self.generate_unique:
+            _uniques.fill(gen)
+            up = gen
+            ul = 36
+        else:
+            up = ""
+            ul = 0
+        wb = c.wbuf
+        before = wb.pending()
+        wb._reserve(HEADER_SIZE + fl + ul + 2 + wl)
+        wb.write_header(MAGIC_REQ, b.cmd, fl + ul + 2 + wl)
+        p = wb._buf + wb._len
+        memcpy(p, PyBytes_AS_STRING(b.function), <size_t>fl)
+        p[fl] = 0
+        if ul:
+            memcpy(p + fl + 1, up, <size_t>ul)
+        p[fl + 1 + ul] = 0
+        if wl:
+            memcpy(p + fl + ul + 2, PyBytes_AS_STRING(w), <size_t>wl)
+        wb._len += fl + ul + 2 + wl
+        c.queued += <uint64_t>(wb.pending() - before)
+        b.wend[i] = c.queued
+        last = c.pending[len(c.pending) - 1] if c.pending else None
+        if type(last) is BatchRun and (<BatchRun>last).batch is b:
+            run = <BatchRun>last
+        else:
+            run = BatchRun.__new__(BatchRun)
+            run.batch = b
+            c.pending.append(run)
+        run.push(i)
+        return 0
+
+    cdef int _batch_fail(self, Batch b, Py_ssize_t i, object err) except -1:
+        b.errors[i] = err
+        return self._batch_done(b)
+
+    cdef inline int _batch_done(self, Batch b) except -1:
+        b.done += 1
+        if not b.abandoned:
+            self.outstanding -= 1
+        if b.progress is not None and (b.done >= b.next_progress or b.done == b.n):
+            b.next_progress = b.done + b.progress_every
+            try:
+                b.progress(b.done, b.n)
+            except BaseException as e:
+                self.cb_exc = e
+                raise _CallbackAbort() from None
+        return 0
+
+    cdef int _batch_answer(self, Connection c, object handle, object err) except -1:
+        cdef BatchRun run = <BatchRun>c.pending[0]
+        cdef Batch b = run.batch
+        cdef Py_ssize_t i = run.idx[run.pos]
+        run.pos += 1
+        if run.pos == run.n:
+            c.pending.popleft()
+        if b.abandoned:
+            return 0
+        if err is not None:
+            b.errors[i] = err
+        else:
+            b.handles[i] = handle
+            if len(self.handle_servers) >= self.handle_memory:
+                del self.handle_servers[next(iter(self.handle_servers))]
+            self.handle_servers[handle] = c
+        self._batch_done(b)
+        return 0
+
+    def abandon_batch(self, Batch b):
+        """The caller gave up on b: its unanswered jobs no longer count."""
+        if b.abandoned:
+            return
+        b.abandoned = True
+        self.outstanding -= b.n - b.done

@@ -25,9 +25,9 @@ cdef class UniqueGen:
             self._counter = (self._counter << 8) | p[8 + i]
         self._pid = gm_getpid()
 
-    cdef bytes next(self):
+    cdef void fill(self, char *out) noexcept:
+        """Write the next unique (36 ASCII bytes) at out."""
         cdef unsigned char raw[16]
-        cdef char out[36]
         cdef uint64_t c
         cdef int i, j
         for i in range(8):
@@ -46,6 +46,10 @@ cdef class UniqueGen:
             out[j] = _HEX[raw[i] >> 4]
             out[j + 1] = _HEX[raw[i] & 15]
             j += 2
+
+    cdef bytes next(self):
+        cdef char out[36]
+        self.fill(out)
         return PyBytes_FromStringAndSize(out, 36)
 
     def __next__(self):

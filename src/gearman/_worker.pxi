@@ -78,13 +78,19 @@ cdef class WorkerEngine:
             pass
 
     def close(self):
+        """Close every connection; the worker reconnects if used again.
+
+        The wake-up socket pair stays open (stop() must keep working); it is
+        closed with the engine.
+        """
         cdef Connection c
         for c in self.servers:
             c.close()
             c.pending = deque()
+            c.abilities_sent = False
         self.grabbing = None
-        for s in self._wake_pair:
-            s.close()
+
+    disconnect = close
 
     cdef int _fail(self, Connection c, object exc) except -1:
         log.warning("worker lost job server %s: %s", c.key, exc)

@@ -1,0 +1,507 @@
+"""The python-gearman 2.x client surface, as a mixin of ``gearman.GearmanClient``.
+
+``submit_job``, ``submit_multiple_jobs``, ``submit_multiple_requests``,
+``wait_until_jobs_accepted``, ``wait_until_jobs_completed``, ``get_job_status``
+and ``get_job_statuses`` work on :class:`gearman.job.GearmanJobRequest` objects
+as python-gearman's did, on the same compiled engine as the PECL API: every
+request becomes one engine task, a batch is written pipelined and waited for
+in one engine run.
+
+What the mixin needs from the class it is mixed into: ``self._engine`` (a
+``gearman._core.ClientEngine``) and ``self._lock`` (an ``RLock``), as
+``GearmanClient.__init__`` makes them.  It defines no ``__init__``.
+
+Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
+
+* A job the server refuses (``ERROR``, e.g. QUEUE_ERROR from ``maxqueue``)
+  ends ``JOB_FAILED`` with ``request.error`` set, instead of waiting forever.
+* WORK_EXCEPTION reaches the client (the client sends OPTION_REQ "exceptions"):
+  the request ends ``JOB_FAILED`` with ``exception`` set to the decoded payload.
+* Server choice: a job with a caller-given unique goes to the server its
+  (function, unique) hashes to, so coalescing works across a pool; other jobs
+  are spread round-robin.  A server that is down is skipped.
+* Default uniques are made by the core (UUID-formatted), not from
+  ``os.urandom(random_unique_bytes)``; the attribute is kept.
+* Timed-out requests stay attached to the client: waiting again on them
+  (``submit_multiple_requests`` or ``wait_until_jobs_completed``) resumes.
+  Until they end, a PECL ``runTasks()`` on the same client waits for them too.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional, Sequence, Set
+
+from gearman import _core
+from gearman.connection import GearmanConnection
+from gearman.connection_manager import GearmanConnectionManager
+from gearman.constants import (
+    JOB_COMPLETE,
+    JOB_CREATED,
+    JOB_FAILED,
+    JOB_PENDING,
+    JOB_UNKNOWN,
+    PRIORITY_NONE,
+)
+from gearman.errors import (
+    ExceededConnectionAttempts,
+    GearmanTimeoutError,
+    ServerError,
+    ServerUnavailable,
+)
+from gearman.job import GearmanJobRequest
+from gearman.protocol import submit_cmd_for_background_priority
+from gearman.util import disambiguate_server_parameter
+
+__all__ = ["LegacyClientMixin", "RANDOM_UNIQUE_BYTES"]
+
+#: python-gearman's ``gearman.client.RANDOM_UNIQUE_BYTES``.
+RANDOM_UNIQUE_BYTES = 16
+
+# engine task states (src/gearman/_consts.pxi)
+_TS_QUEUED = 1
+_TS_CREATED = 2
+_TS_DONE = 3
+_EV = {name: i for i, name in enumerate(_core.EVENTS)}
+
+
+def _check_multiple(requests: Any, what: str = "job requests") -> None:
+    # python-gearman asserted the same: a generator would be consumed twice.
+    if not isinstance(requests, (list, tuple, set, frozenset)):
+        raise TypeError(f"Expected multiple {what} (list, tuple or set), "
+                        f"got {type(requests).__name__}")
+
+
+def _deadline(poll_timeout: Optional[float]) -> Optional[float]:
+    return None if poll_timeout is None else time.monotonic() + max(0.0, float(poll_timeout))
+
+
+def _remaining(deadline: Optional[float]) -> float:
+    """Seconds left for ``engine.run`` (-1: no limit)."""
+    if deadline is None:
+        return -1.0
+    return max(0.0, deadline - time.monotonic())
+
+
+class LegacyClientMixin(GearmanConnectionManager):
+    """python-gearman's ``GearmanClient`` methods; mix into a class that has ``_engine``."""
+
+    random_unique_bytes: int = RANDOM_UNIQUE_BYTES
+    # provided by the class this is mixed into (GearmanClient.__init__)
+    _engine: Any
+    _lock: Any
+
+    # -- connections -------------------------------------------------------------------
+
+    @property
+    def connection_list(self) -> List[GearmanConnection]:
+        """One :class:`GearmanConnection` per server, in the order added."""
+        return [v for v in map(self._wrap_connection, self._engine.servers) if v is not None]
+
+    @property
+    def request_to_rotating_connection_queue(self) -> Dict[Any, Any]:
+        """python-gearman's per-request failover queue; always empty (the engine fails over)."""
+        queue = self.__dict__.get("_legacy_rotating_queue")
+        if queue is None:
+            queue = self.__dict__["_legacy_rotating_queue"] = {}
+        return queue
+
+    def add_connection(self, hostport_tuple: Any) -> GearmanConnection:
+        """Add a server (``'host[:port]'``, ``(host, port)`` or dict); return its connection.
+
+        No I/O happens until a request needs the server.
+        """
+        host, port = disambiguate_server_parameter(hostport_tuple)
+        with self._lock:
+            core = self._engine.add_server(host, port)
+            self._engine.exceptions = True
+            wrapped = self._wrap_connection(core)
+        assert wrapped is not None
+        return wrapped
+
+    def shutdown(self) -> None:
+        """Close every connection; requests still waiting end with a lost-connection error."""
+        close = getattr(self, "close", None)
+        if close is not None:
+            close()
+        else:
+            with self._lock:
+                self._engine.close()
+
+    # -- submitting --------------------------------------------------------------------
+
+    def submit_job(self, task: Any, data: Any, unique: Any = None,
+                   priority: Optional[str] = PRIORITY_NONE, background: bool = False,
+                   wait_until_complete: bool = True, max_retries: int = 0,
+                   poll_timeout: Optional[float] = None) -> GearmanJobRequest:
+        """Submit one job and return its :class:`GearmanJobRequest`.
+
+        ``task`` and ``unique`` are str or bytes; ``data`` goes through
+        ``data_encoder.encode``.  ``priority`` is ``PRIORITY_NONE``/``LOW``/``HIGH``
+        (anything else raises KeyError).  The call always waits until the server
+        accepted the job (JOB_CREATED), and with ``wait_until_complete`` (the
+        default; ignored for background jobs) until it completed or failed.
+        ``poll_timeout`` (seconds, None = no limit) covers both waits; when it
+        runs out the request is returned with ``timed_out`` set, not raised.
+
+        Raises ServerUnavailable when no server can be reached,
+        ExceededConnectionAttempts when the connection broke after the job was
+        sent ``max_retries + 1`` times, TypeError / InvalidArgumentError for bad
+        arguments, and whatever ``data_encoder`` raises.
+        """
+        request = self._legacy_request(task, data, unique, priority, background, max_retries)
+        self.submit_multiple_requests([request], wait_until_complete=wait_until_complete,
+                                      poll_timeout=poll_timeout)
+        return request
+
+    def submit_multiple_jobs(self, jobs_to_submit: Sequence[Dict[str, Any]],
+                             background: bool = False, wait_until_complete: bool = True,
+                             max_retries: int = 0,
+                             poll_timeout: Optional[float] = None) -> List[GearmanJobRequest]:
+        """Submit many jobs at once (pipelined); return their requests in input order.
+
+        ``jobs_to_submit`` is a list/tuple/set of dicts with ``task``, ``data`` and
+        optionally ``unique`` and ``priority``; ``background`` applies to all.
+        Waiting, timeouts and errors as in :meth:`submit_job`.
+        """
+        _check_multiple(jobs_to_submit, "jobs")
+        requests = [self._legacy_request(info["task"], info["data"], info.get("unique"),
+                                         info.get("priority", PRIORITY_NONE), background,
+                                         max_retries)
+                    for info in jobs_to_submit]
+        self.submit_multiple_requests(requests, wait_until_complete=wait_until_complete,
+                                      poll_timeout=poll_timeout)
+        return requests
+
+    def submit_multiple_requests(self, job_requests: Sequence[GearmanJobRequest],
+                                 wait_until_complete: bool = True,
+                                 poll_timeout: Optional[float] = None) -> Sequence[GearmanJobRequest]:
+        """Send every ``JOB_UNKNOWN`` request, then wait as :meth:`submit_job` does.
+
+        Requests already sent are not sent again, so calling this again on
+        timed-out requests simply goes on waiting for them.  Returns
+        ``job_requests`` itself.
+        """
+        _check_multiple(job_requests)
+        requests = list(job_requests)
+        with self._lock:
+            deadline = _deadline(poll_timeout)
+            self._legacy_wait(requests, deadline, until_complete=wait_until_complete, resend=True)
+            if wait_until_complete:
+                for r in requests:
+                    r.timed_out = not r.complete
+            else:
+                for r in requests:
+                    r.timed_out = r.state == JOB_PENDING
+        return job_requests
+
+    def wait_until_jobs_accepted(self, job_requests: Sequence[GearmanJobRequest],
+                                 poll_timeout: Optional[float] = None) -> Sequence[GearmanJobRequest]:
+        """Send every ``JOB_UNKNOWN`` request and wait until none is ``JOB_PENDING``.
+
+        Returns ``job_requests``; those still pending when ``poll_timeout`` ran
+        out have ``timed_out`` set.  Raises as :meth:`submit_job`.
+        """
+        _check_multiple(job_requests)
+        with self._lock:
+            self._legacy_wait(list(job_requests), _deadline(poll_timeout),
+                              until_complete=False, resend=True)
+            for r in job_requests:
+                r.timed_out = r.state == JOB_PENDING
+        return job_requests
+
+    def wait_until_jobs_completed(self, job_requests: Sequence[GearmanJobRequest],
+                                  poll_timeout: Optional[float] = None) -> Sequence[GearmanJobRequest]:
+        """Wait until every sent request is ``complete`` (nothing is sent or re-sent).
+
+        Returns ``job_requests``; the incomplete ones have ``timed_out`` set.  A
+        request whose connection broke goes back to ``JOB_UNKNOWN``; if no server
+        is left connected, ServerUnavailable is raised as python-gearman did.
+        """
+        _check_multiple(job_requests)
+        with self._lock:
+            self._legacy_wait(list(job_requests), _deadline(poll_timeout),
+                              until_complete=True, resend=False)
+            for r in job_requests:
+                r.timed_out = not r.complete
+        return job_requests
+
+    def send_job_request(self, current_request: GearmanJobRequest) -> GearmanJobRequest:
+        """Queue one request for sending (written by the next wait); return it.
+
+        Raises ExceededConnectionAttempts once ``max_connection_attempts`` sends
+        were made, ServerUnavailable when no server can be reached,
+        TypeError / InvalidArgumentError for bad task, unique or data.
+        """
+        if current_request.connection_attempts >= current_request.max_connection_attempts:
+            raise ExceededConnectionAttempts(
+                f"Exceeded {current_request.max_connection_attempts} connection attempt(s) "
+                f":: {current_request!r}")
+        engine = self._engine
+        job = current_request.job
+        cmd = submit_cmd_for_background_priority(current_request.background,
+                                                 current_request.priority)
+        data = self.data_encoder.encode(job.data)
+        given_unique = job.unique or None
+        with self._lock:
+            if not engine.servers:
+                raise ServerUnavailable("Found no valid connections in list: []")
+            task = engine.new_submit(cmd, job.task, data, given_unique, current_request)
+            task.callbacks = self._legacy_callbacks()
+            if given_unique is None:
+                job.unique = task.unique()
+            current_request._task = task
+            current_request.connection_attempts += 1
+            current_request.timed_out = False
+            current_request.state = JOB_PENDING
+            engine.submit(task)
+            if task.state == _TS_DONE and isinstance(task.exception, ServerUnavailable):
+                current_request.state = JOB_UNKNOWN
+                raise task.exception
+        return current_request
+
+    # -- status ------------------------------------------------------------------------
+
+    def get_job_status(self, current_request: GearmanJobRequest,
+                       poll_timeout: Optional[float] = None) -> GearmanJobRequest:
+        """Ask the server for the status of one request; return it with ``status`` updated.
+
+        See :meth:`get_job_statuses`.
+        """
+        return self.get_job_statuses([current_request], poll_timeout=poll_timeout)[0]
+
+    def get_job_statuses(self, job_requests: Sequence[GearmanJobRequest],
+                         poll_timeout: Optional[float] = None) -> List[GearmanJobRequest]:
+        """Send GET_STATUS for every request (pipelined) and wait for the answers.
+
+        Each request needs ``job.handle`` and a server: ``job.connection`` (one of
+        this client's ``connection_list``, as python-gearman required) or else the
+        server this client remembers for the handle.  ``status`` becomes
+        ``{'handle', 'known', 'running', 'numerator', 'denominator',
+        'time_received'}``; a finished job is ``known=False``.  On timeout the
+        request keeps its old ``status`` and gets ``timed_out=True``.  Returns the
+        requests as a list.  Raises KeyError for a request without handle or
+        server, ServerUnavailable when no asked server could be reached.
+        """
+        _check_multiple(job_requests)
+        requests = list(job_requests)
+        with self._lock:
+            engine = self._engine
+            tasks = []
+            for r in requests:
+                r.status["last_time_received"] = r.status.get("time_received")
+                handle = r.job.handle
+                if not handle:
+                    raise KeyError(f"request has no job handle: {r!r}")
+                conn = self._legacy_core_connection(r.job.connection)
+                if conn is None:
+                    conn = engine.server_of(handle if isinstance(handle, str)
+                                            else bytes(handle).decode("utf-8", "surrogateescape"))
+                if conn is None:
+                    raise KeyError(f"no server of this client holds job {handle!r}")
+                t = engine.new_request(_core.KIND_STATUS, handle, r)
+                engine.submit_to(conn, t)
+                tasks.append(t)
+            self._legacy_run(tasks, _deadline(poll_timeout), [])
+            failures = []
+            for t in tasks:
+                r = t.context
+                if t.state != _TS_DONE:
+                    engine.abandon(t)
+                    r.timed_out = True
+                elif t.exception is not None:
+                    r.timed_out = True
+                    failures.append(t.exception)
+                else:
+                    r.status = {
+                        "handle": t.handle,
+                        "known": bool(t.isKnown()),
+                        "running": bool(t.isRunning()),
+                        "numerator": t.taskNumerator(),
+                        "denominator": t.taskDenominator(),
+                        "time_received": time.time(),
+                    }
+                    r.timed_out = False
+            if failures and len(failures) == len(tasks):
+                exc = failures[0]
+                raise ServerUnavailable(f"Found no valid connections in list: {exc}") from exc
+        return requests
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _legacy_request(self, task: Any, data: Any, unique: Any, priority: Optional[str],
+                        background: bool, max_retries: int) -> GearmanJobRequest:
+        job = self.job_class(connection=None, handle=None, task=task, unique=unique, data=data)
+        return self.job_request_class(job, initial_priority=priority,
+                                      background=background, max_attempts=max_retries + 1)
+
+    def _legacy_core_connection(self, connection: Any) -> Any:
+        """The engine connection for a GearmanConnection (or engine connection), else None."""
+        if connection is None:
+            return None
+        core = getattr(connection, "_core", None)
+        if core is None and hasattr(connection, "key") and hasattr(connection, "in_flight"):
+            core = connection                       # already an engine connection
+        for c in self._engine.servers:
+            if c is core:
+                return c
+        key = getattr(connection, "key", None)
+        if key is None and hasattr(connection, "gearman_host"):
+            key = f"{str(connection.gearman_host).lower()}:{connection.gearman_port}"
+        for c in self._engine.servers:
+            if c.key == key:
+                return c
+        return None
+
+    def _legacy_callbacks(self) -> List[Any]:
+        """The engine callback table shared by every legacy request of this client."""
+        table = self.__dict__.get("_legacy_cb_table")
+        if table is not None:
+            return table
+        wrap = self._wrap_connection
+        servers = self._engine.servers
+
+        def created(t: Any, r: GearmanJobRequest) -> None:
+            job = r.gearman_job
+            job.handle = t.handle
+            key = t.server
+            for c in servers:
+                if c.key == key:
+                    job.connection = wrap(c)
+                    break
+            if r.state == JOB_PENDING:
+                r.state = JOB_CREATED
+
+        def data(t: Any, r: GearmanJobRequest) -> None:
+            r.data_updates.append(self.data_encoder.decode(t.data()))
+
+        def warning(t: Any, r: GearmanJobRequest) -> None:
+            r.warning_updates.append(self.data_encoder.decode(t.data()))
+
+        def status(t: Any, r: GearmanJobRequest) -> None:
+            r.status = {
+                "handle": t.handle,
+                "known": True,
+                "running": True,
+                "numerator": t.taskNumerator(),
+                "denominator": t.taskDenominator(),
+                "time_received": time.time(),
+            }
+
+        def complete(t: Any, r: GearmanJobRequest) -> None:
+            r.result = self.data_encoder.decode(t.result)
+            r.state = JOB_COMPLETE
+
+        def fail(t: Any, r: GearmanJobRequest) -> None:
+            if t.exception is not None:
+                r.error = t.exception        # the server refused the job (ERROR packet)
+            r.state = JOB_FAILED
+
+        def exception(t: Any, r: GearmanJobRequest) -> None:
+            r.exception = self.data_encoder.decode(t.data())
+            r.state = JOB_FAILED
+
+        table = [None] * len(_core.EVENTS)
+        table[_EV["created"]] = created
+        table[_EV["data"]] = data
+        table[_EV["warning"]] = warning
+        table[_EV["status"]] = status
+        table[_EV["complete"]] = complete
+        table[_EV["fail"]] = fail
+        table[_EV["exception"]] = exception
+        self.__dict__["_legacy_cb_table"] = table
+        return table
+
+    def _legacy_run(self, wait: List[Any], deadline: Optional[float], barriers: List[Any]) -> bool:
+        """Drive the engine until every task in ``wait`` finished; False on timeout.
+
+        ``barriers`` (echo requests) are abandoned when the call does not end
+        normally, so their late answers are dropped.
+        """
+        if not wait:
+            return True
+        try:
+            self._engine.run(wait, _remaining(deadline))
+        except GearmanTimeoutError:
+            for b in barriers:
+                self._engine.abandon(b)
+            return False
+        except BaseException:
+            for b in barriers:
+                self._engine.abandon(b)
+            raise
+        return True
+
+    def _legacy_wait(self, requests: List[GearmanJobRequest], deadline: Optional[float],
+                     until_complete: bool, resend: bool) -> None:
+        """The acceptance and completion waits of python-gearman, on the engine.
+
+        Until complete: wait for the requests' tasks themselves (one engine run
+        for the whole batch).  Until accepted: background tasks end at
+        JOB_CREATED; for foreground ones an ECHO_REQ is queued behind them on
+        each connection involved, and since gearmand answers a connection's
+        requests in order, its ECHO_RES means every JOB_CREATED (or ERROR) before
+        it has arrived.  A task the engine moved to another server (failover)
+        gets a new barrier in the next round.
+        """
+        engine = self._engine
+        if resend:
+            for r in requests:
+                if r.state == JOB_UNKNOWN:
+                    self.send_job_request(r)
+        lost_running = False
+        while True:
+            wait: List[Any] = []
+            barrier_servers: Set[str] = set()
+            for r in requests:
+                t = r._task
+                if t is None or t.state == _TS_DONE:
+                    continue
+                if until_complete:
+                    if r.state == JOB_PENDING or r.state == JOB_CREATED:
+                        wait.append(t)
+                elif r.state == JOB_PENDING:
+                    if t.background:
+                        wait.append(t)
+                    elif t.state == _TS_QUEUED:
+                        barrier_servers.add(t.server)
+            barriers: List[Any] = []
+            for c in engine.servers:
+                if c.key in barrier_servers:
+                    b = engine.new_request(_core.KIND_ECHO, b"")
+                    engine.submit_to(c, b)
+                    barriers.append(b)
+            wait.extend(barriers)
+            if not wait:
+                break
+            in_time = self._legacy_run(wait, deadline, barriers)
+            for r in requests:
+                t = r._task
+                if t is None or t.state != _TS_DONE or t.exception is None:
+                    continue
+                if r.state != JOB_PENDING and r.state != JOB_CREATED:
+                    continue            # already settled (an ERROR packet failed it)
+                exc = t.exception
+                if isinstance(exc, ServerUnavailable):
+                    r.state = JOB_UNKNOWN
+                    raise exc
+                if isinstance(exc, ServerError):
+                    r.error = exc
+                    r.state = JOB_FAILED
+                elif isinstance(exc, ConnectionError):
+                    # python-gearman put the request back to UNKNOWN; during the
+                    # acceptance wait it was sent again (one more attempt).
+                    r.state = JOB_UNKNOWN
+                    if t.handle or not resend:
+                        lost_running = True
+                    else:
+                        try:
+                            self.send_job_request(r)
+                        except ExceededConnectionAttempts as limit:
+                            raise limit from exc
+                else:
+                    raise exc
+            if not in_time:
+                break
+        if lost_running and not any(c.connected for c in engine.servers):
+            raise ServerUnavailable(
+                f"Found no valid connections in list: {self.connection_list!r}")
