@@ -19,6 +19,7 @@ from gearman._aliases import CLIENT_METHODS, TASK_METHODS, add_pep8_aliases
 from gearman._legacy_client import RANDOM_UNIQUE_BYTES, LegacyClientMixin
 from gearman._servers import env_servers, parse_host_entry, parse_servers
 from gearman.errors import (
+    BatchError,
     GearmanError,
     InvalidArgumentError,
     InvalidTypeError,
@@ -540,6 +541,47 @@ class GearmanClient(LegacyClientMixin):
                 raise
             self._ok()
             return True
+
+    def submit_batch(self, function_name: Union[str, bytes], workloads: Any, *,
+                     uniques: Optional[List[Any]] = None, priority: str = "normal",
+                     progress: Optional[Callable[[int, int], Any]] = None,
+                     progress_every: int = 1000) -> List[str]:
+        """Queue many background jobs of one function, pipelined over all servers.
+
+        Returns the job handles, in the order of ``workloads``.  No per-job
+        objects are made: this is the fast path for bulk submission.  Jobs
+        with a unique in ``uniques`` (None or '' entries get a generated one)
+        are routed by hash, as ``doBackground`` routes them.
+        ``progress(done, total)`` is called every ``progress_every`` answers.
+        Raises BatchError (with ``handles`` and ``errors``) if any job was not
+        accepted, GearmanTimeoutError, NoServersError, and
+        InvalidArgumentError / InvalidTypeError before anything is sent.
+        """
+        if priority not in _BACKGROUND:
+            raise InvalidArgumentError(f"priority must be one of {sorted(_BACKGROUND)}")
+        with self._lock:
+            engine = self._engine
+            try:
+                if not engine.servers:
+                    self._servers()
+                batch = engine.submit_batch(_BACKGROUND[priority], function_name, workloads,
+                                            uniques, progress, progress_every)
+                try:
+                    engine.run(None, self._seconds())
+                except BaseException:
+                    engine.abandon_batch(batch)
+                    raise
+                if batch.errors:
+                    first = batch.errors[min(batch.errors)]
+                    raise BatchError(
+                        f"{len(batch.errors)} of {batch.n} jobs were not accepted; "
+                        f"first: {first}", code=first.code,
+                        handles=batch.handles, errors=batch.errors)
+            except BaseException as exc:
+                self._failed(exc)
+                raise
+            self._ok()
+            return batch.handles
 
     def _set_callback(self, event: int, callback: Optional[Callable[..., Any]]) -> bool:
         if callback is not None and not callable(callback):

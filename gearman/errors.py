@@ -31,6 +31,7 @@ __all__ = [
     "QueueFullError",
     "JobFailedError",
     "JobExceptionError",
+    "BatchError",
     "ExceededConnectionAttempts",
     "InvalidClientState",
     "InvalidWorkerState",
@@ -144,6 +145,17 @@ class JobExceptionError(JobFailedError):
 
     code = _c.GEARMAN_WORK_EXCEPTION
     payload: bytes = b""
+
+
+class BatchError(GearmanError):
+    """Raised when some jobs of a batch were not accepted.
+
+    ``handles`` lists the handle of every job (None where it failed) and
+    ``errors`` maps each failed index to its GearmanError.
+    """
+
+    handles: list = []
+    errors: dict = {}
 
 
 class ExceededConnectionAttempts(GearmanError):

@@ -128,3 +128,88 @@ def test_memory_stays_flat_across_batches(client, fn):
     # the client remembers a bounded number of recent handles (for jobStatus);
     # beyond that nothing of a finished task is kept
     assert last - first < 2_000_000, (first, last)
+
+
+# --- the batch call ------------------------------------------------------------------
+
+def test_submit_batch_returns_handles_in_order(client, gearmand, run_worker, fn):
+    progress = []
+    handles = client.submit_batch(fn, [str(i) for i in range(5000)],
+                                  progress=lambda done, total: progress.append((done, total)),
+                                  progress_every=1000)
+    assert len(handles) == 5000 and len(set(handles)) == 5000
+    nums = [int(h.rsplit(":", 1)[1]) for h in handles]
+    assert nums == sorted(nums)                      # submitted in order
+    assert progress[-1] == (5000, 5000) and len(progress) == 5
+    assert status_counts(gearmand, fn) == 5000
+    assert client.jobStatus(handles[10]) == [True, False, 0, 0]
+    seen = []
+    run_worker({fn: lambda job, ctx: seen.append(job.workload())})
+    from gearman.testing import wait_until
+    assert wait_until(lambda: len(seen) == 5000, timeout=30)
+    assert seen[:3] == [b"0", b"1", b"2"]
+
+
+def test_submit_batch_with_uniques_coalesces_across_the_pool(gearmand_factory, fn):
+    servers = [gearmand_factory() for _ in range(3)]
+    c1 = gearman.GearmanClient()
+    c1.addServers(",".join(s.address for s in servers))
+    c2 = gearman.GearmanClient()
+    c2.addServers(",".join(s.address for s in reversed(servers)))
+    uniques = [f"k{i}" for i in range(500)]
+    h1 = c1.submit_batch(fn, [b"a"] * 500, uniques=uniques)
+    h2 = c2.submit_batch(fn, [b"b"] * 500, uniques=uniques)
+    assert h1 == h2
+    assert c2.doBackground(fn, b"c", "k7") == h1[7]
+    assert sum(status_counts(s, fn) for s in servers) == 500
+
+
+def test_submit_batch_reports_refused_jobs(client, gearmand, fn):
+    client.doBackground(fn, b"first")
+    assert gearmand.admin(f"maxqueue {fn} 3").startswith("OK")
+    with pytest.raises(errors.BatchError) as ei:
+        client.submit_batch(fn, [b"x"] * 5)
+    err = ei.value
+    assert [h is not None for h in err.handles] == [True, True, False, False, False]
+    assert sorted(err.errors) == [2, 3, 4]
+    assert all(isinstance(e, errors.QueueFullError) for e in err.errors.values())
+    assert client.returnCode() == gearman.GEARMAN_QUEUE_ERROR
+
+
+def test_submit_batch_server_killed_midway(gearmand_factory, fn):
+    servers = [gearmand_factory() for _ in range(3)]
+    victim = servers[0]
+    client = gearman.GearmanClient()
+    client.addServers(",".join(s.address for s in servers))
+    client.setTimeout(60000)
+
+    def progress(done, total):
+        if done >= 3000 and victim.is_running():
+            victim.kill()
+
+    n = 10000
+    try:
+        handles = client.submit_batch(fn, [b"w"] * n, progress=progress, progress_every=500)
+        errs = {}
+    except errors.BatchError as e:
+        handles, errs = e.handles, e.errors
+    assert not victim.is_running()
+    accepted = sum(1 for h in handles if h is not None)
+    assert accepted + len(errs) == n
+    assert all(isinstance(e, (errors.LostConnectionError, errors.ServerUnavailable))
+               for e in errs.values())
+    on_survivors = sum(status_counts(s, fn) for s in servers[1:])
+    assert 0 < on_survivors <= accepted
+
+
+def test_submit_batch_bad_arguments_send_nothing(client, gearmand, fn):
+    with pytest.raises(errors.InvalidTypeError):
+        client.submit_batch(fn, [b"ok", 3])
+    with pytest.raises(errors.InvalidArgumentError):
+        client.submit_batch(fn, [b"a"], uniques=["u" * 65])
+    with pytest.raises(errors.InvalidArgumentError):
+        client.submit_batch(fn, [b"a", b"b"], uniques=["u"])
+    with pytest.raises(errors.InvalidArgumentError):
+        client.submit_batch(fn, [b"a"], priority="urgent")
+    assert status_counts(gearmand, fn) == 0
+    assert client.submit_batch(fn, []) == []
