@@ -527,7 +527,14 @@ class GearmanClient(LegacyClientMixin):
                         engine.submit_to(conn, task)
                     else:
                         engine.submit(task)
-                rc = engine.run(None, self._seconds())
+                if self._options & C.GEARMAN_CLIENT_NON_BLOCKING:
+                    rc = engine.run_nonblocking(None)
+                    if rc == C.GEARMAN_IO_WAIT:
+                        self._rc = C.GEARMAN_IO_WAIT
+                        self._error = ""
+                        return True
+                else:
+                    rc = engine.run(None, self._seconds())
                 if rc == C.GEARMAN_PAUSE:
                     self._rc = engine.pause_code
                     self._error = ""
@@ -582,6 +589,24 @@ class GearmanClient(LegacyClientMixin):
                 raise
             self._ok()
             return batch.handles
+
+    def wait(self) -> bool:
+        """Wait (up to the timeout) until a connection can make progress.
+
+        For non-blocking use: ``runTasks()`` returned with GEARMAN_IO_WAIT; call
+        ``wait()`` then ``runTasks()`` again.  Returns False on timeout.
+        """
+        with self._lock:
+            try:
+                ready = self._engine.wait_ready(self._seconds())
+            except GearmanError as exc:
+                self._failed(exc)
+                return False
+            if not ready:
+                self._rc = C.GEARMAN_TIMEOUT
+                return False
+            self._ok()
+            return True
 
     def _set_callback(self, event: int, callback: Optional[Callable[..., Any]]) -> bool:
         if callback is not None and not callable(callback):

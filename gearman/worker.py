@@ -404,6 +404,21 @@ class GearmanWorker(LegacyWorkerMixin):
         self._set(C.GEARMAN_SUCCESS)
         return True
 
+    def wait(self) -> bool:
+        """Wait (up to the timeout) for activity from a server, for non-blocking use.
+
+        After ``work()`` returned False with GEARMAN_NO_JOBS / GEARMAN_IO_WAIT, call
+        ``wait()`` then ``work()`` again.  Returns False (GEARMAN_TIMEOUT) on timeout,
+        False (GEARMAN_NO_ACTIVE_FDS) before any connection exists.
+        """
+        try:
+            ready = self._engine.wait_ready(self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0)
+        except GearmanError as exc:
+            self._set(exc.code, str(exc))
+            return False
+        self._set(C.GEARMAN_SUCCESS if ready else C.GEARMAN_TIMEOUT)
+        return bool(ready)
+
     def grabJob(self) -> Optional[GearmanJob]:
         """Take one job without running a callback; the caller must finish it."""
         with self._lock:

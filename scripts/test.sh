@@ -19,6 +19,11 @@ wheel="$(ls "$here"/dist/cygearman-*.whl)"
 echo "==> checking the wheel's file list"
 "$ci_venv/venv/bin/python" "$here/scripts/check_dist.py" "$here/dist"
 
+echo "==> a short fuzz pass over the decoder (tests/fuzz; longer runs: see its docstring)"
+mkdir -p "$ci_venv/fuzz-scratch"
+(cd "$ci_venv" && "$ci_venv/venv/bin/python" "$here/tests/fuzz/fuzz_decoder.py" -runs=3000 \
+    "$ci_venv/fuzz-scratch" "$here/tests/fuzz/corpus")
+
 echo "==> running the suite against the installed wheel"
 cd "$ci_venv"
 CYGEARMAN_REQUIRE_INSTALLED=1 "$ci_venv/venv/bin/python" -m pytest -c "$here/pyproject.toml" --rootdir "$here" \

@@ -514,16 +514,16 @@ def test_damaged_stream_matches_reference(items, muts, magic, allow_text, split)
 
 
 @PROPS
-@given(st.lists(st.one_of(binary_item, raw_item), max_size=6), st.lists(mutation, max_size=3),
-       magics,
-       st.integers(1, 300), splits)
-def test_small_limits_match_reference(items, muts, magic, limit, split):
-    """max_packet_size applies to the announced body length, at any read boundary."""
+@given(st.lists(st.one_of(binary_item, raw_item, text_item), max_size=6),
+       st.lists(mutation, max_size=3), magics, st.booleans(), st.integers(1, 300), splits)
+def test_small_limits_match_reference(items, muts, magic, allow_text, limit, split):
+    """max_packet_size bounds a body or a text line, with the same verdict at any read boundary."""
     good = encode_items(items, magic)
     stream = mutate(good, item_starts(items, magic), muts)
-    want, kind, rest = reference_outcome(stream, magic=magic, allow_text=False, max_body=limit)
+    want, kind, rest = reference_outcome(stream, magic=magic, allow_text=allow_text,
+                                         max_body=limit)
     event(f"reference outcome: {kind or 'no error'}")
-    out, err, r = run_reader(make_chunks(stream, split), magic=magic, allow_text=False,
+    out, err, r = run_reader(make_chunks(stream, split), magic=magic, allow_text=allow_text,
                              max_packet_size=limit)
     assert out == want
     if kind is None:

@@ -163,3 +163,54 @@ def test_callbacks_apply_to_tasks_added_after_them(client, run_worker, fn):
     client.runTasks()
     assert got == ["late"]
     assert early.finished and early.data() == b"r"
+
+
+def test_non_blocking_run_tasks_with_wait(client, run_worker, fn):
+    run_worker({fn: lambda job, ctx: b"nb:" + job.workload()})
+    client.addOptions(gearman.GEARMAN_CLIENT_NON_BLOCKING)
+    done = []
+    client.setCompleteCallback(lambda t, c: done.append(t.data()))
+    for i in range(5):
+        client.addTask(fn, str(i))
+    rounds = 0
+    while True:
+        assert client.runTasks() is True
+        if client.returnCode() == gearman.GEARMAN_SUCCESS:
+            break
+        assert client.returnCode() == gearman.GEARMAN_IO_WAIT
+        assert client.wait() is True
+        rounds += 1
+        assert rounds < 1000
+    assert rounds >= 1                          # it did return before the work was done
+    assert sorted(done) == [b"nb:%d" % i for i in range(5)]
+
+
+def test_recv_data_reads_the_payload_in_pieces(client, run_worker, fn):
+    run_worker({fn: lambda job, ctx: b"0123456789"})
+    pieces = []
+
+    def on_complete(task, ctx):
+        while True:
+            n, chunk = task.recvData(4)
+            if not n:
+                break
+            pieces.append(chunk)
+
+    client.setCompleteCallback(on_complete)
+    client.addTask(fn, b"x")
+    client.runTasks()
+    assert pieces == [b"0123", b"4567", b"89"]
+
+
+def test_send_workload_before_submission(client, run_worker, fn):
+    run_worker({fn: lambda job, ctx: job.workload()})
+    t = client.addTask(fn, b"ab")
+    assert t.sendWorkload(b"cd") == 2
+    got = []
+    client.setCompleteCallback(lambda task, ctx: got.append(task.data()))
+    t2 = client.addTask(fn, b"x")
+    client.runTasks()
+    assert t.data() == b"abcd" and got == [b"x"]
+    with pytest.raises(errors.InvalidArgumentError):
+        t.sendWorkload(b"late")
+    assert t2.send_workload is not None     # the PEP 8 alias exists

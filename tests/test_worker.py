@@ -415,3 +415,33 @@ def test_runner_serves_a_module_function_in_processes(client, gearmand, fn, tmp_
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_non_blocking_work_with_wait(client, worker, fn):
+    worker.addFunction(fn, lambda job, ctx: b"done")
+    worker.addOptions(gearman.GEARMAN_WORKER_NON_BLOCKING)
+    worker.setTimeout(3000)
+    assert worker.wait() is False and worker.returnCode() == gearman.GEARMAN_NO_ACTIVE_FDS
+    assert worker.work() is False and worker.returnCode() == gearman.GEARMAN_NO_JOBS
+    client.doBackground(fn, b"x")
+    for _ in range(20):
+        if worker.work():
+            break
+        assert worker.returnCode() == gearman.GEARMAN_NO_JOBS
+        worker.wait()
+    assert worker.returnCode() == gearman.GEARMAN_SUCCESS
+
+
+def test_grab_options_choose_the_grab_packet(client, gearmand, fn):
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.setTimeout(5000)
+    seen = []
+    w.addFunction(fn, lambda job, ctx: seen.append(job.unique()))
+    client.doBackground(fn, b"x", "the-unique")
+    assert w.work() is True                       # default: GRAB_JOB_ALL -> unique known
+    w.removeOptions(gearman.GEARMAN_WORKER_GRAB_UNIQ | gearman.GEARMAN_WORKER_GRAB_ALL)
+    client.doBackground(fn, b"y", "other-unique")
+    assert w.work() is True                       # plain GRAB_JOB: no unique
+    assert seen == ["the-unique", ""]
+    w.close()

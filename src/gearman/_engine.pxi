@@ -424,6 +424,7 @@ cdef class ClientEngine:
         """Call t's callback for ev; 1 if it asked runTasks to pause."""
         cdef object cbs = t.callbacks
         cdef object cb, r
+        t._recv_pos = 0
         if cbs is None:
             return 0
         cb = cbs[ev]
@@ -622,6 +623,42 @@ cdef class ClientEngine:
                 return False
         return True
 
+    def run_nonblocking(self, list wait=None):
+        """Process whatever is ready without waiting.
+
+        Returns GEARMAN_SUCCESS when everything in ``wait`` (default: all) has
+        finished, GEARMAN_PAUSE when a callback paused, else GEARMAN_IO_WAIT.
+        """
+        try:
+            return self._run(wait, -2.0)
+        except _CallbackAbort:
+            e = self.cb_exc
+            self.cb_exc = None
+            raise e
+
+    def wait_ready(self, double timeout=-1.0):
+        """Block until some connection is readable or writable; False on timeout."""
+        cdef Connection c
+        cdef Py_ssize_t nfds = 0
+        cdef int rc, ms = -1 if timeout < 0 else <int>(timeout * 1000.0)
+        self._ensure_pfds(len(self.servers))
+        for c in self.servers:
+            if c.state == CS_DISCONNECTED:
+                continue
+            self.pfds[nfds].fd = c.fd
+            self.pfds[nfds].events = POLLIN | (POLLOUT if c.writable_wanted() else 0)
+            self.pfds[nfds].revents = 0
+            nfds += 1
+        if nfds == 0:
+            raise GearmanError("no connection to wait on", code=7)
+        while True:
+            with nogil:
+                rc = gm_poll(self.pfds, nfds, ms)
+            if rc < 0 and GM_EINTR(gm_sockerr()):
+                PyErr_CheckSignals()
+                continue
+            return rc > 0
+
     def run(self, list wait=None, double timeout=-1.0):
         """Drive I/O until every task in ``wait`` (default: all) finished.
 
@@ -697,7 +734,9 @@ cdef class ClientEngine:
                                           code=RC_LOST_CONNECTION)
             now = gm_monotonic()
             ms = -1
-            if deadline >= 0:
+            if deadline == -2.0:
+                ms = 0                      # non-blocking: one look, no wait
+            elif deadline >= 0:
                 rem = deadline - now
                 if rem <= 0:
                     raise GearmanTimeoutError("timed out waiting for the job server",
@@ -714,6 +753,8 @@ cdef class ClientEngine:
                         continue
                     if ms < 0 or rem * 1000.0 + 1 < ms:
                         ms = <int>(rem * 1000.0) + 1
+            if deadline == -2.0:
+                ms = 0
             with nogil:
                 rc = gm_poll(self.pfds, nfds, ms)
             if rc < 0:
@@ -723,6 +764,8 @@ cdef class ClientEngine:
                     continue
                 raise OSError(err, os.strerror(err))
             if rc == 0:
+                if deadline == -2.0:
+                    return RC_IO_WAIT
                 continue
             for i in range(nfds):
                 rev = self.pfds[i].revents

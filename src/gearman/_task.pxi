@@ -85,6 +85,34 @@ cdef class Task:
         """The workload that was (or will be) sent."""
         return bytes(self._workload)
 
+    def sendWorkload(self, data):
+        """Append ``data`` to the workload of a task not yet submitted; return its length.
+
+        PECL streams workloads through a workload callback; here a workload is
+        always sent whole, so more can only be added before ``runTasks()``.
+        Raises InvalidArgumentError once the task was submitted.
+        """
+        cdef bytes b = _payload(data, 0x7FFFFFFF, "workload")
+        if self.state != TS_NEW or self.kind != TASK_SUBMIT:
+            raise InvalidArgumentError("the workload of a submitted task cannot change")
+        self._workload = <bytes>self._workload + b
+        return len(b)
+
+    def recvData(self, Py_ssize_t data_len):
+        """Return ``[length, bytes]``: the next ``data_len`` bytes of the current packet.
+
+        For reading a large WORK_DATA / WORK_COMPLETE payload in pieces, as
+        PECL does with GEARMAN_CLIENT_UNBUFFERED_RESULT.
+        """
+        cdef bytes d = self._data
+        if data_len < 0:
+            raise InvalidArgumentError("data_len must not be negative")
+        if self._recv_pos > len(d):
+            self._recv_pos = len(d)
+        chunk = d[self._recv_pos:self._recv_pos + data_len]
+        self._recv_pos += len(chunk)
+        return [len(chunk), chunk]
+
     # Python-side state (facade and tests)
     @property
     def handle(self):

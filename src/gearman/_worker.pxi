@@ -70,6 +70,34 @@ cdef class WorkerEngine:
                 c.abilities_sent = False
                 c.init_packets = [(CMD_RESET_ABILITIES, ())]
 
+    def wait_ready(self, double timeout=-1.0):
+        """Block until a connection is readable (or stop() is called); False on timeout."""
+        cdef Connection c
+        cdef Py_ssize_t nfds = 0
+        cdef int rc, ms = -1 if timeout < 0 else <int>(timeout * 1000.0)
+        self._ensure_pfds(len(self.servers) + 1)
+        for c in self.servers:
+            if c.state == CS_DISCONNECTED:
+                continue
+            if c.reader._end > c.reader._start:
+                return True
+            self.pfds[nfds].fd = c.fd
+            self.pfds[nfds].events = POLLIN | (POLLOUT if c.writable_wanted() else 0)
+            self.pfds[nfds].revents = 0
+            nfds += 1
+        if nfds == 0:
+            raise GearmanError("no connection to wait on", code=7)
+        self.pfds[nfds].fd = self.wake_r
+        self.pfds[nfds].events = POLLIN
+        self.pfds[nfds].revents = 0
+        while True:
+            with nogil:
+                rc = gm_poll(self.pfds, nfds + 1, ms)
+            if rc < 0 and GM_EINTR(gm_sockerr()):
+                PyErr_CheckSignals()
+                continue
+            return rc > 0
+
     def wake(self):
         """Wake a sleeping grab() from any thread (used by stop())."""
         try:
@@ -237,9 +265,6 @@ cdef class WorkerEngine:
                         self.grabbing = c
                         self.rr = (self.rr + i + 1) % n
                         break
-            if not block and self.grabbing is None:
-                # every live server said NO_JOB since its last NOOP
-                return None
             self._ensure_pfds(n + 1)
             conns = []
             nfds = 0
@@ -281,7 +306,7 @@ cdef class WorkerEngine:
                 if ms < 0 or rem * 1000.0 + 1 < ms:
                     ms = <int>(rem * 1000.0) + 1
             if not block:
-                ms = 0 if ms < 0 else min(ms, 0)
+                ms = 0                  # one look at what is ready, no waiting
             with nogil:
                 rc = gm_poll(self.pfds, nfds + 1, ms)
             if rc < 0:
@@ -290,6 +315,8 @@ cdef class WorkerEngine:
                     PyErr_CheckSignals()
                     continue
                 raise OSError(err, os.strerror(err))
+            if rc == 0 and not block:
+                return None
             if self.pfds[nfds].revents:
                 try:
                     self._wake_pair[0].recv(4096)
