@@ -156,8 +156,9 @@ class GearmanWorker(LegacyWorkerMixin):
     """A Gearman worker with PECL's API: ``addServer``, ``addFunction``, ``work``."""
 
     def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
-                 max_packet_size: int = 64 * 1024 * 1024) -> None:
+                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
         engine = _core.WorkerEngine()
+        engine.ssl_context = ssl_context
         engine.connect_timeout = float(connect_timeout)
         engine.max_packet_size = int(max_packet_size)
         self._engine = engine

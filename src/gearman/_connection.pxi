@@ -121,6 +121,17 @@ cdef class Connection:
         """Requests written or queued on this connection that await an answer."""
         return len(self.pending)
 
+    cdef inline short poll_events(self) noexcept:
+        """What to poll for: connect completion, the TLS handshake's next need,
+        or reads plus writes while output is pending."""
+        if self.state == CS_CONNECTING:
+            return POLLOUT
+        if self.state == CS_HANDSHAKE:
+            return POLLOUT if self.hs_want_write else POLLIN
+        if self.wbuf._len > self.wbuf._pos:
+            return POLLIN | POLLOUT
+        return POLLIN
+
     cdef inline bint writable_wanted(self) noexcept:
         return self.state == CS_CONNECTING or self.wbuf._len > self.wbuf._pos
 
@@ -217,7 +228,11 @@ cdef class Connection:
     cdef int do_handshake(self) except -1:
         try:
             self.tls.do_handshake()
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except ssl.SSLWantReadError:
+            self.hs_want_write = False
+            return 0
+        except ssl.SSLWantWriteError:
+            self.hs_want_write = True
             return 0
         except (ssl.SSLError, OSError) as e:
             raise ServerUnavailable(f"TLS handshake with {self.key} failed: {e}",

@@ -117,6 +117,7 @@ cdef class Connection:
     cdef readonly int state         # CS_DISCONNECTED / CS_CONNECTING / CS_HANDSHAKE / CS_CONNECTED
     cdef list addrs                 # getaddrinfo results still to try while connecting
     cdef double connect_deadline    # monotonic seconds
+    cdef bint hs_want_write         # TLS handshake waits for writability (else readability)
     cdef WriteBuffer wbuf           # packets waiting to be sent
     cdef uint64_t queued            # total bytes ever queued on this connection's stream
     cdef uint64_t sent              # total bytes ever handed to the kernel
@@ -142,4 +143,5 @@ cdef class Connection:
     cdef int flush(self) except -1
     cdef Py_ssize_t fill(self) except -1
     cdef int close(self) except -1
+    cdef inline short poll_events(self) noexcept
     cdef inline bint writable_wanted(self) noexcept

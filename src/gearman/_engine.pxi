@@ -715,10 +715,7 @@ cdef class ClientEngine:
                         continue
                 self.pfds[nfds].fd = c.fd
                 self.pfds[nfds].revents = 0
-                if c.state == CS_CONNECTED:
-                    self.pfds[nfds].events = POLLIN | (POLLOUT if c.wbuf._len > c.wbuf._pos else 0)
-                else:
-                    self.pfds[nfds].events = POLLIN | POLLOUT
+                self.pfds[nfds].events = c.poll_events()
                 conns.append(c)
                 nfds += 1
             if self._done(wait):

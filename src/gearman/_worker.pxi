@@ -25,6 +25,7 @@ cdef class WorkerEngine:
     cdef object wake_w
     cdef object _wake_pair
     cdef public bint stopping
+    cdef public object ssl_context      # ssl.SSLContext for every connection, or None
     cdef list ready                     # jobs received while not grabbing (echo), FIFO
 
     def __cinit__(self):
@@ -46,6 +47,7 @@ cdef class WorkerEngine:
         self.wake_r = a.fileno()
         self.wake_w = b
         self.stopping = False
+        self.ssl_context = None
         self.ready = []
 
     def __dealloc__(self):
@@ -58,7 +60,7 @@ cdef class WorkerEngine:
         for c in self.servers:
             if c.key == key:
                 return c
-        c = Connection(host, port, self.connect_timeout, self.max_packet_size, None)
+        c = Connection(host, port, self.connect_timeout, self.max_packet_size, self.ssl_context)
         self.servers.append(c)
         return c
 
@@ -283,10 +285,8 @@ cdef class WorkerEngine:
                         continue
                 self.pfds[nfds].fd = c.fd
                 self.pfds[nfds].revents = 0
-                if c.state == CS_CONNECTED:
-                    self.pfds[nfds].events = POLLIN | (POLLOUT if c.wbuf._len > c.wbuf._pos else 0)
-                else:
-                    self.pfds[nfds].events = POLLIN | POLLOUT
+                self.pfds[nfds].events = c.poll_events()
+                if c.state != CS_CONNECTED:
                     rem = c.connect_deadline - now
                     if rem <= 0:
                         self._fail(c, ServerUnavailable(f"connect to {c.key} timed out",
@@ -331,6 +331,8 @@ cdef class WorkerEngine:
                 try:
                     if c.state == CS_CONNECTING:
                         c.finish_connect()
+                    elif c.state == CS_HANDSHAKE:
+                        c.do_handshake()
                     else:
                         if rev & POLLOUT:
                             c.flush()
