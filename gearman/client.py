@@ -77,6 +77,31 @@ class GearmanTask(_core.Task):
 add_pep8_aliases(GearmanTask, [m for m in TASK_METHODS if hasattr(GearmanTask, m)])
 
 
+def task_outcome(task: Any) -> Any:
+    """What a do* call returns for a finished task, or the error it raises.
+
+    Background: the handle.  Foreground: every WORK_DATA payload followed by the
+    WORK_COMPLETE payload (libgearman 1.1.20's doNormal result).  Raises the
+    task's transport error, JobFailedError or JobExceptionError.
+    """
+    exc = task.exception
+    if exc is not None:
+        raise exc
+    if task.background:
+        return task.handle
+    rc = task.code
+    if rc == C.GEARMAN_WORK_FAIL:
+        raise JobFailedError(f"job {task.handle} failed (WORK_FAIL)", handle=task.handle)
+    if rc == C.GEARMAN_WORK_EXCEPTION:
+        payload = task.data()
+        raise JobExceptionError(f"job {task.handle} raised: {payload.decode('utf-8', 'replace')}",
+                                handle=task.handle, payload=payload)
+    chunks = task.chunks
+    if chunks:
+        return b"".join(chunks) + task.result
+    return task.result
+
+
 class GearmanClient(LegacyClientMixin):
     """A Gearman client with PECL's API.
 
@@ -269,30 +294,14 @@ class GearmanClient(LegacyClientMixin):
                 if not self._engine.servers:
                     self._servers()
                 task = self._engine.do(cmd, function_name, workload, unique, self._seconds())
-                exc = task.exception
-                if exc is not None:
-                    raise exc
+                result = task_outcome(task)
                 if task.background:
-                    self._job_handle = task.handle
-                    self._ok()
-                    return task.handle
-                rc = task.code
-                if rc == C.GEARMAN_WORK_FAIL:
-                    raise JobFailedError(f"job {task.handle} failed (WORK_FAIL)",
-                                         handle=task.handle)
-                if rc == C.GEARMAN_WORK_EXCEPTION:
-                    payload = task.data()
-                    raise JobExceptionError(
-                        f"job {task.handle} raised: {payload.decode('utf-8', 'replace')}",
-                        handle=task.handle, payload=payload)
+                    self._job_handle = result
             except BaseException as exc:
                 self._failed(exc)
                 raise
             self._ok()
-            chunks = task.chunks
-            if chunks:
-                return b"".join(chunks) + task.result
-            return task.result
+            return result
 
     def doNormal(self, function_name: Union[str, bytes], workload: Payload,
                  unique: Optional[Union[str, bytes]] = None) -> bytes:

@@ -32,7 +32,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q build "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" >/dev/null
+"$VENV/bin/python" -m pip install -q build "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop >/dev/null
 
 echo "==> building sdist and wheel (the wheel is built from the sdist)"
 rm -rf "$here/dist"

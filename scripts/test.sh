@@ -12,7 +12,7 @@ trap 'rm -rf "$ci_venv"' EXIT
 echo "==> fresh test environment $ci_venv"
 python3 -m venv "$ci_venv/venv"
 "$ci_venv/venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$ci_venv/venv/bin/python" -m pip install -q "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" >/dev/null
+"$ci_venv/venv/bin/python" -m pip install -q "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop >/dev/null
 wheel="$(ls "$here"/dist/cygearman-*.whl)"
 "$ci_venv/venv/bin/python" -m pip install -q --no-deps "$wheel"
 

@@ -149,6 +149,7 @@ cdef class Connection:
         self.wstate = WS_IDLE
         self.abilities_sent = False
         self.pid = _fork_generation
+        self.generation += 1
         try:
             self.addrs = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
         except socket.gaierror as e:

@@ -127,7 +127,8 @@ cdef class Connection:
     cdef int failures               # consecutive connect failures (backoff exponent)
     cdef double down_until          # monotonic time before which we don't retry
     cdef public object last_error   # last transport error (exception) or None
-    cdef long pid                   # process that opened the socket (fork detection)
+    cdef long pid                   # fork generation that opened the socket
+    cdef readonly unsigned long generation  # bumped on every connect (event loops re-register)
     cdef Py_ssize_t max_packet_size
     cdef double connect_timeout     # seconds
     cdef bytes client_id            # SET_CLIENT_ID sent first on every connect, or None

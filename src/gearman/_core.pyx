@@ -47,5 +47,8 @@ include "_worker.pxi"
 KIND_STATUS = TASK_STATUS
 KIND_STATUS_UNIQUE = TASK_STATUS_UNIQUE
 KIND_ECHO = TASK_ECHO
+# poll bits used by watch_list() (what an event loop must watch for)
+POLL_IN = POLLIN
+POLL_OUT = POLLOUT
 EVENTS = ("none", "created", "data", "warning", "status", "complete", "fail", "exception",
           "workload")

@@ -38,6 +38,7 @@ cdef class ClientEngine:
     cdef public int pause_code
     cdef object cb_exc                  # exception raised by a callback
     cdef public object task_type        # class of new tasks (the facade's GearmanTask)
+    cdef public list finished_log       # tasks finished since take_finished(), or None: off
 
     def __cinit__(self):
         self.servers = []
@@ -57,6 +58,7 @@ cdef class ClientEngine:
         self.paused = None
         self.pause_code = 0
         self.task_type = Task
+        self.finished_log = None
 
     def __dealloc__(self):
         if self.pfds != NULL:
@@ -325,15 +327,18 @@ cdef class ClientEngine:
 
     # -- finishing tasks -----------------------------------------------------------
 
-    cdef inline void _finish(self, Task t, int rc) noexcept:
+    cdef inline int _finish(self, Task t, int rc) except -1:
         if t.state == TS_DONE:
-            return
+            return 0
         t.state = TS_DONE
         t.code = rc
         t._known = False
         t._running = False
         if t.kind != TASK_OPTION and not t.abandoned:
             self.outstanding -= 1
+            if self.finished_log is not None:
+                self.finished_log.append(t)
+        return 0
 
     cdef int _finish_error(self, Task t, object err) except -1:
         if t.state == TS_DONE:
@@ -1007,3 +1012,98 @@ cdef class ClientEngine:
             return
         b.abandoned = True
         self.outstanding -= b.n - b.done
+
+    # -- the event-loop driver's side (gearman.aio) ------------------------------------
+
+    def take_finished(self):
+        """Return and forget the tasks finished since the last call."""
+        out = self.finished_log
+        self.finished_log = []
+        return out
+
+    def watch_list(self):
+        """``[(fd, events, generation)]`` for every open connection: what an event
+        loop must watch (POLLIN / POLLOUT bits) to drive this engine with pump()."""
+        cdef Connection c
+        return [(c.fd, c.poll_events(), c.generation) for c in self.servers
+                if c.state != CS_DISCONNECTED]
+
+    def next_deadline(self):
+        """Monotonic time of the earliest connect deadline, or -1.0 if none."""
+        cdef Connection c
+        cdef double d = -1.0
+        for c in self.servers:
+            if (c.state == CS_CONNECTING or c.state == CS_HANDSHAKE) and \
+                    (d < 0 or c.connect_deadline < d):
+                d = c.connect_deadline
+        return d
+
+    def pump(self):
+        """Do whatever I/O is possible now, without waiting: finish connects and
+        handshakes, write pending output, read and dispatch what arrived, and
+        fail connections whose connect deadline passed.  Returns GEARMAN_PAUSE if a
+        callback paused, else GEARMAN_SUCCESS.  A callback's exception propagates."""
+        cdef Connection c
+        cdef Py_ssize_t i, nfds = 0
+        cdef list conns = []
+        cdef short rev
+        cdef int rc, err
+        cdef double now = gm_monotonic()
+        try:
+            for c in list(self.servers):
+                if (c.state == CS_CONNECTING or c.state == CS_HANDSHAKE) and \
+                        c.connect_deadline <= now:
+                    self._server_failed(c, ServerUnavailable(
+                        f"connect to {c.key} timed out after {c.connect_timeout:g} s",
+                        code=RC_TIMEOUT, server=c.key), True)
+            self._ensure_pfds(len(self.servers))
+            for c in self.servers:
+                if c.state == CS_DISCONNECTED:
+                    continue
+                if c.state == CS_CONNECTED and c.reader._end > c.reader._start:
+                    try:
+                        if self._drain(c):
+                            return RC_PAUSE
+                    except GearmanError as e:
+                        self._server_failed(c, e, True)
+                        continue
+                if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
+                    try:
+                        c.flush()
+                    except GearmanError as e:
+                        self._server_failed(c, e, True)
+                        continue
+                self.pfds[nfds].fd = c.fd
+                self.pfds[nfds].events = c.poll_events()
+                self.pfds[nfds].revents = 0
+                conns.append(c)
+                nfds += 1
+            if nfds == 0:
+                return RC_SUCCESS
+            rc = gm_poll(self.pfds, nfds, 0)
+            if rc <= 0:
+                return RC_SUCCESS
+            for i in range(nfds):
+                rev = self.pfds[i].revents
+                c = <Connection>conns[i]
+                if not rev or c.state == CS_DISCONNECTED:
+                    continue
+                try:
+                    if c.state == CS_CONNECTING:
+                        c.finish_connect()
+                    elif c.state == CS_HANDSHAKE:
+                        c.do_handshake()
+                    if c.state == CS_CONNECTED:
+                        if c.wbuf._len > c.wbuf._pos:
+                            c.flush()
+                        if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
+                            c.fill()
+                            if self._drain(c):
+                                return RC_PAUSE
+                except GearmanError as e:
+                    self._server_failed(c, e, True)
+            return RC_SUCCESS
+        except _CallbackAbort:
+            e = self.cb_exc
+            self.cb_exc = None
+            raise e

@@ -100,6 +100,27 @@ cdef class WorkerEngine:
                 continue
             return rc > 0
 
+    def watch_list(self):
+        """``[(fd, events, generation)]`` of the open connections, for an event loop."""
+        cdef Connection c
+        return [(c.fd, c.poll_events(), c.generation) for c in self.servers
+                if c.state != CS_DISCONNECTED]
+
+    def next_deadline(self):
+        """Monotonic time at which a connect times out or a down server is retried; -1: none."""
+        cdef Connection c
+        cdef double d = -1.0, t
+        for c in self.servers:
+            if c.state == CS_DISCONNECTED:
+                t = c.down_until
+            elif c.state == CS_CONNECTING or c.state == CS_HANDSHAKE:
+                t = c.connect_deadline
+            else:
+                continue
+            if d < 0 or t < d:
+                d = t
+        return d
+
     def wake(self):
         """Wake a sleeping grab() from any thread (used by stop())."""
         try:

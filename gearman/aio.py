@@ -1,0 +1,478 @@
+"""asyncio client and worker on the same Cython core as the blocking API.
+
+The event loop watches the engine's own non-blocking sockets (``add_reader`` /
+``add_writer``) and calls ``engine.pump()`` when one is ready: routing, reply
+matching, failover and TLS are the blocking client's, byte for byte, with no
+thread hop per job.  Works on the default loop and on uvloop.
+
+    async with AsyncGearmanClient("127.0.0.1:4730") as client:
+        handle = await client.do_background("resize", b"...")
+        result = await client.do_normal("reverse", b"abc", timeout=5)
+
+Cancelling an ``await`` (or its timeout) abandons that job cleanly: the
+connection stays consistent and a late answer is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Sequence,
+                    Tuple, Union)
+
+from gearman import _core
+from gearman import constants as C
+from gearman._servers import env_servers, parse_servers
+from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
+from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError, NoServersError
+from gearman.worker import GearmanJob, _to_bytes
+
+__all__ = ["AsyncGearmanClient", "AsyncGearmanWorker"]
+
+log = logging.getLogger("gearman.aio")
+Payload = Union[bytes, bytearray, memoryview, str]
+_EV = {name: i for i, name in enumerate(_core.EVENTS)}
+
+
+class _LoopDriver:
+    """Keeps an event loop watching exactly the sockets an engine needs."""
+
+    def __init__(self, engine: Any, on_io: Callable[[], None]) -> None:
+        self.engine = engine
+        self.on_io = on_io
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.watched: Dict[int, Tuple[int, int]] = {}
+        self.timer: Optional[asyncio.TimerHandle] = None
+
+    def attach(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self.loop is not None and self.loop is not loop:
+            self.detach()
+        self.loop = loop
+        return loop
+
+    def sync(self) -> None:
+        """Re-register readers/writers after the engine's connections changed."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        want = {fd: (ev, gen) for fd, ev, gen in self.engine.watch_list()}
+        for fd, old in list(self.watched.items()):
+            if want.get(fd) != old:
+                loop.remove_reader(fd)
+                loop.remove_writer(fd)
+                del self.watched[fd]
+        for fd, (ev, gen) in want.items():
+            if fd in self.watched:
+                continue
+            if ev & _core.POLL_IN:
+                loop.add_reader(fd, self.on_io)
+            if ev & _core.POLL_OUT:
+                loop.add_writer(fd, self.on_io)
+            self.watched[fd] = (ev, gen)
+        deadline = self.engine.next_deadline()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if deadline >= 0:
+            delay = max(0.0, deadline - time.monotonic()) + 0.001
+            self.timer = loop.call_later(delay, self.on_io)
+
+    def detach(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            for fd in self.watched:
+                loop.remove_reader(fd)
+                loop.remove_writer(fd)
+        self.watched.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.loop = None
+
+
+class AsyncGearmanClient:
+    """An asyncio Gearman client (the blocking client's engine, driven by the loop).
+
+    ``AsyncGearmanClient("h1:4730,h2")`` or ``add_server(host, port)``; with no
+    server, ``GEARMAN_SERVERS`` else localhost:4730.  ``timeout`` (seconds) is the
+    default limit of each call.
+    """
+
+    def __init__(self, servers: Optional[str] = None, *, timeout: Optional[float] = None,
+                 connect_timeout: float = 5.0, max_packet_size: int = 64 * 1024 * 1024,
+                 ssl_context: Any = None, generate_unique: bool = True) -> None:
+        engine = _core.ClientEngine()
+        engine.task_type = GearmanTask
+        engine.connect_timeout = float(connect_timeout)
+        engine.max_packet_size = int(max_packet_size)
+        engine.ssl_context = ssl_context
+        engine.generate_unique = generate_unique
+        engine.exceptions = True
+        engine.finished_log = []
+        self._engine = engine
+        self._timeout = timeout
+        self._futures: Dict[Any, asyncio.Future] = {}
+        self._batches: Dict[Any, asyncio.Future] = {}
+        self.last_batch_errors: Dict[int, BaseException] = {}
+        self._driver = _LoopDriver(engine, self._io)
+        if servers:
+            self.add_servers(servers)
+
+    # -- servers -------------------------------------------------------------------------
+    def add_server(self, host: str = "localhost", port: int = 4730) -> None:
+        """Add a job server (no I/O)."""
+        if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+            raise InvalidTypeError("host must be a str and port an int")
+        self._engine.add_server(host, port or 4730)
+
+    def add_servers(self, servers: str) -> None:
+        """Add servers from ``"h1:4730,h2,[::1]:4731"``."""
+        for host, port in parse_servers(servers):
+            self._engine.add_server(host, port)
+
+    @property
+    def servers(self) -> List[str]:
+        return [c.key for c in self._engine.servers]
+
+    # -- the loop side ---------------------------------------------------------------------
+    def _io(self) -> None:
+        try:
+            self._engine.pump()
+        finally:
+            for task in self._engine.take_finished():
+                fut = self._futures.pop(task, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(task)
+            for batch, fut in self._batches.items():
+                if batch.done >= batch.n and not fut.done():
+                    fut.set_result(None)
+            self._driver.sync()
+
+    async def _wait(self, tasks: Sequence[Any], timeout: Optional[float]) -> None:
+        loop = self._driver.attach()
+        futs = []
+        for t in tasks:
+            if t.finished:
+                continue
+            fut = loop.create_future()
+            self._futures[t] = fut
+            futs.append(fut)
+        self._io()
+        if timeout is None:
+            timeout = self._timeout
+        try:
+            if futs:
+                await asyncio.wait_for(asyncio.gather(*futs), timeout)
+        except BaseException:
+            for t in tasks:
+                self._futures.pop(t, None)
+                self._engine.abandon(t)
+            raise
+
+    def _ensure_servers(self) -> None:
+        if not self._engine.servers:
+            for host, port in env_servers() or parse_servers(None):
+                self._engine.add_server(host, port)
+
+    # -- the do-family -----------------------------------------------------------------------
+    async def _do(self, cmd: int, function: Any, workload: Any, unique: Any,
+                  timeout: Optional[float], callbacks: Optional[Dict[str, Callable[..., Any]]] = None) -> Any:
+        self._ensure_servers()
+        task = self._engine.new_submit(cmd, function, workload, unique)
+        if callbacks:
+            table: List[Any] = [None] * len(_core.EVENTS)
+            for name, cb in callbacks.items():
+                if cb is not None:
+                    table[_EV[name]] = cb
+            task.callbacks = table
+        self._engine.submit(task)
+        await self._wait([task], timeout)
+        return task_outcome(task)
+
+    async def do_normal(self, function: Union[str, bytes], workload: Payload,
+                        unique: Optional[Union[str, bytes]] = None, *,
+                        timeout: Optional[float] = None,
+                        on_data: Optional[Callable[[bytes], Any]] = None,
+                        on_status: Optional[Callable[[int, int], Any]] = None,
+                        on_warning: Optional[Callable[[bytes], Any]] = None) -> bytes:
+        """Run a job and return its result (WORK_DATA payloads + WORK_COMPLETE payload).
+
+        ``on_data`` / ``on_warning`` / ``on_status`` are called (plain functions)
+        for each intermediate packet.  Raises as GearmanClient.doNormal, plus
+        asyncio.TimeoutError on ``timeout`` (the job is abandoned).
+        """
+        return await self._do(_FOREGROUND["normal"], function, workload, unique, timeout,
+                              _stream_callbacks(on_data, on_status, on_warning))
+
+    async def do_high(self, function: Union[str, bytes], workload: Payload,
+                      unique: Optional[Union[str, bytes]] = None, *,
+                      timeout: Optional[float] = None) -> bytes:
+        """As :meth:`do_normal`, at high priority."""
+        return await self._do(_FOREGROUND["high"], function, workload, unique, timeout)
+
+    async def do_low(self, function: Union[str, bytes], workload: Payload,
+                     unique: Optional[Union[str, bytes]] = None, *,
+                     timeout: Optional[float] = None) -> bytes:
+        """As :meth:`do_normal`, at low priority."""
+        return await self._do(_FOREGROUND["low"], function, workload, unique, timeout)
+
+    async def do_background(self, function: Union[str, bytes], workload: Payload,
+                            unique: Optional[Union[str, bytes]] = None, *,
+                            timeout: Optional[float] = None) -> str:
+        """Queue a background job; return its handle once the server accepted it."""
+        return await self._do(_BACKGROUND["normal"], function, workload, unique, timeout)
+
+    async def do_high_background(self, function: Union[str, bytes], workload: Payload,
+                                 unique: Optional[Union[str, bytes]] = None, *,
+                                 timeout: Optional[float] = None) -> str:
+        return await self._do(_BACKGROUND["high"], function, workload, unique, timeout)
+
+    async def do_low_background(self, function: Union[str, bytes], workload: Payload,
+                                unique: Optional[Union[str, bytes]] = None, *,
+                                timeout: Optional[float] = None) -> str:
+        return await self._do(_BACKGROUND["low"], function, workload, unique, timeout)
+
+    async def stream(self, function: Union[str, bytes], workload: Payload,
+                     unique: Optional[Union[str, bytes]] = None, *,
+                     timeout: Optional[float] = None) -> AsyncIterator[Tuple[str, Any]]:
+        """Run a foreground job and yield its events as they come:
+        ``("data", bytes)``, ``("warning", bytes)``, ``("status", (num, den))``,
+        then ``("complete", result)``.  A failure raises at the end."""
+        queue: asyncio.Queue = asyncio.Queue()
+        job = asyncio.ensure_future(self._do(
+            _FOREGROUND["normal"], function, workload, unique, timeout,
+            _stream_callbacks(lambda d: queue.put_nowait(("data", d)),
+                              lambda n, d: queue.put_nowait(("status", (n, d))),
+                              lambda w: queue.put_nowait(("warning", w)))))
+        job.add_done_callback(lambda f: queue.put_nowait(None))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                yield item
+            yield ("complete", job.result())
+        finally:
+            if not job.done():
+                job.cancel()
+
+    async def submit_many(self, function: Union[str, bytes], workloads: Sequence[Any], *,
+                          uniques: Optional[Sequence[Any]] = None, priority: str = "normal",
+                          timeout: Optional[float] = None) -> List[Optional[str]]:
+        """Pipelined background batch (the blocking client's submit_batch engine).
+
+        Returns the handles in order; a job that was not accepted has None and
+        its error in ``self.last_batch_errors``.
+        """
+        if priority not in _BACKGROUND:
+            raise InvalidArgumentError(f"priority must be one of {sorted(_BACKGROUND)}")
+        self._ensure_servers()
+        loop = self._driver.attach()
+        batch = self._engine.submit_batch(_BACKGROUND[priority], function, workloads, uniques)
+        done = loop.create_future()
+        self._batches[batch] = done
+        try:
+            self._io()
+            await asyncio.wait_for(done, timeout if timeout is not None else self._timeout)
+        except BaseException:
+            self._engine.abandon_batch(batch)
+            raise
+        finally:
+            self._batches.pop(batch, None)
+        self.last_batch_errors = dict(batch.errors)
+        return list(batch.handles)
+
+    async def job_status(self, handle: Union[str, bytes], *,
+                         timeout: Optional[float] = None) -> List[Any]:
+        """``[known, running, numerator, denominator]`` (see GearmanClient.jobStatus)."""
+        self._ensure_servers()
+        engine = self._engine
+        hs = handle.decode("utf-8", "surrogateescape") if isinstance(handle, bytes) else handle
+        if not isinstance(hs, str):
+            raise InvalidTypeError("job handle must be str or bytes")
+        conn = engine.server_of(hs)
+        targets = [conn] if conn is not None else list(engine.servers)
+        tasks = []
+        for c in targets:
+            t = engine.new_request(_core.KIND_STATUS, hs)
+            engine.submit_to(c, t)
+            tasks.append(t)
+        await self._wait(tasks, timeout)
+        answered = [t for t in tasks if t.exception is None]
+        if not answered:
+            raise tasks[0].exception
+        for t in answered:
+            if t.isKnown():
+                return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
+        return [False, False, 0, 0]
+
+    async def ping(self, data: Payload = b"", *, timeout: Optional[float] = None) -> bool:
+        """ECHO every server; True if each echoed ``data``.  Raises on failure."""
+        self._ensure_servers()
+        tasks = []
+        for c in list(self._engine.servers):
+            t = self._engine.new_request(_core.KIND_ECHO, data)
+            self._engine.submit_to(c, t)
+            tasks.append(t)
+        await self._wait(tasks, timeout)
+        for t in tasks:
+            if t.exception is not None:
+                raise t.exception
+            if t.result != t.workload():
+                raise GearmanError("a server echoed different bytes",
+                                   code=C.GEARMAN_ECHO_DATA_CORRUPTION)
+        return True
+
+    async def close(self) -> None:
+        """Close every connection; jobs in flight end with LostConnectionError."""
+        self._driver.detach()
+        self._engine.close()
+        for task in self._engine.take_finished():
+            fut = self._futures.pop(task, None)
+            if fut is not None and not fut.done():
+                fut.set_result(task)
+
+    async def __aenter__(self) -> "AsyncGearmanClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def _stream_callbacks(on_data: Optional[Callable[[bytes], Any]],
+                      on_status: Optional[Callable[[int, int], Any]],
+                      on_warning: Optional[Callable[[bytes], Any]]) -> Optional[Dict[str, Callable[..., Any]]]:
+    if on_data is None and on_status is None and on_warning is None:
+        return None
+    table: Dict[str, Callable[..., Any]] = {}
+    if on_data is not None:
+        table["data"] = lambda task, ctx: (on_data(task.data()), None)[1]
+    if on_warning is not None:
+        table["warning"] = lambda task, ctx: (on_warning(task.data()), None)[1]
+    if on_status is not None:
+        table["status"] = lambda task, ctx: (on_status(task.taskNumerator(),
+                                                        task.taskDenominator()), None)[1]
+    return table
+
+
+class _Slot:
+    """One grab loop of an AsyncGearmanWorker: its own engine and connections."""
+
+    def __init__(self, owner: "AsyncGearmanWorker") -> None:
+        engine = _core.WorkerEngine()
+        engine.connect_timeout = owner._connect_timeout
+        engine.ssl_context = owner._ssl_context
+        for host, port in owner._servers:
+            engine.add_server(host, port)
+        engine.functions = dict(owner._functions_ms)
+        if owner._client_id is not None:
+            engine.client_id = owner._client_id
+        self._engine = engine       # GearmanJob sends through worker._engine
+        self._exceptions = True
+        self.ready = asyncio.Event()
+        self.driver = _LoopDriver(engine, self.ready.set)
+
+
+class AsyncGearmanWorker:
+    """An asyncio worker: ``register(name, fn)`` then ``await run()``.
+
+    ``fn(job)`` may be ``async def`` or plain; it gets a PECL GearmanJob
+    (``job.workload()``, ``job.sendStatus()``...), and its return value is the
+    result.  Up to ``concurrency`` jobs run at once.  ``stop()`` (or cancelling
+    ``run()``) drains: running jobs finish and their results go out, nothing new
+    is taken.
+    """
+
+    def __init__(self, servers: Optional[str] = None, *, concurrency: int = 1,
+                 connect_timeout: float = 5.0, ssl_context: Any = None,
+                 client_id: Optional[str] = None) -> None:
+        if concurrency < 1:
+            raise InvalidArgumentError("concurrency must be at least 1")
+        self._servers: List[Tuple[str, int]] = parse_servers(servers) if servers else []
+        self._concurrency = concurrency
+        self._connect_timeout = float(connect_timeout)
+        self._ssl_context = ssl_context
+        self._client_id = client_id.encode() if client_id else None
+        self._functions: Dict[bytes, Callable[..., Any]] = {}
+        self._functions_ms: Dict[bytes, int] = {}
+        self._stopping: Optional[asyncio.Event] = None
+        self.jobs_done = 0
+
+    def add_server(self, host: str = "localhost", port: int = 4730) -> None:
+        self._servers.append((host, port or 4730))
+
+    def register(self, name: Union[str, bytes], fn: Callable[..., Any], timeout: int = 0) -> None:
+        """Serve ``name`` with ``fn(job)`` (async or plain); ``timeout`` in seconds."""
+        if not callable(fn):
+            raise InvalidTypeError("fn must be callable")
+        key = _core.validate_function_name(name)
+        self._functions[key] = fn
+        self._functions_ms[key] = int(timeout) * 1000
+
+    def stop(self) -> None:
+        """Drain and return from run(): running jobs finish, nothing new is taken."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def run(self) -> int:
+        """Serve until stop() or cancellation; returns the number of jobs run."""
+        if not self._functions:
+            raise InvalidArgumentError("no function is registered")
+        if not self._servers:
+            self._servers = env_servers() or parse_servers(None)
+        self._stopping = asyncio.Event()
+        slots = [_Slot(self) for _ in range(self._concurrency)]
+        loops = [asyncio.ensure_future(self._slot_loop(s)) for s in slots]
+        try:
+            await self._stopping.wait()
+        finally:
+            self._stopping.set()
+            for s in slots:
+                s.ready.set()
+            await asyncio.gather(*loops, return_exceptions=True)
+            for s in slots:
+                s.driver.detach()
+                s._engine.close()
+        return self.jobs_done
+
+    async def _slot_loop(self, slot: _Slot) -> None:
+        assert self._stopping is not None
+        slot.driver.attach()
+        engine = slot._engine
+        while not self._stopping.is_set():
+            found = engine.grab(-1.0, False)
+            if found is None:
+                slot.ready.clear()
+                slot.driver.sync()
+                await slot.ready.wait()
+                continue
+            conn, handle, function, unique, workload, reducer = found
+            job = GearmanJob(slot, conn, handle, function, unique, workload, reducer)  # type: ignore[arg-type]
+            await self._run_job(job)
+            self.jobs_done += 1
+
+    async def _run_job(self, job: GearmanJob) -> None:
+        fn = self._functions.get(job._function)
+        try:
+            if fn is None:
+                job.sendFail()
+                return
+            try:
+                result = fn(job)
+                if inspect.isawaitable(result):
+                    result = await result
+            except asyncio.CancelledError:
+                if not job._finished:
+                    job.sendFail()
+                raise
+            except Exception as exc:    # the worker goes on; the client is told
+                log.exception("job %s of %r raised", job.handle(), job.functionName())
+                if not job._finished:
+                    job.sendException(f"{type(exc).__name__}: {exc}")
+                return
+            if not job._finished:
+                job.sendComplete(_to_bytes(result, "result"))
+        except GearmanError as exc:
+            log.warning("could not report job %s: %s", job.handle(), exc)

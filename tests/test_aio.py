@@ -1,0 +1,194 @@
+"""gearman.aio against real gearmand, on the default event loop and on uvloop."""
+import asyncio
+import time
+
+import pytest
+
+import gearman
+from gearman import errors
+from gearman.aio import AsyncGearmanClient, AsyncGearmanWorker
+from gearman.testing import wait_until
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """Run a coroutine to completion on the chosen loop (bounded)."""
+    if request.param == "uvloop":
+        import uvloop      # a test dependency: installed by scripts/setup.sh
+        policy = uvloop.EventLoopPolicy()
+    else:
+        policy = asyncio.DefaultEventLoopPolicy()
+
+    def runner(coro, timeout=60):
+        loop = policy.new_event_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            loop.close()
+
+    return runner
+
+
+async def with_worker(address, functions, body, concurrency=20):
+    w = AsyncGearmanWorker(address, concurrency=concurrency)
+    for name, fn in functions.items():
+        w.register(name, fn)
+    wt = asyncio.ensure_future(w.run())
+    try:
+        return await body()
+    finally:
+        w.stop()
+        await asyncio.wait_for(wt, 10)
+
+
+def test_thousand_concurrent_foreground_jobs(run, gearmand, fn):
+    async def rev(job):
+        await asyncio.sleep(0.001)
+        return job.workload()[::-1]
+
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            res = await asyncio.gather(*[c.do_normal(fn, f"job-{i}") for i in range(1000)])
+            assert res == [f"job-{i}".encode()[::-1] for i in range(1000)]
+
+    run(with_worker(gearmand.address, {fn: rev}, body, concurrency=50))
+
+
+def test_background_status_ping_and_batch(run, gearmand, fn):
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            h = await c.do_background(fn, b"x")
+            assert await c.job_status(h) == [True, False, 0, 0]
+            assert await c.ping(b"hello") is True
+            handles = await c.submit_many(fn, [b"w"] * 3000)
+            assert len(set(handles)) == 3000 and None not in handles
+            assert await c.do_high_background(fn, b"h") != await c.do_low_background(fn, b"l")
+
+    run(body())
+    assert f"{fn}\t3003\t0\t0" in gearmand.admin("status")
+
+
+def test_stream_and_callbacks(run, gearmand, fn):
+    async def work(job):
+        job.sendData(b"d1")
+        job.sendStatus(1, 2)
+        job.sendWarning(b"w")
+        return b"end"
+
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            events = [e async for e in c.stream(fn, b"x")]
+            assert events == [("data", b"d1"), ("status", (1, 2)), ("warning", b"w"),
+                              ("complete", b"d1end")]
+            seen = []
+            r = await c.do_normal(fn, b"y", on_data=seen.append,
+                                  on_status=lambda n, d: seen.append((n, d)))
+            assert r == b"d1end" and seen == [b"d1", (1, 2)]
+
+    run(with_worker(gearmand.address, {fn: work}, body))
+
+
+def test_plain_functions_failures_and_exceptions(run, gearmand, fn):
+    def plain(job):
+        if job.workload() == b"fail":
+            job.sendFail()
+            return None
+        if job.workload() == b"raise":
+            raise ValueError("no good")
+        return b"plain:" + job.workload()
+
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            assert await c.do_normal(fn, b"ok") == b"plain:ok"
+            with pytest.raises(errors.JobFailedError):
+                await c.do_normal(fn, b"fail")
+            with pytest.raises(errors.JobExceptionError) as ei:
+                await c.do_normal(fn, b"raise")
+            assert b"no good" in ei.value.payload
+            assert await c.do_normal(fn, b"again") == b"plain:again"
+
+    run(with_worker(gearmand.address, {fn: plain}, body))
+
+
+def test_timeout_and_cancellation_leave_the_client_consistent(run, gearmand, fn):
+    release = asyncio.Event()
+
+    async def slow(job):
+        if job.workload() == b"slow":
+            await release.wait()
+        return b"r:" + job.workload()
+
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            with pytest.raises(asyncio.TimeoutError):
+                await c.do_normal(fn + "-nobody", b"x", timeout=0.2)
+            pending = asyncio.ensure_future(c.do_normal(fn, b"slow"))
+            await asyncio.sleep(0.2)
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+            release.set()           # the abandoned job now completes; its answer is dropped
+            assert await c.do_normal(fn, b"next", timeout=10) == b"r:next"
+            assert await c.ping() is True
+
+    run(with_worker(gearmand.address, {fn: slow}, body, concurrency=2))
+
+
+def test_errors_are_the_blocking_clients(run, free_port, fn):
+    async def body():
+        c = AsyncGearmanClient(f"127.0.0.1:{free_port}")
+        with pytest.raises(errors.ServerUnavailable):
+            await c.do_background(fn, b"x")
+        with pytest.raises(errors.InvalidArgumentError):
+            await c.do_background(fn, b"x", "u" * 65)
+        with pytest.raises(errors.InvalidTypeError):
+            await c.do_normal(fn, 12.5)
+        await c.close()
+
+    run(body())
+
+
+def test_server_restart_and_several_servers(run, gearmand_factory, fn):
+    a, b = gearmand_factory(), gearmand_factory()
+    addresses = f"{a.address},{b.address}"
+
+    async def work(job):
+        return b"ok:" + job.workload()
+
+    async def body():
+        async with AsyncGearmanClient(addresses) as c:
+            res = await asyncio.gather(*[c.do_normal(fn, str(i), f"u{i}") for i in range(40)])
+            assert sorted(res) == sorted(b"ok:%d" % i for i in range(40))
+            a.restart()
+            # the worker reconnects to the restarted server on its own
+            deadline = time.monotonic() + 15
+            while f"{fn}\t0\t0\t" not in a.admin("status") or \
+                    f"{fn}\t0\t0\t0" in a.admin("status"):
+                assert time.monotonic() < deadline, a.admin("status")
+                await asyncio.sleep(0.05)
+            res = await asyncio.gather(*[c.do_normal(fn, str(i), f"v{i}") for i in range(40)])
+            assert sorted(res) == sorted(b"ok:%d" % i for i in range(40))
+
+    run(with_worker(addresses, {fn: work}, body, concurrency=4))
+
+
+def test_worker_drains_on_stop(run, gearmand, fn):
+    started = asyncio.Event()
+
+    async def slow(job):
+        started.set()
+        await asyncio.sleep(0.3)
+        return b"finished"
+
+    async def body():
+        w = AsyncGearmanWorker(gearmand.address, concurrency=3)
+        w.register(fn, slow)
+        wt = asyncio.ensure_future(w.run())
+        async with AsyncGearmanClient(gearmand.address) as c:
+            job = asyncio.ensure_future(c.do_normal(fn, b"x"))
+            await started.wait()
+            w.stop()                 # the running job still finishes and is delivered
+            assert await job == b"finished"
+            assert await wt == 1
+
+    run(body())
