@@ -416,13 +416,24 @@ class AsyncGearmanWorker:
         if self._stopping is not None:
             self._stopping.set()
 
-    async def run(self) -> int:
-        """Serve until stop() or cancellation; returns the number of jobs run."""
+    async def run(self, handle_signals: bool = False) -> int:
+        """Serve until stop(), cancellation or (with ``handle_signals``) SIGTERM/SIGINT;
+        each way drains: running jobs finish and are reported.  Returns the jobs run."""
         if not self._functions:
             raise InvalidArgumentError("no function is registered")
         if not self._servers:
             self._servers = env_servers() or parse_servers(None)
         self._stopping = asyncio.Event()
+        installed = []
+        if handle_signals:
+            import signal
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    loop.add_signal_handler(sig, self.stop)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
         slots = [_Slot(self) for _ in range(self._concurrency)]
         loops = [asyncio.ensure_future(self._slot_loop(s)) for s in slots]
         try:
@@ -435,6 +446,8 @@ class AsyncGearmanWorker:
             for s in slots:
                 s.driver.detach()
                 s._engine.close()
+            for sig in installed:
+                asyncio.get_running_loop().remove_signal_handler(sig)
         return self.jobs_done
 
     async def _slot_loop(self, slot: _Slot) -> None:

@@ -192,3 +192,49 @@ def test_worker_drains_on_stop(run, gearmand, fn):
             assert await wt == 1
 
     run(body())
+
+
+ASYNC_WORKER_SCRIPT = r"""
+import asyncio, sys
+from gearman.aio import AsyncGearmanWorker
+async def slow(job):
+    print("started", flush=True)
+    await asyncio.sleep(1.0)
+    return b"done"
+async def main():
+    w = AsyncGearmanWorker(sys.argv[1], concurrency=2)
+    w.register(sys.argv[2], slow)
+    print("ready", flush=True)
+    print("served", await w.run(handle_signals=True), flush=True)
+asyncio.run(main())
+"""
+
+
+def test_async_worker_drains_on_sigterm(gearmand, fn, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import threading
+    script = tmp_path / "aw.py"
+    script.write_text(ASYNC_WORKER_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), gearmand.address, fn],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert wait_until(lambda: f"{fn}\t0\t0\t" in gearmand.admin("status"), timeout=15)
+        c = gearman.GearmanClient()
+        c.addServer("127.0.0.1", gearmand.port)
+        c.setTimeout(15000)
+        result = []
+        th = threading.Thread(target=lambda: result.append(c.doNormal(fn, b"x")))
+        th.start()
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGTERM)
+        th.join(15)
+        assert result == [b"done"]
+        out, _ = proc.communicate(timeout=15)
+        assert out.strip() == "served 1" and proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
