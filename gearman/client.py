@@ -10,8 +10,10 @@ is running it.
 from __future__ import annotations
 
 import inspect
+import os
 import threading
-from typing import Any, Callable, List, Optional, TypeVar, Union
+import weakref
+from typing import Any, Callable, List, Optional, TypeVar, Union, cast
 
 from gearman import _core
 from gearman import constants as C
@@ -49,6 +51,18 @@ _SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
 
 
 _EV = {name: i for i, name in enumerate(_core.EVENTS)}
+
+# Every live client, so a forked child can replace locks that a thread of the
+# parent may have held at fork() time (that thread does not exist in the child).
+_LIVE_CLIENTS: "weakref.WeakSet[GearmanClient]" = weakref.WeakSet()
+
+
+def _reinit_locks_after_fork() -> None:
+    for client in list(_LIVE_CLIENTS):
+        client._lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_reinit_locks_after_fork)
 
 
 def _two_args(callback: Callable[..., Any]) -> Callable[[Any, Any], Any]:
@@ -110,6 +124,8 @@ class GearmanClient(LegacyClientMixin):
     ``GearmanClient(["h1:4730", ...])`` adds servers as python-gearman did.
     """
 
+    _engine: _core.ClientEngine
+
     def __init__(self, host_list: Optional[List[Any]] = None,
                  random_unique_bytes: int = RANDOM_UNIQUE_BYTES, *,
                  timeout: Optional[int] = None, connect_timeout: float = 5.0,
@@ -122,6 +138,7 @@ class GearmanClient(LegacyClientMixin):
         engine.ssl_context = ssl_context
         self._engine = engine
         self._lock = threading.RLock()
+        _LIVE_CLIENTS.add(self)
         self.random_unique_bytes = random_unique_bytes
         self._rc = C.GEARMAN_SUCCESS
         self._error: Union[str, bool] = False
@@ -313,17 +330,17 @@ class GearmanClient(LegacyClientMixin):
         ServerUnavailable, LostConnectionError (the outcome is unknown),
         InvalidArgumentError / InvalidTypeError for bad arguments.
         """
-        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB, function_name, workload, unique)
+        return cast(bytes, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB, function_name, workload, unique))
 
     def doHigh(self, function_name: Union[str, bytes], workload: Payload,
                unique: Optional[Union[str, bytes]] = None) -> bytes:
         """As :meth:`doNormal`, at high priority."""
-        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH, function_name, workload, unique)
+        return cast(bytes, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH, function_name, workload, unique))
 
     def doLow(self, function_name: Union[str, bytes], workload: Payload,
               unique: Optional[Union[str, bytes]] = None) -> bytes:
         """As :meth:`doNormal`, at low priority."""
-        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW, function_name, workload, unique)
+        return cast(bytes, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW, function_name, workload, unique))
 
     def do(self, function_name: Union[str, bytes], workload: Payload,
            unique: Optional[Union[str, bytes]] = None) -> bytes:
@@ -338,17 +355,17 @@ class GearmanClient(LegacyClientMixin):
         same function and unique that is still queued or running is reused: its
         handle comes back and this workload is ignored.  Raises as doNormal.
         """
-        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_BG, function_name, workload, unique)
+        return cast(str, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_BG, function_name, workload, unique))
 
     def doHighBackground(self, function_name: Union[str, bytes], workload: Payload,
                          unique: Optional[Union[str, bytes]] = None) -> str:
         """As :meth:`doBackground`, at high priority."""
-        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, function_name, workload, unique)
+        return cast(str, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, function_name, workload, unique))
 
     def doLowBackground(self, function_name: Union[str, bytes], workload: Payload,
                         unique: Optional[Union[str, bytes]] = None) -> str:
         """As :meth:`doBackground`, at low priority."""
-        return self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, function_name, workload, unique)
+        return cast(str, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, function_name, workload, unique))
 
     def doJobHandle(self) -> str:
         """Return the handle of the last background do* call ('' if none)."""
@@ -406,7 +423,7 @@ class GearmanClient(LegacyClientMixin):
                 self._run_requests(tasks)
                 answered = [t for t in tasks if t.exception is None]
                 if not answered:
-                    raise tasks[0].exception
+                    raise cast(BaseException, tasks[0].exception)
                 for t in answered:
                     if t.isKnown():
                         return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
@@ -463,7 +480,7 @@ class GearmanClient(LegacyClientMixin):
             task.callbacks = self._cb_table
         self._new_tasks.append(task)
         self._ok()
-        return task
+        return cast(GearmanTask, task)   # the engine makes its task_type, GearmanTask
 
     def addTask(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
                 unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
@@ -508,7 +525,7 @@ class GearmanClient(LegacyClientMixin):
         if any(self._cb_table):
             task.callbacks = self._cb_table
         self._new_tasks.append(task)
-        return task
+        return cast(GearmanTask, task)
 
     def runTasks(self) -> bool:
         """Submit every added task (in the order added, pipelined over all servers) and
@@ -533,7 +550,8 @@ class GearmanClient(LegacyClientMixin):
                             conn = engine.servers[0]
                         if conn is None:
                             engine.submit(task)       # raises NoServersError
-                        engine.submit_to(conn, task)
+                        else:
+                            engine.submit_to(conn, task)
                     else:
                         engine.submit(task)
                 if self._options & C.GEARMAN_CLIENT_NON_BLOCKING:
@@ -597,7 +615,7 @@ class GearmanClient(LegacyClientMixin):
                 self._failed(exc)
                 raise
             self._ok()
-            return batch.handles
+            return cast(List[str], batch.handles)   # every job was accepted
 
     def wait(self) -> bool:
         """Wait (up to the timeout) until a connection can make progress.

@@ -7,8 +7,10 @@ returns True when the job completed and False otherwise, with
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import weakref
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from gearman import _core
@@ -26,6 +28,17 @@ from gearman.errors import (
 __all__ = ["GearmanWorker", "GearmanJob"]
 
 log = logging.getLogger("gearman.worker")
+
+# Live workers, so a forked child gets fresh locks (see gearman.client).
+_LIVE_WORKERS: "weakref.WeakSet[GearmanWorker]" = weakref.WeakSet()
+
+
+def _reinit_locks_after_fork() -> None:
+    for worker in list(_LIVE_WORKERS):
+        worker._lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_reinit_locks_after_fork)
 
 Payload = Union[bytes, bytearray, memoryview, str]
 
@@ -163,6 +176,7 @@ class GearmanWorker(LegacyWorkerMixin):
         engine.max_packet_size = int(max_packet_size)
         self._engine = engine
         self._lock = threading.RLock()
+        _LIVE_WORKERS.add(self)
         self._callbacks: Dict[bytes, Tuple[Callable[..., Any], Any]] = {}
         self._rc = C.GEARMAN_SUCCESS
         self._error: Union[str, bool] = False

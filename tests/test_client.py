@@ -486,3 +486,48 @@ def test_client_survives_fork(client, run_worker, fn):
     os.waitpid(pid, 0)
     assert got == b"1"
     assert client.doNormal(fn, b"parent-again") == b"pid:parent-again"
+
+
+def test_fork_child_never_reads_the_parents_replies(gearmand_factory, fn):
+    # Two servers: the child uses one; the parent has a job waiting on the
+    # other.  The child must not poll (and steal answers from) that socket.
+    import threading as _t
+    a, b = gearmand_factory(), gearmand_factory()
+    c = gearman.GearmanClient()
+    c.addServers(f"{a.address},{b.address}")
+    c.setTimeout(20000)
+    w = gearman.GearmanWorker()
+    w.addServers(f"{a.address},{b.address}")
+    w.setTimeout(200)
+    gate = _t.Event()
+    w.addFunction(fn, lambda job, ctx: (gate.wait(10), b"parent-result")[1])
+    stop = _t.Event()
+    wt = _t.Thread(target=lambda: [w.work() for _ in iter(stop.is_set, True)])
+    wt.start()
+    result = []
+    pt = _t.Thread(target=lambda: result.append(c.doNormal(fn, b"x", "route-me")))
+    pt.start()
+    try:
+        assert wait_until(lambda: c._engine.outstanding == 1)
+        r, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                gate.set()        # the job finishes while the child runs its own calls
+                ok = all(c.doBackground(fn + "-child", b"y").startswith("H:") for _ in range(20))
+                os.write(wfd, b"1" if ok else b"0")
+            except BaseException:
+                os.write(wfd, b"E")
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        assert os.read(r, 1) == b"1"
+        os.waitpid(pid, 0)
+        gate.set()
+        pt.join(20)
+        assert result == [b"parent-result"]
+    finally:
+        gate.set()
+        stop.set()
+        w.stop()
+        wt.join(10)

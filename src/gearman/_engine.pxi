@@ -39,6 +39,7 @@ cdef class ClientEngine:
     cdef object cb_exc                  # exception raised by a callback
     cdef public object task_type        # class of new tasks (the facade's GearmanTask)
     cdef public list finished_log       # tasks finished since take_finished(), or None: off
+    cdef int fork_gen                   # _fork_generation these connections belong to
 
     def __cinit__(self):
         self.servers = []
@@ -59,12 +60,38 @@ cdef class ClientEngine:
         self.pause_code = 0
         self.task_type = Task
         self.finished_log = None
+        self.fork_gen = _fork_generation
 
     def __dealloc__(self):
         if self.pfds != NULL:
             PyMem_Free(self.pfds)
 
     # -- servers ---------------------------------------------------------------
+
+    cdef int _check_fork(self) except -1:
+        """In a forked child, drop every inherited connection before any I/O.
+
+        The parent still owns those sockets and their in-flight requests: the
+        child closes its copies (no shutdown, so the parent is not disturbed),
+        forgets the parent's tasks and reconnects on first use.
+        """
+        cdef Connection c
+        if self.fork_gen == _fork_generation:
+            return 0
+        self.fork_gen = _fork_generation
+        for c in self.servers:
+            c.close()
+            c.pending = deque()
+            c.handles = {}
+            c.wbuf.clear()
+            c.reader = PacketReader(c.max_packet_size, b"\0RES", False)
+            c.failures = 0
+            c.down_until = 0.0
+        self.outstanding = 0
+        self.paused = None
+        if self.finished_log is not None:
+            self.finished_log = []
+        return 0
 
     def add_server(self, str host, int port):
         """Add a server (no I/O); returns its Connection (the existing one if a duplicate)."""
@@ -302,6 +329,7 @@ cdef class ClientEngine:
         """Route and queue a task; it is written by the next run()."""
         if t.state != TS_NEW:
             raise InvalidArgumentError("task was already submitted")
+        self._check_fork()
         self.outstanding += 1
         self._route(t)
         return 0
@@ -310,6 +338,7 @@ cdef class ClientEngine:
         """Queue a task on one given server (status, echo); a dead server fails it."""
         if t.state != TS_NEW:
             raise InvalidArgumentError("task was already submitted")
+        self._check_fork()
         self.outstanding += 1
         t.tried = 0xFFFFFFFFFFFFFFFFULL
         try:
@@ -689,6 +718,7 @@ cdef class ClientEngine:
         cdef short rev
         cdef double now, rem
         cdef list conns
+        self._check_fork()
         if self.paused is not None:
             t, ev, data = self.paused
             self.paused = None
@@ -901,6 +931,7 @@ cdef class ClientEngine:
                                                   <size_t>PyBytes_GET_SIZE(b.function)) ^ 0xff,
                                          <const unsigned char *>PyBytes_AS_STRING(u),
                                          <size_t>PyBytes_GET_SIZE(u))
+        self._check_fork()
         self.outstanding += n
         for i in range(n):
             self._route_batch(b, i)
@@ -1049,6 +1080,7 @@ cdef class ClientEngine:
         cdef short rev
         cdef int rc, err
         cdef double now = gm_monotonic()
+        self._check_fork()
         try:
             for c in list(self.servers):
                 if (c.state == CS_CONNECTING or c.state == CS_HANDSHAKE) and \
