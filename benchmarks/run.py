@@ -5,6 +5,7 @@ One command measures everything::
     python benchmarks/run.py            # default: 5 rounds
     python benchmarks/run.py --quick    # short run, smaller N
     python benchmarks/run.py --json results.json
+    python benchmarks/run.py --workloads pipelined,rounds,ceiling   # pipelined only
 
 Each measurement is one client process doing one workload sequentially against
 a gearmand started for that measurement alone (fresh queue, fresh port on
@@ -14,6 +15,14 @@ starts processes, parses those lines and reports.  Clients are interleaved
 (cygearman, php, pygearman, gear, cygearman, ...) and repeated for R rounds;
 the table shows the median ops/s with min and max, and the ratios
 cygearman ÷ peer.  The benchmark reports; it asserts nothing.
+
+The pipelined workloads ("pipelined", "rounds", "ceiling") submit N
+background jobs in one go, each way a client can (``variants()``: runTasks,
+the batch call, with and without caller-given uniques); they report jobs/s,
+the client's CPU per job, gearmand's CPU per job, ratios to PHP within each
+round and, per round, the fraction of the server's ceiling: the best of
+several client processes pipelining at once against one gearmand.  After each
+such measurement gearmand's admin ``status`` must count every job queued.
 
 pygearman and gear are imported as ``gearman``/``gear`` and the first collides
 with this package, so they live in their own venv (``benchmarks/.venv-peers``,
@@ -49,16 +58,78 @@ PEER_PACKAGES = ("pygearman==0.2.6", "gear==0.16.0")
 
 CLIENTS = ("cygearman", "php", "pygearman", "gear")
 PEER_CLIENTS = ("pygearman", "gear")
-WORKLOADS = ("background", "normal", "status")
+#: one call at a time, every client
+SEQ_WORKLOADS = ("background", "normal", "status")
+#: pipelined background submission, per client the variants of ``variants()``
+PIPE_WORKLOADS = ("pipelined", "rounds", "ceiling")
+WORKLOADS = SEQ_WORKLOADS + PIPE_WORKLOADS
 #: function name per workload; only "normal" has a worker, the others just queue
-FUNCTIONS = {"background": "bench_bg", "normal": "echo", "status": "bench_status"}
+FUNCTIONS = {"background": "bench_bg", "normal": "echo", "status": "bench_status",
+             "pipelined": "bench_pipe", "rounds": "bench_rounds", "ceiling": "bench_ceiling"}
 WORKLOAD_TITLES = {
     "background": "doBackground, no worker (jobs queue)",
     "normal": "doNormal round trip, one PHP worker echoes",
     "status": "jobStatus of one queued handle",
+    "pipelined": "N background jobs of one function, no worker, submitted pipelined in one go",
+    "rounds": "N background jobs through runTasks as 1 round of N, or as R rounds of N/R",
+    "ceiling": "several PHP processes at once, each pipelining N jobs with caller-given uniques",
 }
-#: (default N, --quick N) per workload
-SIZES = {"background": (20000, 5000), "normal": (5000, 1000), "status": (20000, 5000)}
+#: (default N, --quick N) per workload; for "ceiling" N is per client process
+SIZES = {"background": (20000, 5000), "normal": (5000, 1000), "status": (20000, 5000),
+         "pipelined": (100000, 20000), "rounds": (100000, 20000), "ceiling": (50000, 20000)}
+#: pygearman's submit_multiple_jobs costs more per job the more jobs it is given
+#: (31 us/job at 10,000, 108 us/job at 100,000 on the development machine: 11 s
+#: per measurement), so it gets a smaller N of its own in "pipelined"
+PYGEARMAN_PIPE_SIZE = (20000, 5000)
+CEILING_PROCS = 4
+SPLIT_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way a client submits in a pipelined workload: a row of its table."""
+
+    key: str          #: id in the JSON and for ratios, e.g. "cyg-tasks"
+    label: str        #: row label
+    client: str       #: cygearman / php / pygearman (what ``--clients`` selects)
+    mode: str         #: the client process's WORKLOAD argument
+    n: int            #: jobs per client process (whole rounds)
+    rounds: int = 1   #: the n jobs go in this many rounds (add n/rounds, runTasks)
+    procs: int = 1    #: client processes at once, on one gearmand
+
+    @property
+    def baseline(self) -> str:
+        """The PHP variant this one is compared with: same kind of unique."""
+        return "php-tasks-u" if self.key.endswith("-u") else "php-tasks"
+
+
+def variants(workload: str, cfg: "Config") -> List[Variant]:
+    """The rows of a pipelined workload, in the order they run in each round."""
+    n = cfg.sizes[workload]
+    if workload == "pipelined":
+        vs = [Variant("cyg-tasks", "cygearman runTasks", "cygearman", "tasks", n),
+              Variant("php-tasks", "php runTasks", "php", "tasks", n),
+              Variant("cyg-tasks-u", "cygearman runTasks +u", "cygearman", "tasks-u", n),
+              Variant("php-tasks-u", "php runTasks +u", "php", "tasks-u", n),
+              Variant("cyg-batch", "cygearman submit_batch", "cygearman", "batch", n),
+              Variant("cyg-batch-u", "cygearman submit_batch +u", "cygearman", "batch-u", n),
+              Variant("pyg-multiple", "pygearman submit_multiple_jobs", "pygearman", "multiple",
+                      cfg.pygearman_pipe_size)]
+    elif workload == "rounds":
+        k = cfg.split_rounds
+        n = n // k * k
+        vs = [Variant("cyg-1", f"cygearman 1 x {n}", "cygearman", "tasks", n),
+              Variant("cyg-split", f"cygearman {k} x {n // k}", "cygearman", "tasks", n, rounds=k),
+              Variant("php-1", f"php 1 x {n}", "php", "tasks", n),
+              Variant("php-split", f"php {k} x {n // k}", "php", "tasks", n, rounds=k)]
+    elif workload == "ceiling":
+        k = cfg.ceiling_procs
+        vs = [Variant("ceiling-php", f"php runTasks +u, {k} proc.", "php", "tasks-u", n, procs=k),
+              Variant("ceiling-cyg", f"cygearman submit_batch +u, {k} proc.", "cygearman", "batch-u",
+                      n, procs=k)]
+    else:
+        raise ValueError(workload)
+    return [v for v in vs if v.client in cfg.clients]
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -240,6 +311,10 @@ class Config:
     #: CPUs for the measuring client, and for gearmand and the worker (None: not pinned)
     client_cpus: Optional[List[int]] = None
     server_cpus: Optional[List[int]] = None
+    #: pygearman's N in "pipelined"; rounds of the split run in "rounds"; processes in "ceiling"
+    pygearman_pipe_size: int = PYGEARMAN_PIPE_SIZE[0]
+    split_rounds: int = SPLIT_ROUNDS
+    ceiling_procs: int = CEILING_PROCS
 
 
 def peer_python(venv: Path) -> Path:
@@ -272,11 +347,17 @@ def ensure_peers_venv(venv: Path) -> Optional[str]:
         return f"{type(e).__name__}: {e}"
 
 
-def client_command(client: str, workload: str, port: int,
-                   cfg: Config) -> tuple[List[str], Dict[str, str]]:
-    """The argv and environment of one measuring client process."""
-    tail = [workload, str(port), str(cfg.sizes[workload]), str(cfg.warmup),
-            str(cfg.payload_bytes), FUNCTIONS[workload]]
+def client_command(client: str, workload: str, port: int, cfg: Config, n: Optional[int] = None,
+                   fn: Optional[str] = None,
+                   extra: Sequence[str] = ()) -> tuple[List[str], Dict[str, str]]:
+    """The argv and environment of one measuring client process.
+
+    ``workload`` is the client's WORKLOAD argument (a pipelined variant's
+    mode); ``n`` and ``fn`` default to the workload's; ``extra`` is ROUNDS,
+    START_AT, PREFIX of the pipelined modes.
+    """
+    tail = [workload, str(port), str(cfg.sizes[workload] if n is None else n), str(cfg.warmup),
+            str(cfg.payload_bytes), fn or FUNCTIONS[workload], *extra]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if client == "php":
@@ -302,6 +383,16 @@ class Result:
     version: str = ""
     module: str = ""
     error: str = ""
+    #: pipelined workloads: the variant's key, its client processes, the
+    #: runTasks()-only part (0 where there is none), gearmand's CPU seconds over
+    #: the whole client run (warmup included), and the latest start past START_AT
+    variant: str = ""
+    procs: int = 1
+    run_seconds: float = 0.0
+    run_cpu_user: float = 0.0
+    run_cpu_sys: float = 0.0
+    server_cpu: float = 0.0
+    late: float = 0.0
 
     @property
     def ops_per_s(self) -> float:
@@ -317,6 +408,27 @@ class Result:
     def sys_us_per_op(self) -> float:
         """Client system (kernel) CPU time per operation, in microseconds (0 on error)."""
         return 1e6 * self.cpu_sys / self.ops if self.ops and not self.error else 0.0
+
+    @property
+    def cpu_us_per_op(self) -> float:
+        """Client CPU (user + sys) per operation, in microseconds (0 on error)."""
+        return self.user_us_per_op + self.sys_us_per_op
+
+    @property
+    def run_ops_per_s(self) -> float:
+        """Jobs per second of the runTasks() calls alone (0 where not measured)."""
+        return self.ops / self.run_seconds if self.run_seconds > 0 and not self.error else 0.0
+
+    @property
+    def run_cpu_us_per_op(self) -> float:
+        """Client CPU (user + sys) per job in the runTasks() calls alone."""
+        return (1e6 * (self.run_cpu_user + self.run_cpu_sys) / self.ops
+                if self.run_seconds > 0 and self.ops and not self.error else 0.0)
+
+    @property
+    def server_us_per_op(self) -> float:
+        """gearmand's CPU per timed job (its work on connections and warmup jobs included)."""
+        return 1e6 * self.server_cpu / self.ops if self.ops and not self.error else 0.0
 
 
 def measure(client: str, workload: str, rnd: int, cfg: Config, tmp: Path) -> Result:
@@ -345,6 +457,77 @@ def measure(client: str, workload: str, rnd: int, cfg: Config, tmp: Path) -> Res
         res.ops, res.seconds = int(line["ops"]), float(line["seconds"])
         res.cpu_user, res.cpu_sys = float(line["cpu_user"]), float(line["cpu_sys"])
         res.version, res.module = str(line.get("version", "")), str(line.get("module", ""))
+    except (RuntimeError, OSError, ValueError, KeyError) as e:
+        res.error = f"{type(e).__name__}: {e}"
+    finally:
+        for proc in reversed(started):
+            PROCS.stop(proc)
+    return res
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads); 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def measure_pipe(workload: str, v: Variant, rnd: int, cfg: Config, tmp: Path) -> Result:
+    """Start gearmand, run ``v.procs`` client processes of one pipelined variant, stop them all.
+
+    The clients wait for a common START_AT before their timed section when
+    there are several; the result's ``seconds`` then spans the earliest start
+    to the latest end, and ``ops`` and the CPU times are their sums.  After the
+    clients exit, gearmand's admin ``status`` must show every job queued
+    (N per process plus the warmup jobs), or the result is an error.
+    """
+    res = Result(v.client, workload, rnd, variant=v.key, procs=v.procs)
+    started: List[subprocess.Popen[bytes]] = []
+    fn = FUNCTIONS[workload]
+    try:
+        gd, port = start_gearmand(tmp, cfg.server_cpus)
+        started.append(gd)
+        cpu0 = proc_cpu(gd.pid)
+        # several processes: start the clock together, after every one has connected and warmed up
+        start_at = time.time() + 1.0 + 0.25 * v.procs if v.procs > 1 else 0.0
+        clients = []
+        for k in range(v.procs):
+            prefix = f"u{k}_" if v.procs > 1 else "u"
+            argv, env = client_command(v.client, v.mode, port, cfg, n=v.n, fn=fn,
+                                       extra=[str(v.rounds), repr(start_at), prefix])
+            p = PROCS.spawn(argv, env=env, cpus=cfg.client_cpus,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            started.append(p)
+            clients.append(p)
+        deadline = time.monotonic() + cfg.timeout
+        lines = []
+        for p in clients:
+            try:
+                out, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                res.error = f"timed out after {cfg.timeout:g} s"
+                return res
+            if p.returncode != 0:
+                res.error = f"exit {p.returncode}: {err.decode(errors='replace').strip()[-800:]}"
+                return res
+            text = out.decode(errors="replace").strip().splitlines()
+            lines.append(json.loads(text[-1]) if text else {})
+        res.server_cpu = proc_cpu(gd.pid) - cpu0
+        res.ops = sum(int(x["ops"]) for x in lines)
+        if v.procs > 1:
+            res.seconds = max(float(x["t_end"]) for x in lines) - min(float(x["t_start"]) for x in lines)
+        else:
+            res.seconds = float(lines[0]["seconds"])
+        for attr in ("cpu_user", "cpu_sys", "run_seconds", "run_cpu_user", "run_cpu_sys"):
+            setattr(res, attr, sum(float(x.get(attr, 0.0)) for x in lines))
+        res.late = max(float(x.get("late", 0.0)) for x in lines)
+        res.version, res.module = str(lines[0].get("version", "")), str(lines[0].get("module", ""))
+        queued = admin_status(port).get(fn, [0])[0]
+        expected = res.ops + cfg.warmup * v.procs
+        if queued != expected:
+            res.error = f"gearmand has {queued} jobs queued, expected {expected}"
     except (RuntimeError, OSError, ValueError, KeyError) as e:
         res.error = f"{type(e).__name__}: {e}"
     finally:
@@ -414,6 +597,8 @@ def summarize(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Dict[st
     """
     out: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for w in cfg.workloads:
+        if w not in SEQ_WORKLOADS:
+            continue
         out[w] = {}
         by_round: Dict[str, Dict[int, float]] = {}
         for c in cfg.clients:
@@ -444,6 +629,67 @@ def summarize(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Dict[st
     return out
 
 
+def _stats(xs: List[float]) -> Dict[str, Any]:
+    """{median, min, max, samples} of ``xs`` (None for an empty list)."""
+    return {"median": statistics.median(xs) if xs else None, "min": min(xs) if xs else None,
+            "max": max(xs) if xs else None, "samples": xs}
+
+
+def summarize_pipe(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """workload -> variant key -> jobs/s, client CPU/job, gearmand CPU/job, per-round ratios.
+
+    Every ratio is taken within a round and then summarized (see ``summarize``):
+    ``ratio`` is this variant's jobs/s ÷ the PHP variant with the same kind of
+    unique; ``of_ceiling`` is jobs/s ÷ the "ceiling" measurement of that round;
+    in "rounds", ``cpu_growth`` is per-job client CPU of one round ÷ that of the
+    split run of the same client.
+    """
+    # the server's ceiling in a round: the best of that round's "ceiling" measurements
+    ceiling: Dict[int, float] = {}
+    for r in results:
+        if r.workload == "ceiling" and not r.error and r.ops_per_s > 0:
+            ceiling[r.round] = max(ceiling.get(r.round, 0.0), r.ops_per_s)
+    out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for w in cfg.workloads:
+        if w not in PIPE_WORKLOADS:
+            continue
+        out[w] = {}
+        rows = variants(w, cfg)
+        mine = {v.key: [r for r in results if r.workload == w and r.variant == v.key] for v in rows}
+        rate = {k: {r.round: r.ops_per_s for r in rs if not r.error} for k, rs in mine.items()}
+        cpu = {k: {r.round: r.cpu_us_per_op for r in rs if not r.error} for k, rs in mine.items()}
+        for v in rows:
+            good = [r for r in mine[v.key] if not r.error]
+            s: Dict[str, Any] = dict(_stats([r.ops_per_s for r in good]))
+            s.update(label=v.label, client=v.client, mode=v.mode, n=v.n, rounds=v.rounds,
+                     procs=v.procs,
+                     cpu_us=_stats([r.cpu_us_per_op for r in good]),
+                     user_us_per_op=statistics.median([r.user_us_per_op for r in good]) if good else None,
+                     sys_us_per_op=statistics.median([r.sys_us_per_op for r in good]) if good else None,
+                     server_us=_stats([r.server_us_per_op for r in good if r.server_cpu > 0]),
+                     server_busy=_stats([r.server_cpu / r.seconds for r in good
+                                         if r.server_cpu > 0 and r.seconds > 0]),
+                     errors=[r.error for r in mine[v.key] if r.error],
+                     version=next((r.version for r in mine[v.key] if r.version), ""),
+                     late=max((r.late for r in good), default=0.0))
+            if v.procs == 1 and any(r.run_seconds > 0 for r in good):
+                s["run"] = {"jobs_s": _stats([r.run_ops_per_s for r in good]),
+                            "cpu_us": _stats([r.run_cpu_us_per_op for r in good])}
+            base = rate.get(v.baseline, {})
+            if w == "pipelined" and v.client != "php":
+                s["ratio"] = dict(_stats([x / base[k] for k, x in rate[v.key].items()
+                                          if base.get(k)]), vs=v.baseline)
+            if w in ("pipelined", "ceiling") and ceiling:
+                s["of_ceiling"] = _stats([x / ceiling[k] for k, x in rate[v.key].items() if k in ceiling])
+            if w == "rounds" and v.rounds == 1:
+                split = next((u.key for u in rows if u.client == v.client and u.rounds > 1), None)
+                if split:
+                    s["cpu_growth"] = dict(_stats([x / cpu[split][k] for k, x in cpu[v.key].items()
+                                                   if cpu[split].get(k)]), vs=split)
+            out[w][v.key] = s
+    return out
+
+
 def _fmt(x: Optional[float], spec: str = ",.0f") -> str:
     """Format a number, or an em dash for a missing one."""
     return "—" if x is None else format(x, spec)
@@ -463,8 +709,93 @@ def _cpu(s: Dict[str, Any]) -> str:
     return f"{s['user_us_per_op']:.1f}+{s['sys_us_per_op']:.1f}"
 
 
+def _spread(st: Dict[str, Any], spec: str = ".1f", unit: str = "", scale: float = 1.0) -> str:
+    """``median (min-max)`` of a ``_stats`` dict, or an em dash."""
+    if st.get("median") is None:
+        return "—"
+    m, lo, hi = (format(scale * st[k], spec) for k in ("median", "min", "max"))
+    return f"{m}{unit} ({lo}-{hi})"
+
+
+def render_pipe(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
+    """The pipelined tables: one per workload, a row per variant (and its runTasks() part)."""
+    lines: List[str] = []
+    has_ceiling = "ceiling" in summary and any(s["median"] for s in summary["ceiling"].values())
+    head = (f"{'variant':<35} {'N':>7} {'jobs/s median':>13} {'min':>8} {'max':>8}  "
+            f"{'client CPU us/job':>18} {'user+sys':>9}  {'gearmand':>13}  ")
+    for w, per in summary.items():
+        if not per:
+            continue
+        extra = ""
+        if w == "pipelined":
+            extra = f"{'÷ php, per round':<20}" + (f"  {'of ceiling':<15}" if has_ceiling else "")
+        elif w == "ceiling":
+            extra = "of ceiling"
+        elif w == "rounds":
+            extra = "1 round ÷ split, CPU/job"
+        lines += ["", f"{w}: {WORKLOAD_TITLES[w]}", head + extra,
+                  f"{'':<35} {'':>7} {'':>13} {'':>8} {'':>8}  {'median (min-max)':>18} {'median':>9}"
+                  f"  {'us/job, busy':>13}", "-" * (len(head) + len(extra))]
+        for key, s in per.items():
+            n = f"{s['n']}" if s["procs"] == 1 else f"{s['procs']}x{s['n']}"
+            gd = (f"{s['server_us']['median']:.1f}, {100 * s['server_busy']['median']:.0f}%"
+                  if s["server_us"]["median"] is not None else "—")
+            cells = ""
+            if "ratio" in s:
+                cells = f"{_spread(s['ratio'], '.2f', 'x'):<20}"
+            elif w == "pipelined":
+                cells = f"{'(baseline)' if key in ('php-tasks', 'php-tasks-u') else '—':<20}"
+            if "of_ceiling" in s:
+                cells += f"  {_spread(s['of_ceiling'], '.0f', '%', 100.0)}"
+            if "cpu_growth" in s:
+                cells = _spread(s["cpu_growth"], ".2f", "x")
+            note = f"  ({len(s['errors'])} failed: {s['errors'][0][:70]})" if s["errors"] else ""
+            cpu_split = (f"{s['user_us_per_op']:.1f}+{s['sys_us_per_op']:.1f}"
+                         if s["user_us_per_op"] is not None else "—")
+            lines.append(f"{s['label']:<35} {n:>7} {_fmt(s['median']):>13} {_fmt(s['min']):>8} "
+                         f"{_fmt(s['max']):>8}  {_spread(s['cpu_us']):>18} {cpu_split:>9}  {gd:>13}  "
+                         f"{cells}{note}".rstrip())
+            if "run" in s:
+                r = s["run"]["jobs_s"]
+                lines.append(f"{'  of which runTasks() alone':<35} {'':>7} {_fmt(r['median']):>13} "
+                             f"{_fmt(r['min']):>8} {_fmt(r['max']):>8}  "
+                             f"{_spread(s['run']['cpu_us']):>18}")
+        if w == "pipelined":
+            lines.append("÷ php: jobs/s ÷ php runTasks (default unique) or php runTasks +u (rows "
+                         "marked +u), within each round"
+                         + ("; of ceiling: jobs/s ÷ that round's ceiling (below)" if has_ceiling else ""))
+            if "pyg-multiple" in per and per["pyg-multiple"]["n"] != cfg.sizes["pipelined"]:
+                lines.append(f"pygearman runs N={per['pyg-multiple']['n']}, not "
+                             f"{cfg.sizes['pipelined']}: its submit_multiple_jobs costs more per job "
+                             "the more jobs it is given (about 31 us/job at 10,000 and 108 us/job at "
+                             "100,000 on the development machine), so its per-job figures flatter it")
+            if "gear" in cfg.clients:
+                lines.append("gear: not measured here; its submitJob() waits for each JOB_CREATED "
+                             "(no pipelined path), which is the \"background\" workload")
+        if w == "ceiling":
+            late = max((s["late"] for s in per.values()), default=0.0)
+            lines.append("jobs/s = all processes' jobs ÷ (last end - first start); client CPU is "
+                         "the processes' sum per job; latest start past the common start: "
+                         f"{late * 1e3:.1f} ms")
+            lines.append("the ceiling of a round is the higher of these rows in that round (a "
+                         "client-bound row only understates it); \"of ceiling\" is per round")
+    if lines:
+        lines += ["", "client CPU = user + sys CPU time of the client process(es) per job over the "
+                      "timed section (getrusage);",
+                  "gearmand = gearmand's CPU per job over the whole client run (/proc, clock ticks; "
+                  "connections and warmup included), and that CPU ÷ the timed section "
+                  "(100% = one core busy);",
+                  "+u = caller-given uniques (u0, u1, ...); otherwise each library makes its own "
+                  "(libgearman: a UUID per task)"]
+    return "\n".join(lines)
+
+
 def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
     """The printed tables: ops/s per workload and client, then cygearman ÷ each peer."""
+    pipe = {w: per for w, per in summary.items() if w in PIPE_WORKLOADS}
+    summary = {w: per for w, per in summary.items() if w in SEQ_WORKLOADS}
+    if not summary:
+        return render_pipe(pipe, cfg).lstrip("\n")
     lines = []
     head = (f"{'workload':<11} {'client':<10} {'N':>6} {'ops/s median':>13} {'min':>8} {'max':>8} "
             f"{'us/op':>6} {'CPU user+sys':>12}  cyg ÷ this, per round: median (min-max)")
@@ -487,8 +818,9 @@ def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
             lines.append(f"{w:<11} " + " ".join(f"{c:>13}" for c in cells))
     lines += ["", "us/op = 1e6 / median ops/s (wall clock); CPU user+sys = median CPU time in us that the"
                   " client process itself spent per operation in its timed loop (user space + kernel)",
-              "workloads: " + "; ".join(f"{w} = {WORKLOAD_TITLES[w]}" for w in cfg.workloads)]
-    return "\n".join(lines)
+              "workloads: " + "; ".join(f"{w} = {WORKLOAD_TITLES[w]}" for w in cfg.workloads
+                                        if w in SEQ_WORKLOADS)]
+    return "\n".join(lines) + ("\n" + render_pipe(pipe, cfg) if pipe else "")
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -499,12 +831,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="2 rounds, smaller N and warmup: a run of about half a minute")
+                    help="2 rounds, smaller N and warmup: a run of about a minute")
     ap.add_argument("--rounds", "-r", type=int,
                     help="rounds of interleaved measurements (default 5, quick 2)")
     for w in WORKLOADS:
         ap.add_argument(f"--n-{w}", type=int, dest=f"n_{w}",
                         help=f"operations per {w} measurement (default {SIZES[w][0]}, quick {SIZES[w][1]})")
+    ap.add_argument("--n-pipelined-pygearman", type=int,
+                    help=f"pygearman's N in pipelined (default {PYGEARMAN_PIPE_SIZE[0]}, "
+                         f"quick {PYGEARMAN_PIPE_SIZE[1]}; its cost per job grows with N)")
+    ap.add_argument("--split-rounds", type=int, default=SPLIT_ROUNDS,
+                    help="rounds workload: the split run submits N as this many runTasks rounds")
+    ap.add_argument("--ceiling-procs", type=int, default=CEILING_PROCS,
+                    help="ceiling workload: PHP client processes at once (each pipelines --n-ceiling jobs)")
     ap.add_argument("--warmup", type=int,
                     help="untimed operations before each loop (default 200, quick 20)")
     ap.add_argument("--payload-bytes", type=int, default=7, help="workload size of every job")
@@ -538,6 +877,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
         workloads=workloads,
         timeout=a.timeout,
         venv=a.venv.resolve(),
+        pygearman_pipe_size=a.n_pipelined_pygearman or PYGEARMAN_PIPE_SIZE[q],
+        split_rounds=max(1, a.split_rounds),
+        ceiling_procs=max(1, a.ceiling_procs),
     )
     if a.pin == "split":
         cfg.client_cpus, cfg.server_cpus = split_cpus()
@@ -598,7 +940,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         notes.append("gearman/_core*.so is missing or older than src/: run "
                      "'python setup.py build_ext --inplace' first")
     header.append(f"rounds: {cfg.rounds}, warmup: {cfg.warmup}, payload: {cfg.payload_bytes} B, "
-                  f"N: " + ", ".join(f"{w}={cfg.sizes[w]}" for w in cfg.workloads))
+                  f"N: " + ", ".join(f"{w}={cfg.sizes[w]}" for w in cfg.workloads)
+                  + (f" (pygearman {cfg.pygearman_pipe_size})" if "pipelined" in cfg.workloads
+                     and "pygearman" in cfg.clients else "")
+                  + (f", split rounds: {cfg.split_rounds}" if "rounds" in cfg.workloads else "")
+                  + (f", ceiling processes: {cfg.ceiling_procs}" if "ceiling" in cfg.workloads else ""))
     with tempfile.TemporaryDirectory(prefix="gm-bench-") as tmpname:
         tmp = Path(tmpname)
         header.append("gearmand: " + shlex.join(gearmand_argv("PORT", tmp)))
@@ -611,6 +957,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             for rnd in range(1, cfg.rounds + 1):
                 for w in cfg.workloads:
+                    if w in PIPE_WORKLOADS:
+                        for v in variants(w, cfg):
+                            r = measure_pipe(w, v, rnd, cfg, tmp)
+                            results.append(r)
+                            shown = (r.error[:100] if r.error else
+                                     f"{r.ops_per_s:,.0f} jobs/s, {r.cpu_us_per_op:.2f} us CPU/job")
+                            print(f"  round {rnd}/{cfg.rounds}  {w:<10} {v.label:<35} {shown}",
+                                  file=sys.stderr, flush=True)
+                        continue
                     for c in cfg.clients:
                         r = measure(c, w, rnd, cfg, tmp)
                         results.append(r)
@@ -625,6 +980,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elapsed = time.monotonic() - t_start
 
     summary = summarize(results, cfg)
+    summary.update(summarize_pipe(results, cfg))
     print()
     print(render(summary, cfg))
     versions = sorted({r.version for r in results if r.version})
@@ -637,13 +993,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "command": command,
             "machine": info,
             "config": {"rounds": cfg.rounds, "sizes": cfg.sizes, "warmup": cfg.warmup,
+                       "pygearman_pipe_size": cfg.pygearman_pipe_size,
+                       "split_rounds": cfg.split_rounds, "ceiling_procs": cfg.ceiling_procs,
                        "payload_bytes": cfg.payload_bytes, "clients": cfg.clients,
                        "workloads": cfg.workloads, "client_cpus": cfg.client_cpus,
                        "server_cpus": cfg.server_cpus, "gearmand": gearmand_argv("PORT", Path("TMP"))},
             "notes": notes,
             "summary": summary,
             "measurements": [dict(vars(r), ops_per_s=r.ops_per_s, user_us_per_op=r.user_us_per_op,
-                                  sys_us_per_op=r.sys_us_per_op) for r in results],
+                                  sys_us_per_op=r.sys_us_per_op, run_ops_per_s=r.run_ops_per_s,
+                                  run_cpu_us_per_op=r.run_cpu_us_per_op,
+                                  server_us_per_op=r.server_us_per_op) for r in results],
             "wall_seconds": elapsed,
             "loadavg_at_end": load_end,
             "interrupted": interrupted,
