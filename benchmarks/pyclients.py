@@ -175,6 +175,36 @@ def run_cygearman(workload: str, port: int, n: int, warmup: int, payload: bytes,
         handles = [h for hs in got for h in hs]
         if len(handles) != per * rounds or not all(handles):
             raise RuntimeError(f"submit_batch: {sum(map(bool, handles))} handles for {per * rounds} jobs")
+    elif workload in ("aio-many", "aio-gather"):
+        import asyncio
+
+        from gearman.aio import AsyncGearmanClient
+        per = n // rounds
+        loads = [[payload] * per for _ in range(rounds)]
+        ac = AsyncGearmanClient(f"127.0.0.1:{port}", timeout=120)
+        loop = asyncio.new_event_loop()
+        got = []
+
+        async def gather_bg(load: List[bytes]) -> List[str]:
+            # one coroutine per job, all in flight at once: the engine pipelines them
+            return await asyncio.gather(*[ac.do_background(fn, p) for p in load])
+
+        one = ac.submit_many if workload == "aio-many" else None
+        if warmup:
+            loop.run_until_complete(ac.submit_many(fn, [payload] * warmup))
+
+        def submit_round(r: int) -> None:
+            coro = ac.submit_many(fn, loads[r]) if one is not None else gather_bg(loads[r])
+            got.append(loop.run_until_complete(coro))
+
+        try:
+            timing = _pipelined(submit_round, rounds, start_at)
+        finally:
+            loop.run_until_complete(ac.close())
+            loop.close()
+        handles = [h for hs in got for h in hs]
+        if len(handles) != per * rounds or not all(handles):
+            raise RuntimeError(f"{workload}: {sum(map(bool, handles))} handles for {per * rounds} jobs")
     else:
         raise ValueError(workload)
     version = getattr(gearman, "__version__", "?")

@@ -113,6 +113,9 @@ def variants(workload: str, cfg: "Config") -> List[Variant]:
               Variant("php-tasks-u", "php runTasks +u", "php", "tasks-u", n),
               Variant("cyg-batch", "cygearman submit_batch", "cygearman", "batch", n),
               Variant("cyg-batch-u", "cygearman submit_batch +u", "cygearman", "batch-u", n),
+              Variant("cyg-aio-many", "cygearman asyncio submit_many", "cygearman", "aio-many", n),
+              Variant("cyg-aio-gather", "cygearman asyncio gather(do_background)", "cygearman",
+                      "aio-gather", n),
               Variant("pyg-multiple", "pygearman submit_multiple_jobs", "pygearman", "multiple",
                       cfg.pygearman_pipe_size)]
     elif workload == "rounds":

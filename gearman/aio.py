@@ -19,7 +19,7 @@ import inspect
 import logging
 import time
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Sequence,
-                    Tuple, Union)
+                    Tuple, Union, cast)
 
 from gearman import _core
 from gearman import constants as C
@@ -113,9 +113,10 @@ class AsyncGearmanClient:
         engine.finished_log = []
         self._engine = engine
         self._timeout = timeout
-        self._futures: Dict[Any, asyncio.Future] = {}
-        self._batches: Dict[Any, asyncio.Future] = {}
+        self._futures: Dict[Any, "asyncio.Future[Any]"] = {}
+        self._batches: Dict[Any, "asyncio.Future[Any]"] = {}
         self.last_batch_errors: Dict[int, BaseException] = {}
+        self._kick_pending = False
         self._driver = _LoopDriver(engine, self._io)
         if servers:
             self.add_servers(servers)
@@ -150,6 +151,17 @@ class AsyncGearmanClient:
                     fut.set_result(None)
             self._driver.sync()
 
+    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Many coroutines submitting in one loop iteration share one pump: their
+        # packets leave together, pipelined, with one send per connection.
+        if not self._kick_pending:
+            self._kick_pending = True
+            loop.call_soon(self._kicked)
+
+    def _kicked(self) -> None:
+        self._kick_pending = False
+        self._io()
+
     async def _wait(self, tasks: Sequence[Any], timeout: Optional[float]) -> None:
         loop = self._driver.attach()
         futs = []
@@ -159,11 +171,21 @@ class AsyncGearmanClient:
             fut = loop.create_future()
             self._futures[t] = fut
             futs.append(fut)
-        self._io()
+        self._kick(loop)
         if timeout is None:
             timeout = self._timeout
         try:
-            if futs:
+            if len(futs) == 1:
+                if timeout is None:
+                    await futs[0]
+                else:
+                    # one timer per call (cheaper than wait_for's extra task and waiter)
+                    timer = loop.call_later(timeout, _expire, futs[0])
+                    try:
+                        await futs[0]
+                    finally:
+                        timer.cancel()
+            elif futs:
                 await asyncio.wait_for(asyncio.gather(*futs), timeout)
         except BaseException:
             for t in tasks:
@@ -203,36 +225,37 @@ class AsyncGearmanClient:
         for each intermediate packet.  Raises as GearmanClient.doNormal, plus
         asyncio.TimeoutError on ``timeout`` (the job is abandoned).
         """
-        return await self._do(_FOREGROUND["normal"], function, workload, unique, timeout,
-                              _stream_callbacks(on_data, on_status, on_warning))
+        return cast(bytes, await self._do(_FOREGROUND["normal"], function, workload, unique,
+                                          timeout, _stream_callbacks(on_data, on_status,
+                                                                     on_warning)))
 
     async def do_high(self, function: Union[str, bytes], workload: Payload,
                       unique: Optional[Union[str, bytes]] = None, *,
                       timeout: Optional[float] = None) -> bytes:
         """As :meth:`do_normal`, at high priority."""
-        return await self._do(_FOREGROUND["high"], function, workload, unique, timeout)
+        return cast(bytes, await self._do(_FOREGROUND["high"], function, workload, unique, timeout))
 
     async def do_low(self, function: Union[str, bytes], workload: Payload,
                      unique: Optional[Union[str, bytes]] = None, *,
                      timeout: Optional[float] = None) -> bytes:
         """As :meth:`do_normal`, at low priority."""
-        return await self._do(_FOREGROUND["low"], function, workload, unique, timeout)
+        return cast(bytes, await self._do(_FOREGROUND["low"], function, workload, unique, timeout))
 
     async def do_background(self, function: Union[str, bytes], workload: Payload,
                             unique: Optional[Union[str, bytes]] = None, *,
                             timeout: Optional[float] = None) -> str:
         """Queue a background job; return its handle once the server accepted it."""
-        return await self._do(_BACKGROUND["normal"], function, workload, unique, timeout)
+        return cast(str, await self._do(_BACKGROUND["normal"], function, workload, unique, timeout))
 
     async def do_high_background(self, function: Union[str, bytes], workload: Payload,
                                  unique: Optional[Union[str, bytes]] = None, *,
                                  timeout: Optional[float] = None) -> str:
-        return await self._do(_BACKGROUND["high"], function, workload, unique, timeout)
+        return cast(str, await self._do(_BACKGROUND["high"], function, workload, unique, timeout))
 
     async def do_low_background(self, function: Union[str, bytes], workload: Payload,
                                 unique: Optional[Union[str, bytes]] = None, *,
                                 timeout: Optional[float] = None) -> str:
-        return await self._do(_BACKGROUND["low"], function, workload, unique, timeout)
+        return cast(str, await self._do(_BACKGROUND["low"], function, workload, unique, timeout))
 
     async def stream(self, function: Union[str, bytes], workload: Payload,
                      unique: Optional[Union[str, bytes]] = None, *,
@@ -240,7 +263,7 @@ class AsyncGearmanClient:
         """Run a foreground job and yield its events as they come:
         ``("data", bytes)``, ``("warning", bytes)``, ``("status", (num, den))``,
         then ``("complete", result)``.  A failure raises at the end."""
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: "asyncio.Queue[Any]" = asyncio.Queue()
         job = asyncio.ensure_future(self._do(
             _FOREGROUND["normal"], function, workload, unique, timeout,
             _stream_callbacks(lambda d: queue.put_nowait(("data", d)),
@@ -302,7 +325,7 @@ class AsyncGearmanClient:
         await self._wait(tasks, timeout)
         answered = [t for t in tasks if t.exception is None]
         if not answered:
-            raise tasks[0].exception
+            raise cast(BaseException, tasks[0].exception)
         for t in answered:
             if t.isKnown():
                 return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
@@ -339,6 +362,11 @@ class AsyncGearmanClient:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+
+def _expire(fut: "asyncio.Future[Any]") -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
 
 
 def _stream_callbacks(on_data: Optional[Callable[[bytes], Any]],
