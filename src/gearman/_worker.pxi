@@ -446,9 +446,18 @@ cdef class WorkerEngine:
                     if c.state == CS_CONNECTING or c.wbuf._len > c.wbuf._pos:
                         p.events = POLLIN | POLLOUT
                     p.revents = 0
-                    ms = <int>((deadline - gm_monotonic()) * 1000.0) + 1
+                    now = gm_monotonic()
+                    if c.state == CS_CONNECTING or c.state == CS_HANDSHAKE:
+                        if now >= c.connect_deadline:
+                            raise ServerUnavailable(
+                                f"connect to {c.key} timed out after {c.connect_timeout:g} s",
+                                code=RC_TIMEOUT, server=c.key)
+                    ms = <int>((deadline - now) * 1000.0) + 1
                     if ms <= 0:
                         raise GearmanTimeoutError(f"echo from {c.key} timed out", code=RC_TIMEOUT)
+                    if (c.state == CS_CONNECTING or c.state == CS_HANDSHAKE) and \
+                            (c.connect_deadline - now) * 1000.0 + 1 < ms:
+                        ms = <int>((c.connect_deadline - now) * 1000.0) + 1
                     with nogil:
                         rc = gm_poll(&p, 1, ms)
                     if rc < 0:
@@ -462,6 +471,8 @@ cdef class WorkerEngine:
                     if c.state == CS_CONNECTING:
                         c.finish_connect()
                         self._ensure(c, gm_monotonic())
+                    elif c.state == CS_HANDSHAKE:
+                        c.do_handshake()
                     elif p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
                         c.fill()
             except GearmanError as e:
