@@ -29,4 +29,5 @@ __all__ = [
     "GearmanAdminClient",
     "DataEncoder",
     "__version__",
-] + list(constants.__all__)
+]
+__all__ += constants.__all__   # the form mypy understands as re-exports

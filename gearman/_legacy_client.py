@@ -25,6 +25,11 @@ Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
 * Timed-out requests stay attached to the client: waiting again on them
   (``submit_multiple_requests`` or ``wait_until_jobs_completed``) resumes.
   Until they end, a PECL ``runTasks()`` on the same client waits for them too.
+* A request whose connection broke while it ran is ``JOB_UNKNOWN`` with
+  ``timed_out`` False (2.0.2 set ``timed_out`` too).  When every connection
+  broke, ServerUnavailable is raised only if no server answers on a new
+  connection; otherwise the requests are returned, ready to be submitted
+  again (the docs' "Recovering from failed connections" recipe).
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Set
 
 from gearman import _core
-from gearman.connection import GearmanConnection
+from gearman.connection import GearmanConnection, add_server_with_tls
 from gearman.connection_manager import GearmanConnectionManager
 from gearman.constants import (
     JOB_COMPLETE,
@@ -44,13 +49,14 @@ from gearman.constants import (
 )
 from gearman.errors import (
     ExceededConnectionAttempts,
+    GearmanError,
     GearmanTimeoutError,
     ServerError,
     ServerUnavailable,
 )
 from gearman.job import GearmanJobRequest
 from gearman.protocol import submit_cmd_for_background_priority
-from gearman.util import disambiguate_server_parameter
+from gearman.util import disambiguate_server_parameter, host_tls_context
 
 __all__ = ["LegacyClientMixin", "RANDOM_UNIQUE_BYTES"]
 
@@ -73,6 +79,16 @@ def _check_multiple(requests: Any, what: str = "job requests") -> None:
 
 def _deadline(poll_timeout: Optional[float]) -> Optional[float]:
     return None if poll_timeout is None else time.monotonic() + max(0.0, float(poll_timeout))
+
+
+def _incomplete_in_time(request: GearmanJobRequest) -> bool:
+    """``timed_out`` after a completion wait: not complete, and not lost.
+
+    python-gearman 2.0.2 also flagged a request whose connection broke
+    (``JOB_UNKNOWN``) as timed out; its docs (``check_request_status``, the
+    "Recovering from failed connections" recipe) tell the two apart, and so do we.
+    """
+    return not request.complete and request.state != JOB_UNKNOWN
 
 
 def _remaining(deadline: Optional[float]) -> float:
@@ -108,11 +124,14 @@ class LegacyClientMixin(GearmanConnectionManager):
     def add_connection(self, hostport_tuple: Any) -> GearmanConnection:
         """Add a server (``'host[:port]'``, ``(host, port)`` or dict); return its connection.
 
+        A dict with ``keyfile``, ``certfile`` and ``ca_certs`` all set makes a
+        TLS connection to that server (see :func:`gearman.util.tls_context`).
         No I/O happens until a request needs the server.
         """
         host, port = disambiguate_server_parameter(hostport_tuple)
+        tls = host_tls_context(hostport_tuple)
         with self._lock:
-            core = self._engine.add_server(host, port)
+            core = add_server_with_tls(self._engine, host, port, tls)
             self._engine.exceptions = True
             wrapped = self._wrap_connection(core)
         assert wrapped is not None
@@ -188,7 +207,7 @@ class LegacyClientMixin(GearmanConnectionManager):
             self._legacy_wait(requests, deadline, until_complete=wait_until_complete, resend=True)
             if wait_until_complete:
                 for r in requests:
-                    r.timed_out = not r.complete
+                    r.timed_out = _incomplete_in_time(r)
             else:
                 for r in requests:
                     r.timed_out = r.state == JOB_PENDING
@@ -214,15 +233,19 @@ class LegacyClientMixin(GearmanConnectionManager):
         """Wait until every sent request is ``complete`` (nothing is sent or re-sent).
 
         Returns ``job_requests``; the incomplete ones have ``timed_out`` set.  A
-        request whose connection broke goes back to ``JOB_UNKNOWN``; if no server
-        is left connected, ServerUnavailable is raised as python-gearman did.
+        request whose connection broke goes back to ``JOB_UNKNOWN`` (with
+        ``timed_out`` False: it did not time out, its outcome is unknown), ready
+        to be sent again with :meth:`submit_multiple_requests` if its
+        ``max_connection_attempts`` allow.  If no server is left connected and
+        none answers on a new connection, ServerUnavailable is raised as
+        python-gearman did.
         """
         _check_multiple(job_requests)
         with self._lock:
             self._legacy_wait(list(job_requests), _deadline(poll_timeout),
                               until_complete=True, resend=False)
             for r in job_requests:
-                r.timed_out = not r.complete
+                r.timed_out = _incomplete_in_time(r)
         return job_requests
 
     def send_job_request(self, current_request: GearmanJobRequest) -> GearmanJobRequest:
@@ -502,6 +525,42 @@ class LegacyClientMixin(GearmanConnectionManager):
                     raise exc
             if not in_time:
                 break
-        if lost_running and not any(c.connected for c in engine.servers):
+        if lost_running and not self._legacy_reachable(deadline):
             raise ServerUnavailable(
                 f"Found no valid connections in list: {self.connection_list!r}")
+
+    def _legacy_reachable(self, deadline: Optional[float]) -> bool:
+        """True if a server is connected, or answers an ECHO on a new connection now.
+
+        After every connection broke during a wait, python-gearman raised
+        ServerUnavailable.  A server that answers again (a network blip, a
+        proxy or load balancer that dropped the connection, a restart that is
+        already over) is no reason to: the lost requests are returned as
+        ``JOB_UNKNOWN`` and can be submitted again.  The probe is an ECHO
+        round trip through the engine (so TLS servers are probed over TLS, and
+        a server that is dying -- its listener still accepting for an instant
+        -- does not pass), one server after the other, each bounded by
+        ``connect_timeout`` and the caller's deadline.
+        """
+        engine = self._engine
+        if any(c.connected for c in engine.servers):
+            return True
+        for c in list(engine.servers):
+            limit = float(engine.connect_timeout)
+            remaining = _remaining(deadline)
+            if remaining >= 0:
+                if remaining == 0:
+                    return False
+                limit = min(limit, remaining)
+            probe = engine.new_request(_core.KIND_ECHO, b"")
+            try:
+                engine.submit_to(c, probe)
+                engine.run([probe], limit)
+            except GearmanError:
+                pass
+            if probe.state == _TS_DONE:
+                if probe.exception is None:
+                    return True
+            else:
+                engine.abandon(probe)
+        return False

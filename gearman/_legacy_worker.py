@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from gearman import _core
 from gearman import constants as C
-from gearman.connection import GearmanConnection
+from gearman.connection import GearmanConnection, add_server_with_tls
 from gearman.connection_manager import GearmanConnectionManager
 from gearman.errors import (
     ConnectionError as _GearmanConnectionError,
@@ -60,7 +60,7 @@ from gearman.errors import (
     ServerUnavailable,
 )
 from gearman.job import GearmanJob
-from gearman.util import disambiguate_server_parameter
+from gearman.util import disambiguate_server_parameter, host_tls_context
 
 __all__ = ["LegacyWorkerMixin", "POLL_TIMEOUT_IN_SECONDS"]
 
@@ -71,6 +71,11 @@ POLL_TIMEOUT_IN_SECONDS = 60.0
 
 _UNSET: Any = object()
 _PECL_JOB: Any = None       # gearman.worker.GearmanJob, imported on first use (import cycle)
+
+
+def _ended(job: Any) -> bool:
+    """True once WORK_COMPLETE/FAIL/EXCEPTION went out for ``job``: later sends are dropped."""
+    return bool(getattr(job, "_legacy_final", False))
 
 
 def _pecl_job_class() -> Any:
@@ -98,10 +103,18 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         return [v for v in map(self._wrap_connection, self._engine.servers) if v is not None]
 
     def add_connection(self, hostport_tuple: Any) -> GearmanConnection:
-        """Add a server (``'host[:port]'``, ``(host, port)`` or dict); return its connection."""
+        """Add a server (``'host[:port]'``, ``(host, port)`` or dict); return its connection.
+
+        A dict with ``keyfile``, ``certfile`` and ``ca_certs`` all set makes a
+        TLS connection to that server (see :func:`gearman.util.tls_context`).
+        A worker given its servers this way is a python-gearman worker:
+        ``work()`` without arguments loops as python-gearman's did.
+        """
         host, port = disambiguate_server_parameter(hostport_tuple)
+        tls = host_tls_context(hostport_tuple)
         with self._lock:
-            view = self._wrap_connection(self._engine.add_server(host, port))
+            view = self._wrap_connection(add_server_with_tls(self._engine, host, port, tls))
+            self._host_list_given = True
         assert view is not None
         return view
 
@@ -361,11 +374,15 @@ class LegacyWorkerMixin(GearmanConnectionManager):
     def send_job_data(self, current_job: GearmanJob, data: Any,
                       poll_timeout: Optional[float] = None) -> None:
         """Send WORK_DATA with ``data_encoder.encode(data)``."""
+        if _ended(current_job):
+            return
         self._legacy_send(current_job, C.GEARMAN_COMMAND_WORK_DATA, self.data_encoder.encode(data))
 
     def send_job_warning(self, current_job: GearmanJob, data: Any,
                          poll_timeout: Optional[float] = None) -> None:
         """Send WORK_WARNING with ``data_encoder.encode(data)``."""
+        if _ended(current_job):
+            return
         self._legacy_send(current_job, C.GEARMAN_COMMAND_WORK_WARNING, self.data_encoder.encode(data))
 
     def send_job_complete(self, current_job: GearmanJob, data: Any,
@@ -373,8 +390,11 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         """Finish the job with WORK_COMPLETE and ``data_encoder.encode(data)``.
 
         Raises whatever the encoder raises (TypeError for a non-bytes result
-        with the default encoder) before anything is sent.
+        with the default encoder) before anything is sent.  Once the job ended
+        (completed or failed), does nothing: the encoder is not called either.
         """
+        if _ended(current_job):
+            return
         self._legacy_send(current_job, C.GEARMAN_COMMAND_WORK_COMPLETE,
                           self.data_encoder.encode(data), final=True)
 
@@ -389,6 +409,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         Clients that asked for exceptions get the payload; gearmand tells the
         others WORK_FAIL.  An empty payload sends WORK_FAIL.
         """
+        if _ended(current_job):
+            return
         payload = self.data_encoder.encode(data)
         if not payload:
             self.send_job_failure(current_job)

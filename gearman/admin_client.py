@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from gearman import _core
 from gearman._servers import parse_host_entry
 from gearman.connection import GearmanConnection
+from gearman.util import host_tls_context
 from gearman.connection_manager import GearmanConnectionManager
 from gearman.errors import (
     InvalidAdminClientState,
@@ -58,7 +59,8 @@ class GearmanAdminClient(GearmanConnectionManager):
 
     ``GearmanAdminClient(host_list=None, poll_timeout=10.0)``; ``host_list`` holds
     one server in any host form (``'host'``, ``'host:port'``, ``(host, port)``,
-    dict), or is that server itself.  Raises
+    dict; a dict with ``keyfile``, ``certfile`` and ``ca_certs`` connects with
+    TLS), or is that server itself.  Raises
     :class:`gearman.errors.InvalidArgumentError` (a GearmanError and a
     ValueError) for zero or several servers.  Usable as a context manager.
     """
@@ -75,7 +77,13 @@ class GearmanAdminClient(GearmanConnectionManager):
                 f"GearmanAdminClient takes exactly one server, got {len(entries)}")
         host, port = parse_host_entry(entries[0])
         self.poll_timeout: float = float(poll_timeout)
-        self.current_connection = GearmanConnection(host, port)
+        entry = entries[0]
+        if isinstance(entry, dict):
+            self.current_connection = GearmanConnection(
+                host, port, entry.get("keyfile"), entry.get("certfile"), entry.get("ca_certs"))
+        else:
+            self.current_connection = GearmanConnection(host, port)
+        self._tls = host_tls_context(entry)
         self._sock: Optional[socket.socket] = None
         self._reader: Any = None
         self._lock = threading.RLock()
@@ -244,6 +252,14 @@ class GearmanAdminClient(GearmanConnectionManager):
                 raise ServerUnavailable(
                     f"Found no valid connections in list: {self.connection_list!r} ({exc})") from exc
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                try:
+                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                    sock = self._tls.wrap_socket(sock, server_hostname=c.gearman_host)
+                except (OSError, ValueError) as exc:
+                    sock.close()
+                    raise ServerUnavailable(
+                        f"TLS handshake with {c.gearman_host}:{c.gearman_port} failed: {exc}") from exc
             self._sock = sock
             self._reader = _core.PacketReader(magic=b"\0RES", allow_text=True)
         return deadline

@@ -153,8 +153,9 @@ class GearmanClient(LegacyClientMixin):
             if isinstance(host_list, str):
                 host_list = [host_list]
             for entry in host_list:
-                host, port = parse_host_entry(entry)
-                self._engine.add_server(host, port)
+                # add_connection understands every python-gearman host form,
+                # TLS dicts included
+                self.add_connection(entry)
             self._engine.exceptions = True
 
     # -- outcome bookkeeping -------------------------------------------------------

@@ -51,10 +51,12 @@ class NoopEncoder(DataEncoder):
     """The default encoder: payloads pass through unchanged.
 
     ``encode`` accepts ``bytes``, ``bytearray``, ``memoryview`` and ``str``
-    (sent as UTF-8), and ``None`` (sent as an empty payload, so a worker
-    callback that returns nothing completes its job instead of dying as it did
-    with python-gearman).  Anything else raises ``TypeError``.  ``decode``
-    returns the received ``bytes`` as they are.
+    (sent as UTF-8), ``None`` (sent as an empty payload, so a worker callback
+    that returns nothing completes its job instead of dying as it did with
+    python-gearman), and a ``reversed()`` iterator over bytes (joined: the
+    "reverse" worker of python-gearman's docs returns
+    ``reversed(gearman_job.data)``).  Anything else raises ``TypeError``.
+    ``decode`` returns the received ``bytes`` as they are.
     """
 
     @classmethod
@@ -63,6 +65,11 @@ class NoopEncoder(DataEncoder):
         if encodable_object is None:
             return b""
         if not isinstance(encodable_object, _BYTES_LIKE):
+            if isinstance(encodable_object, reversed):
+                try:
+                    return bytes(encodable_object)
+                except (TypeError, ValueError):
+                    pass
             raise TypeError(f"Expecting byte string, got {type(encodable_object)!r}")
         return encodable_object
 

@@ -10,7 +10,7 @@ The compiled core imports these classes; they are defined only here.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from gearman import constants as _c
 
@@ -154,8 +154,8 @@ class BatchError(GearmanError):
     ``errors`` maps each failed index to its GearmanError.
     """
 
-    handles: list = []
-    errors: dict = {}
+    handles: List[Optional[str]] = []
+    errors: Dict[int, "GearmanError"] = {}
 
 
 class ExceededConnectionAttempts(GearmanError):

@@ -102,6 +102,15 @@ class GearmanJobRequest:
         return self.gearman_job
 
     @property
+    def unique(self) -> Any:
+        """The job's unique (``job.unique``).
+
+        Not in python-gearman, whose own docs read ``job_request.unique``
+        (``check_request_status`` in docs/client.rst) and so raised AttributeError.
+        """
+        return self.gearman_job.unique
+
+    @property
     def complete(self) -> bool:
         """True when nothing more will happen to the request.
 

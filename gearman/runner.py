@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 from gearman.worker import GearmanWorker
 
@@ -100,14 +100,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         _child(args)
         return 0
 
-    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    ctx = (multiprocessing.get_context("spawn") if sys.platform == "win32"
+           else multiprocessing.get_context("fork"))
     children: Dict[int, Any] = {}
     stopping = [0]
 
     def spawn() -> None:
         p = ctx.Process(target=_child, args=(args, True), daemon=False)
         p.start()
-        children[p.pid] = p
+        children[cast(int, p.pid)] = p     # set once started
 
     def on_signal(signum: int, frame: Any) -> None:
         stopping[0] += 1

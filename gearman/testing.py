@@ -167,7 +167,7 @@ class _Handle:
 
     def __init__(self, tmpdir: str) -> None:
         self.tmpdir = tmpdir
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: "Optional[subprocess.Popen[bytes]]" = None
         self.stderr: Optional[IO[bytes]] = None
         # A forked child (os.fork in a test) inherits this object and runs
         # finalizers at its exit: it must not kill its parent's gearmand.

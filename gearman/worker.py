@@ -188,11 +188,13 @@ class GearmanWorker(LegacyWorkerMixin):
         if host_list:
             if isinstance(host_list, str):
                 entries = parse_servers(host_list)
+                for host, port in entries:
+                    self._engine.add_server(host, port)
             else:
-                entries = [parse_host_entry(e) for e in
-                           ([host_list] if isinstance(host_list, dict) else host_list)]
-            for host, port in entries:
-                self._engine.add_server(host, port)
+                # add_connection understands every python-gearman host form,
+                # TLS dicts included
+                for entry in ([host_list] if isinstance(host_list, dict) else host_list):
+                    self.add_connection(entry)
 
     # -- outcome bookkeeping
     def returnCode(self) -> int:

@@ -16,7 +16,7 @@ def main(dist: Path) -> int:
         return 1
     names = zipfile.ZipFile(wheels[0]).namelist()
     for required in ("gearman/__init__.py", "gearman/py.typed", "gearman/_core.pyi",
-                     "gearman/testing.py"):
+                     "gearman/testing.py", "gearman/cli.py", "gearman/__main__.py"):
         if required not in names:
             problems.append(f"wheel lacks {required}")
     if not any(n.startswith("gearman/_core") and n.endswith((".so", ".pyd")) for n in names):

@@ -8,16 +8,31 @@
 #include <string.h>
 
 #ifdef _WIN32
+#  include <limits.h>
 #  include <winsock2.h>
 #  include <windows.h>
+#  if defined(_WIN32_WINNT) && _WIN32_WINNT < 0x0600
+#    error "cygearman needs _WIN32_WINNT >= 0x0600 (Vista): WSAPoll and struct pollfd"
+#  endif
 typedef SOCKET gm_socket_t;
+/* Winsock takes int lengths: a larger buffer is sent or received in pieces (the
+ * callers loop on partial transfers anyway). */
+#  define GM_INT_LEN(n) ((int)((n) > INT_MAX ? INT_MAX : (n)))
 #  define gm_poll(fds, n, ms) WSAPoll((fds), (ULONG)(n), (ms))
-#  define gm_send(fd, buf, n) send((SOCKET)(fd), (const char *)(buf), (int)(n), 0)
-#  define gm_recv(fd, buf, n) recv((SOCKET)(fd), (char *)(buf), (int)(n), 0)
+#  define gm_send(fd, buf, n) send((SOCKET)(fd), (const char *)(buf), GM_INT_LEN(n), 0)
+#  define gm_recv(fd, buf, n) recv((SOCKET)(fd), (char *)(buf), GM_INT_LEN(n), 0)
 #  define gm_sockerr() WSAGetLastError()
 #  define GM_WOULDBLOCK(e) ((e) == WSAEWOULDBLOCK)
 #  define GM_EINTR(e) ((e) == WSAEINTR)
-static double gm_monotonic(void) { return (double)GetTickCount64() / 1000.0; }
+/* QueryPerformanceCounter, not GetTickCount64: the tick count moves in 10-16 ms
+ * steps, coarser than the millisecond timeouts it must measure. */
+static double gm_monotonic(void) {
+    static LARGE_INTEGER freq;   /* set on first use; a racing second set is identical */
+    LARGE_INTEGER now;
+    if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&now);
+    return (double)now.QuadPart / (double)freq.QuadPart;
+}
 static long gm_getpid(void) { return (long)GetCurrentProcessId(); }
 #else
 #  include <errno.h>
@@ -40,10 +55,6 @@ static double gm_monotonic(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 static long gm_getpid(void) { return (long)getpid(); }
-#endif
-
-#ifndef POLLRDHUP
-#  define POLLRDHUP 0
 #endif
 
 /* Big-endian 32-bit load/store without alignment assumptions. */

@@ -10,12 +10,22 @@ def _bump_fork_generation():
     global _fork_generation
     _fork_generation += 1
 
-os.register_at_fork(after_in_child=_bump_fork_generation)
+if hasattr(os, "register_at_fork"):    # Windows has no fork()
+    os.register_at_fork(after_in_child=_bump_fork_generation)
 
 _CONNECT_IN_PROGRESS = frozenset(
     e for e in (getattr(errno, "EINPROGRESS", None), getattr(errno, "EWOULDBLOCK", None),
                 getattr(errno, "EAGAIN", None), getattr(errno, "EALREADY", None), 10035)
     if e is not None)
+
+
+cdef str _sockerr_text(int err):
+    """The message of a socket error code: errno on POSIX, a WSA code on Windows
+    (which os.strerror() calls "Unknown error")."""
+    if os.name == "nt":
+        import ctypes                      # error path only
+        return f"{ctypes.FormatError(err).strip()} (Winsock error {err})"
+    return os.strerror(err)
 
 
 cdef inline double _backoff(int failures):
@@ -183,7 +193,7 @@ cdef class Connection:
                     self.finish_connect()
                 return 0
             s.close()
-            last = OSError(err, os.strerror(err))
+            last = OSError(err, _sockerr_text(err))
         self.state = CS_DISCONNECTED
         self.sock = None
         self.fd = -1
@@ -200,7 +210,7 @@ cdef class Connection:
             if self.addrs:
                 return self._try_next_addr()
             self.state = CS_DISCONNECTED
-            raise ServerUnavailable(f"could not connect to {self.key}: {os.strerror(err)}",
+            raise ServerUnavailable(f"could not connect to {self.key}: {_sockerr_text(err)}",
                                     code=RC_COULD_NOT_CONNECT, server=self.key)
         s = self.sock
         try:
@@ -208,9 +218,13 @@ cdef class Connection:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             # A dead peer must not block a call forever, even with the default
             # infinite timeout: probe after 30 s idle, give up after ~60 s more.
-            if hasattr(socket, "TCP_KEEPIDLE"):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+            # (macOS names the idle time TCP_KEEPALIVE; Windows has all three since 10 1709)
+            idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+            if idle is not None:
+                s.setsockopt(socket.IPPROTO_TCP, idle, 30)
+            if hasattr(socket, "TCP_KEEPINTVL"):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+            if hasattr(socket, "TCP_KEEPCNT"):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
             if hasattr(socket, "SO_NOSIGPIPE"):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_NOSIGPIPE, 1)
@@ -268,7 +282,7 @@ cdef class Connection:
                     if GM_WOULDBLOCK(err):
                         return 0
                     raise LostConnectionError(
-                        f"send to {self.key} failed: {os.strerror(err)}", server=self.key)
+                        f"send to {self.key} failed: {_sockerr_text(err)}", server=self.key)
             self.sent += <uint64_t>n
             b.consume(n)
         return 0
@@ -298,7 +312,7 @@ cdef class Connection:
                     if GM_WOULDBLOCK(err):
                         return total
                     raise LostConnectionError(
-                        f"receive from {self.key} failed: {os.strerror(err)}", server=self.key)
+                        f"receive from {self.key} failed: {_sockerr_text(err)}", server=self.key)
             if n == 0:
                 raise LostConnectionError(f"server {self.key} closed the connection",
                                           server=self.key)

@@ -794,7 +794,7 @@ cdef class ClientEngine:
                 if GM_EINTR(err):
                     PyErr_CheckSignals()
                     continue
-                raise OSError(err, os.strerror(err))
+                raise OSError(err, _sockerr_text(err))
             if rc == 0:
                 if deadline == -2.0:
                     return RC_IO_WAIT

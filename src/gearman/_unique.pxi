@@ -67,7 +67,8 @@ def _after_fork_in_child():
     _uniques._reseed()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):    # Windows has no fork()
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def new_unique():

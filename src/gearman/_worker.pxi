@@ -335,7 +335,7 @@ cdef class WorkerEngine:
                 if GM_EINTR(err):
                     PyErr_CheckSignals()
                     continue
-                raise OSError(err, os.strerror(err))
+                raise OSError(err, _sockerr_text(err))
             if rc == 0 and not block:
                 return None
             if self.pfds[nfds].revents:
@@ -399,7 +399,7 @@ cdef class WorkerEngine:
                     if GM_EINTR(err):
                         PyErr_CheckSignals()
                         continue
-                    raise OSError(err, os.strerror(err))
+                    raise OSError(err, _sockerr_text(err))
         except GearmanError as e:
             self._fail(c, e)
             raise
@@ -465,7 +465,7 @@ cdef class WorkerEngine:
                         if GM_EINTR(err):
                             PyErr_CheckSignals()
                             continue
-                        raise OSError(err, os.strerror(err))
+                        raise OSError(err, _sockerr_text(err))
                     if rc == 0:
                         continue
                     if c.state == CS_CONNECTING:
