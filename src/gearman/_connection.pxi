@@ -236,8 +236,10 @@ cdef class Connection:
                 s, server_hostname=self.host, do_handshake_on_connect=False)
             self.state = CS_HANDSHAKE
             return self.do_handshake()
+        # failures is not reset here: a server that accepts and then breaks
+        # every connection must keep backing off; the engines reset it when
+        # the server answers with a valid packet.
         self.state = CS_CONNECTED
-        self.failures = 0
         return 0
 
     cdef int do_handshake(self) except -1:
@@ -253,7 +255,6 @@ cdef class Connection:
             raise ServerUnavailable(f"TLS handshake with {self.key} failed: {e}",
                                     code=RC_COULD_NOT_CONNECT, server=self.key) from e
         self.state = CS_CONNECTED
-        self.failures = 0
         return 0
 
     cdef int flush(self) except -1:

@@ -258,11 +258,32 @@ cdef class ClientEngine:
         c.queued = c.wbuf.pending()
         return 0
 
+    cdef bint _idle(self, Connection c):
+        """True if nothing a caller still waits for is on c: its FIFO holds only
+        abandoned requests (a timed-out call's), answered ones or the options."""
+        cdef Task t
+        if c.handles:
+            return False
+        for entry in c.pending:
+            if type(entry) is BatchRun:
+                if not (<BatchRun>entry).batch.abandoned:
+                    return False
+                continue
+            t = <Task>entry
+            if not (t.abandoned or t.state == TS_DONE or t.kind == TASK_OPTION):
+                return False
+        return True
+
     cdef int _check_idle(self, Connection c) except -1:
-        """Notice an EOF already waiting on an idle connection before reusing it."""
+        """Notice an EOF already waiting on an idle connection before reusing it.
+
+        Idle includes a connection whose only requests were abandoned by a
+        call that timed out: if it died meanwhile, the next call must go to a
+        fresh connection, not fail as "outcome unknown" on the dead one.
+        """
         cdef pollfd p
         cdef int r
-        if c.state != CS_CONNECTED or c.pending or c.handles or c.tls is not None:
+        if c.state != CS_CONNECTED or c.tls is not None or not self._idle(c):
             return 0
         p.fd = c.fd
         p.events = POLLIN
@@ -480,6 +501,7 @@ cdef class ClientEngine:
     cdef int _drain(self, Connection c) except -1:
         """Dispatch every whole packet buffered on c; 1 if a callback paused."""
         while c.state == CS_CONNECTED and c.reader._next():
+            c.failures = 0              # a valid packet: the server is healthy
             if self._dispatch(c):
                 return 1
         return 0

@@ -77,9 +77,17 @@ cdef class WorkerEngine:
         cdef Connection c
         cdef Py_ssize_t nfds = 0
         cdef int rc, ms = -1 if timeout < 0 else <int>(timeout * 1000.0)
+        cdef double now = gm_monotonic()
+        cdef int due
+        cdef bint reconnect = False     # the wait ends at a reconnect: work() is due then
         self._ensure_pfds(len(self.servers) + 1)
         for c in self.servers:
             if c.state == CS_DISCONNECTED:
+                # wake when a down server is due for its reconnect
+                due = max(0, <int>((c.down_until - now) * 1000.0) + 1)
+                if ms < 0 or due < ms:
+                    ms = due
+                    reconnect = True
                 continue
             if c.reader._end > c.reader._start:
                 return True
@@ -98,7 +106,7 @@ cdef class WorkerEngine:
             if rc < 0 and GM_EINTR(gm_sockerr()):
                 PyErr_CheckSignals()
                 continue
-            return rc > 0
+            return rc > 0 or reconnect
 
     def watch_list(self):
         """``[(fd, events, generation)]`` of the open connections, for an event loop."""
@@ -206,6 +214,7 @@ cdef class WorkerEngine:
         cdef tuple args
         cdef uint32_t cmd
         while c.state == CS_CONNECTED and r._next():
+            c.failures = 0              # a valid packet: the server is healthy
             cmd = r.p_cmd
             if cmd == CMD_NOOP:
                 if c.wstate == WS_SLEEPING:
@@ -230,6 +239,16 @@ cdef class WorkerEngine:
                 args = r._args()
                 log.warning("job server %s: ERROR %s %s", c.key,
                             args[0].decode("ascii", "replace"), args[1].decode("utf-8", "replace"))
+                if c.wstate == WS_GRABBING:
+                    # An ERROR may answer the GRAB (or a result the server no
+                    # longer knows, ahead of the GRAB's own answer).  Either
+                    # way, sleep like after NO_JOB and grab again when woken:
+                    # waiting for a GRAB answer that may never come wedges the
+                    # worker, grabbing again at once spins.
+                    if self.grabbing is c:
+                        self.grabbing = None
+                    c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
+                    c.wstate = WS_SLEEPING
             elif cmd == CMD_ECHO_RES:
                 c.pending.append(PyBytes_FromStringAndSize(r.p_body, r.p_len))
             elif cmd == CMD_OPTION_RES:
@@ -293,26 +312,28 @@ cdef class WorkerEngine:
             nfds = 0
             ms = -1
             for c in self.servers:
-                if c.state == CS_DISCONNECTED:
-                    rem = c.down_until - now
-                    if ms < 0 or rem * 1000.0 + 1 < ms:
-                        ms = max(0, <int>(rem * 1000.0) + 1)
-                    continue
+                # A connection that fails here is down from now on: its
+                # backoff must bound this poll like any other down server's,
+                # or a worker without a timeout would sleep for ever.
                 if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
                     try:
                         c.flush()
                     except GearmanError as e:
                         self._fail(c, e)
-                        continue
+                elif c.state != CS_DISCONNECTED and c.state != CS_CONNECTED \
+                        and c.connect_deadline - now <= 0:
+                    self._fail(c, ServerUnavailable(f"connect to {c.key} timed out",
+                                                    code=RC_TIMEOUT, server=c.key))
+                if c.state == CS_DISCONNECTED:
+                    rem = c.down_until - now
+                    if ms < 0 or rem * 1000.0 + 1 < ms:
+                        ms = max(0, <int>(rem * 1000.0) + 1)
+                    continue
                 self.pfds[nfds].fd = c.fd
                 self.pfds[nfds].revents = 0
                 self.pfds[nfds].events = c.poll_events()
                 if c.state != CS_CONNECTED:
                     rem = c.connect_deadline - now
-                    if rem <= 0:
-                        self._fail(c, ServerUnavailable(f"connect to {c.key} timed out",
-                                                        code=RC_TIMEOUT, server=c.key))
-                        continue
                     if ms < 0 or rem * 1000.0 + 1 < ms:
                         ms = <int>(rem * 1000.0) + 1
                 conns.append(c)
