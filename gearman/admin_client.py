@@ -16,6 +16,7 @@ the next call connects again.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -60,13 +61,15 @@ class GearmanAdminClient(GearmanConnectionManager):
     ``GearmanAdminClient(host_list=None, poll_timeout=10.0)``; ``host_list`` holds
     one server in any host form (``'host'``, ``'host:port'``, ``(host, port)``,
     dict; a dict with ``keyfile``, ``certfile`` and ``ca_certs`` connects with
-    TLS), or is that server itself.  Raises
+    TLS), or is that server itself; ``ssl_context`` (an :class:`ssl.SSLContext`)
+    connects with TLS the way ``GearmanClient(ssl_context=...)`` does.  Raises
     :class:`gearman.errors.InvalidArgumentError` (a GearmanError and a
     ValueError) for zero or several servers.  Usable as a context manager.
     """
 
     def __init__(self, host_list: Any = None, poll_timeout: float = DEFAULT_ADMIN_CLIENT_TIMEOUT,
-                 timeout: Optional[float] = None) -> None:
+                 timeout: Optional[float] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None) -> None:
         if timeout is not None:          # the keyword of python-gearman < 2.0
             poll_timeout = timeout
         if isinstance(host_list, (str, dict)):
@@ -83,7 +86,9 @@ class GearmanAdminClient(GearmanConnectionManager):
                 host, port, entry.get("keyfile"), entry.get("certfile"), entry.get("ca_certs"))
         else:
             self.current_connection = GearmanConnection(host, port)
-        self._tls = host_tls_context(entry)
+        # an explicit context (as on GearmanClient / GearmanWorker) wins over
+        # the python-gearman style keyfile/certfile/ca_certs dict
+        self._tls = ssl_context if ssl_context is not None else host_tls_context(entry)
         self._sock: Optional[socket.socket] = None
         self._reader: Any = None
         self._lock = threading.RLock()

@@ -97,6 +97,7 @@ cdef class Connection:
         self.wbuf = WriteBuffer(16384)
         self.queued = 0
         self.sent = 0
+        self.got_data = False
         self.max_packet_size = max_packet_size
         self.reader = PacketReader(max_packet_size, b"\0RES", False)
         self.pending = deque()
@@ -153,6 +154,7 @@ cdef class Connection:
         self.wbuf.clear()
         self.queued = 0
         self.sent = 0
+        self.got_data = False
         self.reader = PacketReader(self.max_packet_size, b"\0RES", False)
         self.pending = deque()
         self.handles = {}
@@ -301,6 +303,19 @@ cdef class Connection:
                         p, self.reader.write_space(), PyBUF_WRITE))
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     return total
+                except ssl.SSLError as e:
+                    if not self.got_data and "ALERT" in str(e.reason or "").upper():
+                        # With TLS 1.3 the server judges our certificate after
+                        # our side of the handshake is done, so its refusal
+                        # (an alert) comes with the first read.  A TLS front
+                        # forwards nothing before it accepts us: what we
+                        # "sent" never reached gearmand.
+                        self.sent = 0
+                        raise ServerUnavailable(
+                            f"TLS handshake with {self.key} refused by the server: {e}",
+                            code=RC_COULD_NOT_CONNECT, server=self.key) from e
+                    raise LostConnectionError(f"receive from {self.key} failed: {e}",
+                                              server=self.key) from e
                 except OSError as e:
                     raise LostConnectionError(f"receive from {self.key} failed: {e}",
                                               server=self.key) from e
@@ -318,6 +333,7 @@ cdef class Connection:
                 raise LostConnectionError(f"server {self.key} closed the connection",
                                           server=self.key)
             self.reader.commit(n)
+            self.got_data = True
             total += n
             # One read per wake-up unless TLS holds decrypted bytes poll can't see,
             # or the read filled the space (more is probably waiting).

@@ -121,6 +121,7 @@ cdef class Connection:
     cdef WriteBuffer wbuf           # packets waiting to be sent
     cdef uint64_t queued            # total bytes ever queued on this connection's stream
     cdef uint64_t sent              # total bytes ever handed to the kernel
+    cdef bint got_data              # anything received since this connect
     cdef PacketReader reader        # incoming stream
     cdef object pending             # deque of Task awaiting a reply, FIFO (JOB_CREATED etc.)
     cdef dict handles               # handle (str) -> Task or list of Task, for WORK_* packets
