@@ -43,6 +43,8 @@ KIND_ECHO: int
 POLL_IN: int
 POLL_OUT: int
 EVENTS: Tuple[str, ...]
+#: bytes a packet may carry beyond max_packet_size for the arguments before its payload
+ARGS_SLACK: int
 
 def pack_request(command: int, *args: _Arg) -> bytes: ...
 def pack_response(command: int, *args: _Arg) -> bytes: ...
