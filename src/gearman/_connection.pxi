@@ -4,6 +4,8 @@
 # fork semantics are Python's); plain-TCP I/O goes straight to send()/recv()
 # on the descriptor, TLS I/O through the ssl module.
 
+from gearman.errors import _lost_connection_error
+
 cdef int _fork_generation = 0
 
 def _bump_fork_generation():

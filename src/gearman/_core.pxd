@@ -100,6 +100,7 @@ cdef class Task:
     cdef uint32_t _denominator
     cdef object _data               # payload of the packet being delivered (bytes)
     cdef list _chunks               # WORK_DATA payloads kept for do* results (None: not kept)
+    cdef Py_ssize_t _chunks_size    # bytes in _chunks (bounded by max_packet_size)
     cdef Py_ssize_t _recv_pos       # bytes of _data already returned by recvData()
     cdef object _result             # WORK_COMPLETE payload
     cdef object error               # GearmanError instance for a failed task, else None
