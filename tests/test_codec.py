@@ -999,3 +999,28 @@ def test_errors_come_from_gearman_errors():
     with pytest.raises(errors.ProtocolError) as e:
         r.gets()
     assert type(e.value).__module__ == "gearman.errors"
+
+
+@pytest.mark.parametrize("cause,cls", [
+    (ProtocolError("bad magic b'\\x00XYZ'"), errors.ProtocolLostConnectionError),
+    (UnknownCommandError("unknown command number 43"), errors.UnknownCommandLostConnectionError),
+    (PacketTooLargeError("WORK_COMPLETE packet of 4194304 bytes exceeds max_packet_size",
+                         code=errors.PacketTooLargeError.code),
+     errors.PacketTooLargeLostConnectionError),
+])
+def test_a_request_lost_to_protocol_damage_names_the_damage(cause, cls):
+    """RELIABILITY: outcome unknown (a LostConnectionError, handle kept) and the
+    cause in type, code, message and __cause__."""
+    err = errors._lost_connection_error("lost connection to h:1; its outcome is unknown",
+                                        cause, server="h:1", handle="H:h:1")
+    assert type(err) is cls
+    assert isinstance(err, errors.LostConnectionError) and isinstance(err, type(cause))
+    assert isinstance(err, ConnectionError)               # the builtin, too
+    assert err.code == cause.code and err.handle == "H:h:1" and err.server == "h:1"
+    assert err.__cause__ is cause and str(cause) in str(err) and "outcome is unknown" in str(err)
+
+
+def test_a_request_lost_to_a_plain_disconnect_stays_a_plain_lost_connection():
+    err = errors._lost_connection_error("lost", errors.LostConnectionError("eof"), server="h:1")
+    assert type(err) is errors.LostConnectionError and err.__cause__ is None
+    assert type(errors._lost_connection_error("lost")) is errors.LostConnectionError
