@@ -10,7 +10,7 @@ The compiled core imports these classes; they are defined only here.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Type
 
 from gearman import constants as _c
 
@@ -135,7 +135,7 @@ def _lost_connection_error(message: str, cause: Optional[BaseException] = None,
     if not isinstance(cause, ProtocolError):
         return LostConnectionError(message, **extra)
     if isinstance(cause, PacketTooLargeError):
-        cls: type = PacketTooLargeLostConnectionError
+        cls: Type[LostConnectionError] = PacketTooLargeLostConnectionError
     elif isinstance(cause, UnknownCommandError):
         cls = UnknownCommandLostConnectionError
     else:
