@@ -43,6 +43,8 @@ KIND_ECHO: int
 POLL_IN: int
 POLL_OUT: int
 EVENTS: Tuple[str, ...]
+#: bytes a packet may carry beyond max_packet_size for the arguments before its payload
+ARGS_SLACK: int
 
 def pack_request(command: int, *args: _Arg) -> bytes: ...
 def pack_response(command: int, *args: _Arg) -> bytes: ...
@@ -265,6 +267,7 @@ class WorkerEngine:
     max_packet_size: int
     stopping: bool
     ssl_context: Any
+    grab_error: Optional[ProtocolError]
     def add_server(self, host: str, port: int) -> Connection: ...
     def abilities_changed(self) -> None: ...
     def wait_ready(self, timeout: float = ...) -> bool: ...

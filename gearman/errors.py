@@ -10,7 +10,7 @@ The compiled core imports these classes; they are defined only here.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Type
 
 from gearman import constants as _c
 
@@ -24,6 +24,9 @@ __all__ = [
     "ProtocolError",
     "UnknownCommandError",
     "PacketTooLargeError",
+    "ProtocolLostConnectionError",
+    "UnknownCommandLostConnectionError",
+    "PacketTooLargeLostConnectionError",
     "GearmanTimeoutError",
     "InvalidArgumentError",
     "InvalidTypeError",
@@ -97,9 +100,49 @@ class UnknownCommandError(ProtocolError):
 
 
 class PacketTooLargeError(ProtocolError):
-    """Raised when a packet announces a body larger than ``max_packet_size``."""
+    """Raised when a payload received (one packet's, or a do* result's WORK_DATA chunks together) exceeds ``max_packet_size``."""
 
     code = _c.GEARMAN_DATA_TOO_LARGE
+
+
+# A request in flight on a connection that was dropped because the server broke
+# the protocol fails with one of these: a LostConnectionError (outcome unknown,
+# ``handle`` set if the job was accepted) that is also the ProtocolError that
+# broke the connection, so the caller learns the cause from the type, the
+# message and ``__cause__`` alike.
+
+class ProtocolLostConnectionError(ProtocolError, LostConnectionError):
+    """Raised for a request in flight on a connection dropped because the server sent bytes that are not Gearman."""
+
+
+class UnknownCommandLostConnectionError(UnknownCommandError, ProtocolLostConnectionError):
+    """Raised for a request in flight on a connection dropped because the server sent an unknown command."""
+
+
+class PacketTooLargeLostConnectionError(PacketTooLargeError, ProtocolLostConnectionError):
+    """Raised for a request in flight on a connection dropped because the server sent a packet over ``max_packet_size``."""
+
+
+def _lost_connection_error(message: str, cause: Optional[BaseException] = None,
+                          **extra: Any) -> "LostConnectionError":
+    """The error for a request whose connection broke after it was sent.
+
+    A plain :class:`LostConnectionError` unless ``cause`` is a
+    :class:`ProtocolError`: then the matching ``*LostConnectionError`` (also an
+    instance of the cause's class), with the cause's text appended to
+    ``message`` and chained as ``__cause__``.
+    """
+    if not isinstance(cause, ProtocolError):
+        return LostConnectionError(message, **extra)
+    if isinstance(cause, PacketTooLargeError):
+        cls: Type[LostConnectionError] = PacketTooLargeLostConnectionError
+    elif isinstance(cause, UnknownCommandError):
+        cls = UnknownCommandLostConnectionError
+    else:
+        cls = ProtocolLostConnectionError
+    err = cls(f"{message}: {cause}", code=cause.code, **extra)
+    err.__cause__ = cause
+    return err
 
 
 class GearmanTimeoutError(GearmanError, builtins.TimeoutError):

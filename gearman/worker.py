@@ -373,7 +373,11 @@ class GearmanWorker(LegacyWorkerMixin):
                 self._set(C.GEARMAN_SHUTDOWN, "worker was stopped")
                 return False
             if job is None:
-                if self._options & C.GEARMAN_WORKER_NON_BLOCKING:
+                damage = self._engine.grab_error
+                if damage is not None:
+                    # a server broke the protocol (or sent a job over max_packet_size)
+                    self._set(damage.code, f"no job: {damage}")
+                elif self._options & C.GEARMAN_WORKER_NON_BLOCKING:
                     self._set(C.GEARMAN_NO_JOBS, "no job is available")
                 else:
                     self._set(C.GEARMAN_TIMEOUT, "timed out waiting for a job")

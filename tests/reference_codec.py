@@ -16,11 +16,19 @@ Decoding model (PROTOCOL.md 1.1-1.2):
   NUL-terminated, the last one is the rest of the body (it may contain NULs); a
   zero-argument type has an empty body.
 
+Limits (DESIGN.md: ``max_packet_size`` bounds the *payload*, the data argument):
+a header announcing more than ``max_body + ARGS_SLACK`` bytes is refused at once
+(the slack is room for the arguments before the payload); once the body is in,
+the data argument of a type that has one must be at most ``max_body`` bytes.  A
+text line is bounded by ``max_body`` itself.
+
 Errors are reported as :class:`RefError` with a ``kind``: ``"magic"`` (bad magic
 or text where text is not allowed), ``"command"`` (type 0 or >= 43), ``"too_large"``
-(announced body, or a text line, longer than the limit) and ``"args"`` (body does
-not have the shape the type requires).  Check order for a header: magic, type,
-length.  An incomplete header or body is not an error: it is left over.
+(announced body over the limit plus the slack, a data argument over the limit, or
+a text line longer than the limit) and ``"args"`` (body does not have the shape
+the type requires).  Check order for a header: magic, type, length; for a whole
+body: shape, then the data argument's length.  An incomplete header or body is
+not an error: it is left over.
 """
 import struct
 
@@ -77,6 +85,13 @@ TABLE = {
 }
 FIRST, LAST = 1, 42
 TEXT = 0  # the command number the decoder reports for an admin text line
+
+# Room for the arguments that precede the payload, from PROTOCOL.md's limits: the
+# widest packets are JOB_ASSIGN_ALL (handle, function, unique, reducer) and
+# SUBMIT_REDUCE_JOB (function, unique, reducer, aggregator), so a job handle (64),
+# a unique (64), three function-sized names (3 x 512) and at most 8 NUL separators.
+HANDLE_MAX, UNIQUE_MAX, FUNCTION_MAX, MAX_SEPARATORS = 64, 64, 512, 8
+ARGS_SLACK = HANDLE_MAX + UNIQUE_MAX + 3 * FUNCTION_MAX + MAX_SEPARATORS
 
 
 def nargs(cmd):
@@ -169,7 +184,7 @@ def decode(data, magic=RES, allow_text=True, max_body=64 * 1024 * 1024):
                 raise RefError("magic", pos)
             if cmd not in TABLE:
                 raise RefError("command", pos)
-            if length > max_body:
+            if length > max_body + ARGS_SLACK:
                 raise RefError("too_large", pos)
             if n - pos - HEADER_SIZE < length:
                 break
@@ -178,6 +193,8 @@ def decode(data, magic=RES, allow_text=True, max_body=64 * 1024 * 1024):
                 args = split_body(cmd, body)
             except ValueError:
                 raise RefError("args", pos) from None
+            if has_data(cmd) and len(args[-1]) > max_body:
+                raise RefError("too_large", pos)
             packets.append((cmd, args))
             pos += HEADER_SIZE + length
             ends.append(pos)

@@ -624,8 +624,16 @@ def test_extra_nuls_go_to_the_last_argument():
     assert _core.parse_packets(header(RES, 8, 3) + b"H\x00\x00") == [(8, (b"H\x00\x00",))]
 
 
+def test_args_slack_matches_the_reference():
+    """DESIGN.md: max_packet_size bounds the payload; a packet may carry
+    ARGS_SLACK more bytes for the arguments before it (handle, function name,
+    unique, reducer, NULs).  Derived independently from PROTOCOL.md's limits."""
+    assert _core.ARGS_SLACK == ref.ARGS_SLACK == 64 + 64 + 3 * 512 + 8
+
+
 def test_max_packet_size_boundary():
     limit = 1000
+    slack = _core.ARGS_SLACK
     exact = header(RES, 17, limit) + b"\x00" * limit
     assert _core.parse_packets(exact, max_packet_size=limit) == [(17, (b"\x00" * limit,))]
     r = PacketReader(max_packet_size=limit)
@@ -633,11 +641,100 @@ def test_max_packet_size_boundary():
     assert r.gets() is None and r.buffered == 12        # exactly the limit: wait for the body
     r.feed(exact[12:])
     assert r.gets() == (17, (b"\x00" * limit,))
+    # The header alone is refused once it announces more than the limit plus the slack ...
     r = PacketReader(max_packet_size=limit)
-    r.feed(header(RES, 17, limit + 1))                    # header only: raises already
+    r.feed(header(RES, 17, limit + slack + 1))
     _expect_sticky(r, PacketTooLargeError)
+    # ... and waited for up to that size: then the payload itself decides.
+    r = PacketReader(max_packet_size=limit)
+    r.feed(header(RES, 17, limit + slack))
+    assert r.gets() is None
+    r = PacketReader(max_packet_size=limit)
+    r.feed(header(RES, 17, limit + 1))
+    assert r.gets() is None
+    r.feed(b"x" * (limit + 1))                            # ECHO_RES: all of it is payload
+    err = _expect_sticky(r, PacketTooLargeError)
+    assert "max_packet_size" in str(err) and err.code == errors.PacketTooLargeError.code
     with pytest.raises(PacketTooLargeError):
         _core.parse_packets(header(RES, 17, limit + 1) + b"x" * (limit + 1), max_packet_size=limit)
+
+
+def test_payload_of_exactly_the_limit_passes_with_the_widest_arguments():
+    """JOB_ASSIGN_ALL with a 63-byte handle, 512-byte function and reducer and a
+    64-byte unique around a payload of exactly max_packet_size: accepted; one
+    payload byte more is refused (but only once the body is in)."""
+    limit = 4096
+    fn, red, uniq, handle = b"f" * 512, b"r" * 512, b"u" * 64, b"H:" + b"h" * 61
+    for size, ok in ((limit, True), (limit + 1, False)):
+        data = bytes(random.Random(size).randrange(256) for _ in range(size))
+        pkt = pack_response(40, handle, fn, uniq, red, data)
+        assert len(pkt) - 12 > limit                      # the body is over the limit
+        want, kind, rest = reference_outcome(pkt, magic=RES, max_body=limit)
+        out, err, r = run_reader([(pkt[:100], 0), (pkt[100:], 0)], max_packet_size=limit)
+        if ok:
+            assert kind is None and err is None and out == want == [(40, (handle, fn, uniq, red, data))]
+        else:
+            assert kind == "too_large" and out == want == []
+            assert isinstance(err, PacketTooLargeError) and "max_packet_size" in str(err)
+
+
+def test_wrong_shape_is_reported_before_an_oversized_payload():
+    """A body over the limit without its NUL separators is a shape error (like the
+    reference), whatever the length of its last argument."""
+    limit = 100
+    body = b"H:1" + b"x" * 200                            # WORK_COMPLETE without the NUL
+    stream = header(RES, 13, len(body)) + body
+    _want, kind, _rest = reference_outcome(stream, magic=RES, max_body=limit)
+    _out, err, _r = run_reader([(stream, 0)], max_packet_size=limit)
+    assert kind == "args"
+    assert_kind(err, kind)
+
+
+def test_data_argument_over_the_limit_is_refused_after_the_body():
+    limit = 100
+    pkt = pack_response(28, b"H:1", b"d" * (limit + 1))  # WORK_DATA, one payload byte too many
+    r = PacketReader(max_packet_size=limit)
+    r.feed(pkt[:-1])
+    assert r.gets() is None                               # within limit + slack: wait
+    r.feed(pkt[-1:])
+    err = _expect_sticky(r, PacketTooLargeError)
+    assert "WORK_DATA payload of 101 bytes" in str(err)
+    assert _core.parse_packets(pack_response(28, b"H:1", b"d" * limit),
+                               max_packet_size=limit) == [(28, (b"H:1", b"d" * limit))]
+
+
+def test_a_large_packet_costs_one_buffer_of_its_size_and_is_given_back():
+    """The reader grows to the announced packet exactly (not to the next power
+    of two, not twice), whatever the read sizes, and shrinks once it is consumed."""
+    size = 6 * MIB + 5
+    pkt = pack_response(17, b"e" * size)
+    tracemalloc.start()
+    try:
+        r = PacketReader()
+        for i in range(0, len(pkt), 65536):
+            r.feed(pkt[i:i + 65536])
+            if i == 0:
+                assert r.gets() is None
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        got = r.gets()
+        assert got is not None and len(got[1][0]) == size
+        del got
+        assert r.gets() is None                           # the next call gives the buffer back
+        after, _ = tracemalloc.get_traced_memory()
+        # and while it was filling
+        r2 = PacketReader()
+        tracemalloc.reset_peak()
+        start, _ = tracemalloc.get_traced_memory()
+        for i in range(0, len(pkt), 4096):
+            r2.feed(pkt[i:i + 4096])
+            r2.gets()
+        _cur, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert base - after > size - 4 * 65536, (base, after)  # released (down to a small buffer)
+    assert peak - start < size + 12 + 2 * 65536 + size, peak - start   # buffer + the bytes result
+    assert peak - start >= size                           # (it was measured at all)
 
 
 @pytest.mark.parametrize("length", [2 ** 30, 2 ** 31, 0x7FFFFFF1, 0xFFFFFFFF])
@@ -902,3 +999,28 @@ def test_errors_come_from_gearman_errors():
     with pytest.raises(errors.ProtocolError) as e:
         r.gets()
     assert type(e.value).__module__ == "gearman.errors"
+
+
+@pytest.mark.parametrize("cause,cls", [
+    (ProtocolError("bad magic b'\\x00XYZ'"), errors.ProtocolLostConnectionError),
+    (UnknownCommandError("unknown command number 43"), errors.UnknownCommandLostConnectionError),
+    (PacketTooLargeError("WORK_COMPLETE packet of 4194304 bytes exceeds max_packet_size",
+                         code=errors.PacketTooLargeError.code),
+     errors.PacketTooLargeLostConnectionError),
+])
+def test_a_request_lost_to_protocol_damage_names_the_damage(cause, cls):
+    """RELIABILITY: outcome unknown (a LostConnectionError, handle kept) and the
+    cause in type, code, message and __cause__."""
+    err = errors._lost_connection_error("lost connection to h:1; its outcome is unknown",
+                                        cause, server="h:1", handle="H:h:1")
+    assert type(err) is cls
+    assert isinstance(err, errors.LostConnectionError) and isinstance(err, type(cause))
+    assert isinstance(err, ConnectionError)               # the builtin, too
+    assert err.code == cause.code and err.handle == "H:h:1" and err.server == "h:1"
+    assert err.__cause__ is cause and str(cause) in str(err) and "outcome is unknown" in str(err)
+
+
+def test_a_request_lost_to_a_plain_disconnect_stays_a_plain_lost_connection():
+    err = errors._lost_connection_error("lost", errors.LostConnectionError("eof"), server="h:1")
+    assert type(err) is errors.LostConnectionError and err.__cause__ is None
+    assert type(errors._lost_connection_error("lost")) is errors.LostConnectionError

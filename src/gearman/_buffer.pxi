@@ -1,6 +1,12 @@
 # WriteBuffer: one growable output buffer per connection.  Packets are encoded
 # straight into it (no per-packet bytes objects on the submit path); the
-# connection sends from _pos and the buffer compacts when it drains.
+# connection sends from _pos and the buffer compacts when it drains.  A large
+# packet grows it to what that packet needs (not to the next power of two),
+# and a buffer that grew past WBUF_KEEP shrinks back once it drained.
+
+cdef enum:
+    WBUF_KEEP = 1024 * 1024         # an output buffer above this shrinks once drained
+    WBUF_SHRUNK = 65536             # ... to this size
 
 cdef inline int _check_no_nul(const char *p, Py_ssize_t n, str what) except -1:
     if n and memchr(p, 0, <size_t>n) != NULL:
@@ -67,9 +73,9 @@ cdef class WriteBuffer:
         self._pos = 0
         self._len = live
         need = live + extra
-        new_size = self._size
-        while new_size < need:
-            new_size <<= 1
+        new_size = self._size * 2          # amortised growth for many small packets,
+        if new_size < need:                # exactly what a large one needs
+            new_size = need
         nb = <char *>PyMem_Realloc(self._buf, <size_t>new_size)
         if nb == NULL:
             raise MemoryError()
@@ -154,6 +160,18 @@ cdef class WriteBuffer:
             self._len += n
         return 0
 
+    cdef void _shrink(self) noexcept:
+        """Give back the memory of a drained buffer that grew for a large packet."""
+        cdef char *nb
+        if self._views > 0 or self._len > self._pos or self._size <= WBUF_KEEP:
+            return
+        nb = <char *>PyMem_Realloc(self._buf, <size_t>WBUF_SHRUNK)
+        if nb != NULL:              # a failed shrink keeps the (larger) old buffer
+            self._buf = nb
+            self._size = WBUF_SHRUNK
+        self._pos = 0
+        self._len = 0
+
     cdef inline Py_ssize_t pending(self) noexcept:
         return self._len - self._pos
 
@@ -162,6 +180,8 @@ cdef class WriteBuffer:
         if self._pos >= self._len:
             self._pos = 0
             self._len = 0
+            if self._size > WBUF_KEEP:
+                self._shrink()
 
     # -- Python API (tests, gearman.protocol, the asyncio driver) --------------
 
@@ -183,6 +203,7 @@ cdef class WriteBuffer:
         """Drop everything written so far."""
         self._pos = 0
         self._len = 0
+        self._shrink()
 
     def advance(self, Py_ssize_t n):
         """Mark ``n`` bytes as consumed (sent)."""

@@ -4,6 +4,8 @@
 # fork semantics are Python's); plain-TCP I/O goes straight to send()/recv()
 # on the descriptor, TLS I/O through the ssl module.
 
+from gearman.errors import _lost_connection_error
+
 cdef int _fork_generation = 0
 
 def _bump_fork_generation():
@@ -291,16 +293,22 @@ cdef class Connection:
         return 0
 
     cdef Py_ssize_t fill(self) except -1:
-        """Receive what is available into the reader; 0 = nothing now; EOF raises."""
-        cdef Py_ssize_t n, total = 0
+        """Receive what is available into the reader; 0 = nothing now; EOF raises.
+
+        One read per wake-up (poll is level-triggered, so more is seen next
+        time), sized by the reader: the rest of a packet whose length is
+        known, else a 64 KiB window.  The reader never grows past the packet
+        it announced, so a large packet costs one buffer of its own size.
+        """
+        cdef Py_ssize_t n, space, total = 0
         cdef char *p
         cdef int err
         while True:
-            p = self.reader.write_ptr(65536)
+            p = self.reader.recv_ptr()
+            space = self.reader.write_space()
             if self.tls is not None:
                 try:
-                    n = self.tls.recv_into(PyMemoryView_FromMemory(
-                        p, self.reader.write_space(), PyBUF_WRITE))
+                    n = self.tls.recv_into(PyMemoryView_FromMemory(p, space, PyBUF_WRITE))
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     return total
                 except ssl.SSLError as e:
@@ -320,7 +328,7 @@ cdef class Connection:
                     raise LostConnectionError(f"receive from {self.key} failed: {e}",
                                               server=self.key) from e
             else:
-                n = gm_recv(self.fd, p, self.reader.write_space())
+                n = gm_recv(self.fd, p, space)
                 if n < 0:
                     err = gm_sockerr()
                     if GM_EINTR(err):
@@ -335,12 +343,10 @@ cdef class Connection:
             self.reader.commit(n)
             self.got_data = True
             total += n
-            # One read per wake-up unless TLS holds decrypted bytes poll can't see,
-            # or the read filled the space (more is probably waiting).
+            # Read again only for decrypted TLS bytes, which poll cannot see.
             if self.tls is not None and self.tls.pending():
                 continue
-            if n < 65536:
-                return total
+            return total
 
     cdef int close(self) except -1:
         s = self.tls if self.tls is not None else self.sock

@@ -1,7 +1,5 @@
 # Argument conversion and validation, done once per call at C speed.
-
-cdef enum:
-    MAX_FUNCTION_SIZE = 512         # libgearman's GEARMAN_FUNCTION_MAX_SIZE
+# (MAX_FUNCTION_SIZE is defined in _packet.pxi, which sizes the reader's slack with it.)
 
 
 cdef inline const unsigned char[::1] _as_buffer(object data):

@@ -43,6 +43,7 @@ cdef class WriteBuffer:
     cdef int write_submit(self, uint32_t cmd, bytes function, bytes unique,
                           const char *data, Py_ssize_t data_len) except -1
     cdef int write_one(self, uint32_t cmd, const char *arg, Py_ssize_t n) except -1
+    cdef void _shrink(self) noexcept
     cdef inline Py_ssize_t pending(self) noexcept
     cdef inline void consume(self, Py_ssize_t n) noexcept
 
@@ -52,7 +53,8 @@ cdef class PacketReader:
     cdef Py_ssize_t _size           # bytes allocated
     cdef Py_ssize_t _start          # offset of the first unparsed byte
     cdef Py_ssize_t _end            # offset one past the last received byte
-    cdef readonly Py_ssize_t max_packet_size  # largest body accepted, bytes
+    cdef Py_ssize_t _want           # header + body bytes of the incomplete packet at _start, 0: unknown
+    cdef readonly Py_ssize_t max_packet_size  # largest payload accepted, bytes (body: + PACKET_ARGS_SLACK)
     cdef uint32_t _magic            # expected magic (RES for clients/workers, REQ for servers)
     cdef bint _allow_text           # accept admin text lines (first byte not NUL)
     cdef object _error              # sticky ProtocolError once the stream is broken
@@ -61,10 +63,15 @@ cdef class PacketReader:
     cdef const char *p_body         # body (or text line without its EOL)
     cdef Py_ssize_t p_len           # body length, bytes
 
+    cdef int _make_room(self, Py_ssize_t want) except -1
+    cdef int _shrink(self) except -1
     cdef char *write_ptr(self, Py_ssize_t want) except NULL
+    cdef char *recv_ptr(self) except NULL
+    cdef inline bint packet_pending(self) noexcept
     cdef inline Py_ssize_t write_space(self) noexcept
     cdef inline void commit(self, Py_ssize_t n) noexcept
     cdef int _next(self) except -1
+    cdef int _check_payload(self, uint32_t cmd, const char *body, Py_ssize_t n) except -1
     cdef int _fail(self, object exc) except -1
     cdef tuple _args(self)
 
@@ -93,6 +100,7 @@ cdef class Task:
     cdef uint32_t _denominator
     cdef object _data               # payload of the packet being delivered (bytes)
     cdef list _chunks               # WORK_DATA payloads kept for do* results (None: not kept)
+    cdef Py_ssize_t _chunks_size    # bytes in _chunks (bounded by max_packet_size)
     cdef Py_ssize_t _recv_pos       # bytes of _data already returned by recvData()
     cdef object _result             # WORK_COMPLETE payload
     cdef object error               # GearmanError instance for a failed task, else None

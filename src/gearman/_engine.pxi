@@ -7,13 +7,14 @@ class _CallbackAbort(Exception):
     """Internal: a user callback raised; the engine unwinds and re-raises it."""
 
 
-cdef object _lost(Connection c, Task t):
+cdef object _lost(Connection c, Task t, object cause=None):
     if t.state == TS_CREATED:
         msg = (f"lost connection to {c.key} while job {t._handle} was running; "
                f"its outcome is unknown")
     else:
         msg = f"lost connection to {c.key} after the request was sent; its outcome is unknown"
-    return LostConnectionError(msg, server=c.key, handle=t._handle)
+    # a ProtocolError cause is named in the error (type, message, __cause__)
+    return _lost_connection_error(msg, cause, server=c.key, handle=t._handle)
 
 
 @cython.final
@@ -461,10 +462,10 @@ cdef class ClientEngine:
                 # never sent: the error of the connection is the honest answer
                 self._finish_error(t, exc if isinstance(exc, GearmanError) else _lost(c, t))
             else:
-                self._finish_error(t, _lost(c, t))
+                self._finish_error(t, _lost(c, t, exc))
         for entry in handles.values():
             for t in (entry if isinstance(entry, list) else (entry,)):
-                self._finish_error(t, _lost(c, t))
+                self._finish_error(t, _lost(c, t, exc))
         for t in again:
             t.state = TS_NEW
             t.conn = None
@@ -520,6 +521,22 @@ cdef class ClientEngine:
                                 code=RC_UNEXPECTED_PACKET)
         return t
 
+    cdef int _result_too_large(self, Connection c, Task t, str handle, object entry) except -1:
+        """A do* result streamed in WORK_DATA chunks outgrew max_packet_size: fail
+        the task and forget its handle (later packets for it are dropped)."""
+        if isinstance(entry, list):
+            (<list>entry).remove(t)
+            if len(<list>entry) == 0:
+                del c.handles[handle]
+        else:
+            del c.handles[handle]
+        t._chunks = None
+        t._data = b""
+        return self._finish_error(t, PacketTooLargeError(
+            f"the result of job {handle} from {c.key} exceeds max_packet_size "
+            f"({c.max_packet_size} bytes) in its WORK_DATA chunks",
+            code=RC_DATA_TOO_LARGE, server=c.key, handle=handle))
+
     cdef int _dispatch(self, Connection c) except -1:
         cdef PacketReader r = c.reader
         cdef uint32_t cmd = r.p_cmd
@@ -570,6 +587,9 @@ cdef class ClientEngine:
                 t._running = True
                 if t._chunks is not None:
                     t._chunks.append(args[1])
+                    t._chunks_size += PyBytes_GET_SIZE(args[1])
+                    if t._chunks_size > c.max_packet_size:
+                        return self._result_too_large(c, t, handle, entry)
                 return self._deliver(t, EV_DATA)
             if cmd == CMD_WORK_WARNING:
                 t._data = args[1]
@@ -581,6 +601,9 @@ cdef class ClientEngine:
                 t._running = True
                 t._data = b""
                 return self._deliver(t, EV_STATUS)
+            if (cmd == CMD_WORK_COMPLETE and t._chunks and
+                    t._chunks_size + PyBytes_GET_SIZE(args[1]) > c.max_packet_size):
+                return self._result_too_large(c, t, handle, entry)
             # terminal packets: detach the task from the handle first
             if isinstance(entry, list):
                 (<list>entry).pop(0)

@@ -27,6 +27,7 @@ cdef class WorkerEngine:
     cdef public bint stopping
     cdef public object ssl_context      # ssl.SSLContext for every connection, or None
     cdef list ready                     # jobs received while not grabbing (echo), FIFO
+    cdef public object grab_error       # ProtocolError that dropped a connection in the last grab()
 
     def __cinit__(self):
         self.servers = []
@@ -49,6 +50,7 @@ cdef class WorkerEngine:
         self.stopping = False
         self.ssl_context = None
         self.ready = []
+        self.grab_error = None
 
     def __dealloc__(self):
         if self.pfds != NULL:
@@ -157,6 +159,11 @@ cdef class WorkerEngine:
         c.failures += 1
         c.down_until = gm_monotonic() + _backoff(c.failures)
         c.last_error = exc
+        if isinstance(exc, ProtocolError):
+            # work() reports it if no job comes (e.g. one over max_packet_size)
+            self.grab_error = type(exc)(f"{c.key} broke the connection: {exc}",
+                                        code=exc.code, server=c.key)
+            self.grab_error.__cause__ = exc
         c.wbuf.clear()
         c.wstate = WS_IDLE
         if self.grabbing is c:
@@ -278,6 +285,7 @@ cdef class WorkerEngine:
             raise NoServersError("no job server was added")
         if timeout >= 0:
             deadline = gm_monotonic() + timeout
+        self.grab_error = None
         if self.ready:
             return self.ready.pop(0)
         while True:
