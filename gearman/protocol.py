@@ -223,7 +223,8 @@ def parse_binary_command(in_buffer: Union[bytes, bytearray, memoryview],
         raise ProtocolError(f"Received unknown binary command: {cmd_type}")
     size = COMMAND_HEADER_SIZE + cmd_len
     reader = _core.PacketReader(magic=expected_magic, allow_text=False)
-    if cmd_len > reader.max_packet_size:
+    if cmd_len > reader.max_packet_size + _core.ARGS_SLACK:
+        # refused from the header alone, before the body arrives
         reader.feed(view[:COMMAND_HEADER_SIZE])
         reader.gets()       # raises PacketTooLargeError
     if len(view) < size:
