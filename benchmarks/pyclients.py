@@ -7,8 +7,9 @@ has the library under test::
         [ROUNDS [START_AT [PREFIX]]]
 
 CLIENT is ``cygearman`` (this repository, PECL-style API), ``pygearman``
-(python-gearman fork, from the peers' venv) or ``gear`` (OpenStack gear, from
-the peers' venv).  The first two are both imported as ``gearman``, which is
+(python-gearman fork, from the peers' venv), ``gear`` (OpenStack gear, from
+the peers' venv) or ``aiogear`` (asyncio, from the peers' venv; ``aio-gather``
+only).  The first two are both imported as ``gearman``, which is
 why each runs in its own interpreter.  WORKLOAD is ``background``,
 ``normal`` or ``status`` (sequential, every client), or one of the pipelined
 background submissions (see ``benchmarks/README.md``):
@@ -18,8 +19,19 @@ background submissions (see ``benchmarks/README.md``):
   (PREFIX defaults to ``u``), otherwise the library generates them;
 - cygearman ``batch`` / ``batch-u``: ``submit_batch(fn, workloads)``, with
   ``uniques=`` for ``-u`` (the lists are built before the clock starts);
+- cygearman ``aio-many`` / ``aio-gather``: ``gearman.aio`` ``submit_many`` /
+  ``asyncio.gather`` of ``do_background``; aiogear ``aio-gather``: ``gather``
+  of ``submit_job_bg``;
 - pygearman ``multiple``: ``submit_multiple_jobs(..., background=True,
   wait_until_complete=False)`` (the job dicts are built before the clock).
+
+cygearman also has ``payload`` (``doNormal`` of a PAYLOAD_BYTES payload N
+times, with the process's RSS before and at its peak), ``mem-tasks``,
+``mem-batch``, ``mem-flat-batch``, ``mem-flat-tasks`` (memory per pending
+job, RSS over many jobs in ROUNDS rounds), and the workers ``worker`` (echo
+FUNCTION forever), ``drain-work``, ``drain-grab``, ``drain-aio`` (take WARMUP
+queued jobs untimed, then N timed).  ``BENCH_MAX_PACKET_SIZE`` in the
+environment sets the client's and worker's ``max_packet_size``.
 
 The pipelined workloads split N into ROUNDS rounds of N/ROUNDS jobs (default
 1), and with START_AT (Unix time, 0 = now) wait until then to start the timed
