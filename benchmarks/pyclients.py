@@ -7,8 +7,9 @@ has the library under test::
         [ROUNDS [START_AT [PREFIX]]]
 
 CLIENT is ``cygearman`` (this repository, PECL-style API), ``pygearman``
-(python-gearman fork, from the peers' venv) or ``gear`` (OpenStack gear, from
-the peers' venv).  The first two are both imported as ``gearman``, which is
+(python-gearman fork, from the peers' venv), ``gear`` (OpenStack gear, from
+the peers' venv) or ``aiogear`` (asyncio, from the peers' venv; ``aio-gather``
+only).  The first two are both imported as ``gearman``, which is
 why each runs in its own interpreter.  WORKLOAD is ``background``,
 ``normal`` or ``status`` (sequential, every client), or one of the pipelined
 background submissions (see ``benchmarks/README.md``):
@@ -18,8 +19,19 @@ background submissions (see ``benchmarks/README.md``):
   (PREFIX defaults to ``u``), otherwise the library generates them;
 - cygearman ``batch`` / ``batch-u``: ``submit_batch(fn, workloads)``, with
   ``uniques=`` for ``-u`` (the lists are built before the clock starts);
+- cygearman ``aio-many`` / ``aio-gather``: ``gearman.aio`` ``submit_many`` /
+  ``asyncio.gather`` of ``do_background``; aiogear ``aio-gather``: ``gather``
+  of ``submit_job_bg``;
 - pygearman ``multiple``: ``submit_multiple_jobs(..., background=True,
   wait_until_complete=False)`` (the job dicts are built before the clock).
+
+cygearman also has ``payload`` (``doNormal`` of a PAYLOAD_BYTES payload N
+times, with the process's RSS before and at its peak), ``mem-tasks``,
+``mem-batch``, ``mem-flat-batch``, ``mem-flat-tasks`` (memory per pending
+job, RSS over many jobs in ROUNDS rounds), and the workers ``worker`` (echo
+FUNCTION forever), ``drain-work``, ``drain-grab``, ``drain-aio`` (take WARMUP
+queued jobs untimed, then N timed).  ``BENCH_MAX_PACKET_SIZE`` in the
+environment sets the client's and worker's ``max_packet_size``.
 
 The pipelined workloads split N into ROUNDS rounds of N/ROUNDS jobs (default
 1), and with START_AT (Unix time, 0 = now) wait until then to start the timed
@@ -76,6 +88,33 @@ def _wait_until(start_at: float) -> None:
             time.sleep(delay)
 
 
+def _status_kb(field: str) -> int:
+    """A field of /proc/self/status in kB ("VmRSS", "VmHWM"); -1 where there is none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _max_packet_size() -> int:
+    """``max_packet_size`` for the payload workload's client and worker (run.py sets it)."""
+    return int(os.environ.get("BENCH_MAX_PACKET_SIZE", str(64 * 1024 * 1024)))
+
+
 def _pipelined(submit: Callable[[int], Any], rounds: int, start_at: float,
                run: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
     """Time ``rounds`` calls of ``submit(r)`` (and of ``run()`` after each, timed apart too).
@@ -122,7 +161,7 @@ def run_cygearman(workload: str, port: int, n: int, warmup: int, payload: bytes,
 
     if not getattr(_core, "COMPILED", False):
         raise RuntimeError("gearman._core is not the compiled core")
-    c = gearman.GearmanClient()
+    c = gearman.GearmanClient(max_packet_size=_max_packet_size())
     c.addServer("127.0.0.1", port)
     c.setTimeout(60000)  # ms: no call may hang the run
     if workload == "background":
@@ -205,10 +244,234 @@ def run_cygearman(workload: str, port: int, n: int, warmup: int, payload: bytes,
         handles = [h for hs in got for h in hs]
         if len(handles) != per * rounds or not all(handles):
             raise RuntimeError(f"{workload}: {sum(map(bool, handles))} handles for {per * rounds} jobs")
+    elif workload == "payload":
+        timing = _payload_round_trips(c, fn, payload, n, warmup)
+    elif workload.startswith("mem-"):
+        timing = _memory(gearman, c, workload, fn, payload, n, rounds)
     else:
         raise ValueError(workload)
     version = getattr(gearman, "__version__", "?")
     return dict(timing, version=f"cygearman {version}", module=gearman.__file__)
+
+
+def _payload_round_trips(c: Any, fn: str, payload: bytes, n: int, warmup: int) -> Dict[str, Any]:
+    """``doNormal(fn, payload)`` ``n`` times (a big payload), each result dropped before the next.
+
+    Adds ``rss_base_kb`` (VmRSS with the payload allocated, connected, before
+    the first call) and ``rss_peak_kb`` (VmHWM after the last): the peak over the
+    base, less the one result alive at a time, is what the library itself held.
+    """
+    import gearman
+
+    c.setTimeout(300000)
+    r: Any = None
+    base = _status_kb("VmRSS")
+    for _ in range(warmup):
+        r = None
+        r = c.doNormal(fn, payload)
+    c0 = _rusage()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        r = None  # drop the previous result first: one result alive at a time
+        r = c.doNormal(fn, payload)
+        if c.returnCode() != gearman.GEARMAN_SUCCESS:
+            raise RuntimeError(f"doNormal: {c.returnCode()} {c.error()}")
+    t1 = time.perf_counter()
+    c1 = _rusage()
+    if r != payload:
+        raise RuntimeError(f"bad echo: {len(r) if r is not None else None} bytes")
+    return {"seconds": t1 - t0, "cpu_user": c1[0] - c0[0], "cpu_sys": c1[1] - c0[1],
+            "rss_base_kb": base, "rss_peak_kb": _status_kb("VmHWM"), "bytes": len(payload),
+            "max_packet_size": c.max_packet_size}
+
+
+def _memory(gearman: Any, c: Any, workload: str, fn: str, payload: bytes, n: int,
+            rounds: int) -> Dict[str, Any]:
+    """What pending background jobs cost in memory (one line; "seconds" is the submission time).
+
+    - ``mem-tasks``: ``addTaskBackground`` N times; bytes per pending task by
+      tracemalloc (Python allocator, the core's PyMem buffers included) and by
+      RSS (a separate pass without tracemalloc); then ``runTasks()``, with the
+      peak over that call per task.
+    - ``mem-batch``: ``submit_batch(fn, workloads)`` of N jobs (the workload
+      list built before); peak over the call per job, and the returned handles
+      per job, by tracemalloc and by RSS (VmHWM reset before the call).
+    - ``mem-flat-batch`` / ``mem-flat-tasks``: N jobs in ROUNDS rounds of
+      ``submit_batch`` / ``addTaskBackground`` + ``runTasks``, results dropped,
+      VmRSS sampled after every round.
+    """
+    import gc
+    import tracemalloc
+
+    out: Dict[str, Any] = {}
+    c.setTimeout(120000)
+    c.submit_batch(fn, [payload] * 100)  # connect, first allocations
+    if workload == "mem-tasks":
+        add = c.addTaskBackground
+        for pass_ in ("rss", "tracemalloc"):
+            gc.collect()
+            if pass_ == "tracemalloc":
+                tracemalloc.start()
+                m0 = tracemalloc.get_traced_memory()[0]
+            r0 = _status_kb("VmRSS")
+            c0 = _rusage()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                add(fn, payload)
+            t1 = time.perf_counter()
+            c1 = _rusage()
+            if pass_ == "rss":
+                out.update(seconds=t1 - t0, cpu_user=c1[0] - c0[0], cpu_sys=c1[1] - c0[1],
+                           rss_pending_b=1024.0 * (_status_kb("VmRSS") - r0) / n)
+                _reset_peak_rss()
+                h0 = _status_kb("VmRSS")
+                c.runTasks()
+                out["rss_run_peak_b"] = 1024.0 * (_status_kb("VmHWM") - h0) / n
+            else:
+                m1 = tracemalloc.get_traced_memory()[0]
+                out["traced_pending_b"] = (m1 - m0) / n
+                tracemalloc.reset_peak()
+                c.runTasks()
+                m2, peak = tracemalloc.get_traced_memory()
+                out["traced_run_peak_b"] = (peak - m0) / n
+                out["traced_after_run_b"] = (m2 - m0) / n
+                tracemalloc.stop()
+            if c.returnCode() != gearman.GEARMAN_SUCCESS:
+                raise RuntimeError(f"runTasks: {c.returnCode()} {c.error()}")
+    elif workload == "mem-batch":
+        loads = [payload] * n
+        for pass_ in ("rss", "tracemalloc"):
+            handles: Any = None
+            gc.collect()
+            if pass_ == "tracemalloc":
+                tracemalloc.start()
+                m0 = tracemalloc.get_traced_memory()[0]
+            _reset_peak_rss()
+            r0 = _status_kb("VmRSS")
+            c0 = _rusage()
+            t0 = time.perf_counter()
+            handles = c.submit_batch(fn, loads)
+            t1 = time.perf_counter()
+            c1 = _rusage()
+            if pass_ == "rss":
+                out.update(seconds=t1 - t0, cpu_user=c1[0] - c0[0], cpu_sys=c1[1] - c0[1],
+                           rss_call_peak_b=1024.0 * (_status_kb("VmHWM") - r0) / n,
+                           rss_result_b=1024.0 * (_status_kb("VmRSS") - r0) / n)
+            else:
+                m1, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                out.update(traced_call_peak_b=(peak - m0) / n, traced_result_b=(m1 - m0) / n)
+            if len(handles) != n or not all(handles):
+                raise RuntimeError("submit_batch: a job was not created")
+            del handles
+    elif workload in ("mem-flat-batch", "mem-flat-tasks"):
+        per = n // rounds
+        loads = [payload] * per
+        samples: List[int] = []
+        c0 = _rusage()
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            if workload == "mem-flat-batch":
+                hs = c.submit_batch(fn, loads)
+                if len(hs) != per:
+                    raise RuntimeError("submit_batch: short result")
+                del hs
+            else:
+                for _ in range(per):
+                    c.addTaskBackground(fn, payload)
+                if not c.runTasks():
+                    raise RuntimeError(f"runTasks: {c.returnCode()} {c.error()}")
+            samples.append(_status_kb("VmRSS"))
+        t1 = time.perf_counter()
+        c1 = _rusage()
+        tenth = max(1, rounds // 10)
+        out.update(seconds=t1 - t0, cpu_user=c1[0] - c0[0], cpu_sys=c1[1] - c0[1],
+                   rss_first_kb=samples[0], rss_tenth_kb=samples[tenth - 1], rss_last_kb=samples[-1],
+                   rss_max_kb=max(samples),
+                   # growth after the first tenth of the rounds, per job submitted since
+                   rss_growth_b=1024.0 * (samples[-1] - samples[tenth - 1]) / (per * (rounds - tenth))
+                   if rounds > tenth else 0.0,
+                   rss_samples_kb=samples)
+    else:
+        raise ValueError(workload)
+    return out
+
+
+def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str) -> Dict[str, Any]:
+    """The workers: ``worker`` (echo ``fn`` forever) or a timed drain of N queued jobs.
+
+    ``drain-work``: ``GearmanWorker.addFunction`` + ``work()`` per job, the
+    PECL API; ``drain-grab``: ``grabJob()`` + ``job.sendComplete()``, no
+    callback dispatch (the leanest loop the blocking worker offers);
+    ``drain-aio``: ``gearman.aio.AsyncGearmanWorker`` (concurrency 1).  Each
+    takes WARMUP jobs untimed, then N timed, every job completing with an
+    empty result.
+    """
+    import gearman
+    from gearman import _core
+
+    if not getattr(_core, "COMPILED", False):
+        raise RuntimeError("gearman._core is not the compiled core")
+    if workload == "drain-aio":
+        import asyncio
+
+        from gearman.aio import AsyncGearmanWorker
+
+        marks: Dict[str, Any] = {}
+
+        async def main() -> int:
+            w = AsyncGearmanWorker(f"127.0.0.1:{port}", concurrency=1)
+
+            def job(j: Any) -> bytes:
+                done = w.jobs_done + 1
+                if done == warmup:
+                    marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+                if done >= warmup + n:
+                    marks["t1"], marks["c1"] = time.perf_counter(), _rusage()
+                    w.stop()
+                return b""
+
+            w.register(fn, job)
+            if not warmup:
+                marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+            return await w.run()
+
+        asyncio.run(main())
+        c0, c1 = marks["c0"], marks["c1"]
+        timing = {"seconds": marks["t1"] - marks["t0"], "cpu_user": c1[0] - c0[0],
+                  "cpu_sys": c1[1] - c0[1]}
+        return dict(timing, version=f"cygearman {gearman.__version__}", module=gearman.__file__)
+    w = gearman.GearmanWorker(max_packet_size=_max_packet_size())
+    w.addServer("127.0.0.1", port)
+    if workload == "worker":
+        w.addFunction(fn, lambda job, ctx: job.workload())
+        while True:
+            if not w.work() and w.returnCode() not in (gearman.GEARMAN_TIMEOUT, gearman.GEARMAN_NO_JOBS):
+                raise RuntimeError(f"worker: {w.returnCode()} {w.error()}")
+    if workload == "drain-work":
+        w.addFunction(fn, lambda job, ctx: b"")
+        w.setTimeout(60000)
+        work = w.work
+
+        def op() -> None:
+            if not work():
+                raise RuntimeError(f"work: {w.returnCode()} {w.error()}")
+
+    elif workload == "drain-grab":
+        w.register(fn)
+        w.setTimeout(60000)
+        grab = w.grabJob
+
+        def op() -> None:
+            job = grab()
+            if job is None:
+                raise RuntimeError(f"grabJob: {w.returnCode()} {w.error()}")
+            job.sendComplete(b"")
+
+    else:
+        raise ValueError(workload)
+    timing, _ = _timed(op, n, warmup)
+    return dict(timing, version=f"cygearman {gearman.__version__}", module=gearman.__file__)
 
 
 # --- pygearman (python-gearman fork, PyPI "pygearman") ----------------------------------------
@@ -346,10 +609,58 @@ def _gear_submit(c: Any, gear: Any, name: bytes, payload: bytes, background: boo
     return job
 
 
+# --- aiogear (PyPI "aiogear", asyncio) ---------------------------------------------------------
+
+
+def run_aiogear(workload: str, port: int, n: int, warmup: int, payload: bytes,
+                fn: str, rounds: int = 1, start_at: float = 0.0, prefix: str = "u") -> Dict[str, Any]:
+    """Measure aiogear's ``Client.submit_job_bg``: ``aio-gather`` runs N of them at once with
+    ``asyncio.gather`` (each writes its SUBMIT_JOB_BG at once, then awaits JOB_CREATED), the
+    same shape as cygearman's ``aio-gather`` row.
+
+    aiogear keeps every registered answer future in one list and matches an
+    answer by scanning it from the start; a background job's WORK_COMPLETE
+    future is registered too and never resolved, so the scan grows with every
+    job the client has submitted (quadratic in N).
+    """
+    import asyncio
+
+    import aiogear
+    from importlib.metadata import version
+
+    if workload != "aio-gather":
+        raise ValueError(workload)
+    per = n // rounds
+    loop = asyncio.new_event_loop()
+    got: List[Any] = []
+
+    async def connect() -> Any:
+        _, proto = await loop.create_connection(lambda: aiogear.Client(loop), "127.0.0.1", port)
+        return proto
+
+    async def gather_bg(k: int) -> List[Any]:
+        return await asyncio.gather(*[c.submit_job_bg(fn, payload) for _ in range(k)])
+
+    try:
+        c = loop.run_until_complete(connect())
+        if warmup:
+            loop.run_until_complete(gather_bg(warmup))
+        timing = _pipelined(lambda r: got.append(loop.run_until_complete(gather_bg(per))),
+                            rounds, start_at)
+        loop.run_until_complete(asyncio.wait_for(c.close(), 10))
+    finally:
+        loop.close()
+    handles = [j.handle for js in got for j in js]
+    if len(handles) != per * rounds or not all(handles):
+        raise RuntimeError(f"aiogear: {sum(map(bool, handles))} handles for {per * rounds} jobs")
+    return dict(timing, version=f"aiogear {version('aiogear')}", module=aiogear.__file__)
+
+
 RUNNERS: Dict[str, Callable[..., Dict[str, Any]]] = {
     "cygearman": run_cygearman,
     "pygearman": run_pygearman,
     "gear": run_gear,
+    "aiogear": run_aiogear,
 }
 
 
@@ -365,10 +676,14 @@ def main(argv: list[str]) -> int:
     start_at = float(argv[8]) if len(argv) > 8 else 0.0
     prefix = argv[9] if len(argv) > 9 else "u"
     payload = b"x" * size
-    if workload not in ("background", "normal", "status"):
+    if workload not in ("background", "normal", "status", "payload", "worker") \
+            and not workload.startswith("drain-"):
         n = n // rounds * rounds  # the pipelined workloads run whole rounds
     line: Dict[str, Any] = {"client": client, "workload": workload, "ops": n, "pid": os.getpid()}
-    line.update(RUNNERS[client](workload, port, n, warmup, payload, fn, rounds, start_at, prefix))
+    if client == "cygearman" and (workload == "worker" or workload.startswith("drain-")):
+        line.update(run_cygearman_worker(workload, port, n, warmup, fn))
+    else:
+        line.update(RUNNERS[client](workload, port, n, warmup, payload, fn, rounds, start_at, prefix))
     print(json.dumps(line), flush=True)
     return 0
 

@@ -45,38 +45,67 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PHP_DIR = HERE / "php"
+C_DIR = HERE / "c"
+C_SOURCE = C_DIR / "gmbench.c"
+C_BINARY = C_DIR / "build" / "gmbench"
 PYCLIENTS = HERE / "pyclients.py"
+CHART = HERE / "chart.py"
 DEFAULT_VENV = HERE / ".venv-peers"
-PEER_PACKAGES = ("pygearman==0.2.6", "gear==0.16.0")
+PEER_PACKAGES = ("pygearman==0.2.6", "gear==0.16.0", "aiogear==0.2.6", "matplotlib")
 
-CLIENTS = ("cygearman", "php", "pygearman", "gear")
-PEER_CLIENTS = ("pygearman", "gear")
+CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "aiogear")
+PEER_CLIENTS = ("pygearman", "gear", "aiogear")
+#: clients of the sequential workloads (aiogear only has a pipelined row)
+SEQ_CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear")
 #: one call at a time, every client
 SEQ_WORKLOADS = ("background", "normal", "status")
-#: pipelined background submission, per client the variants of ``variants()``
-PIPE_WORKLOADS = ("pipelined", "rounds", "ceiling")
+#: per client the variants of ``variants()``: pipelined background submission,
+#: the worker draining a queue, big payloads, memory
+PIPE_WORKLOADS = ("pipelined", "rounds", "ceiling", "drain", "payload", "memory")
 WORKLOADS = SEQ_WORKLOADS + PIPE_WORKLOADS
-#: function name per workload; only "normal" has a worker, the others just queue
+#: function name per workload; "normal" and "payload" have an echo worker, "drain"
+#: the measured worker, the others just queue
 FUNCTIONS = {"background": "bench_bg", "normal": "echo", "status": "bench_status",
-             "pipelined": "bench_pipe", "rounds": "bench_rounds", "ceiling": "bench_ceiling"}
+             "pipelined": "bench_pipe", "rounds": "bench_rounds", "ceiling": "bench_ceiling",
+             "drain": "bench_drain", "payload": "bench_echo_big", "memory": "bench_mem"}
 WORKLOAD_TITLES = {
     "background": "doBackground, no worker (jobs queue)",
-    "normal": "doNormal round trip, one PHP worker echoes",
+    "normal": "doNormal round trip, one libgearman (C) worker echoes",
     "status": "jobStatus of one queued handle",
     "pipelined": "N background jobs of one function, no worker, submitted pipelined in one go",
     "rounds": "N background jobs through runTasks as 1 round of N, or as R rounds of N/R",
-    "ceiling": "several PHP processes at once, each pipelining N jobs with caller-given uniques",
+    "ceiling": "several libgearman (C) processes at once, each pipelining N jobs with caller-given uniques",
+    "drain": "one worker process draining N queued background jobs (empty results)",
+    "payload": "doNormal round trips of a big payload, echoed by a cygearman worker",
+    "memory": "memory of pending background jobs, and RSS over many jobs submitted in rounds",
 }
-#: (default N, --quick N) per workload; for "ceiling" N is per client process
+#: (default N, --quick N) per workload; for "ceiling" N is per client process; for
+#: "memory" N is the pending tasks/jobs of one call (the flat run has --n-memory-flat)
 SIZES = {"background": (20000, 5000), "normal": (5000, 1000), "status": (20000, 5000),
-         "pipelined": (100000, 20000), "rounds": (100000, 20000), "ceiling": (50000, 20000)}
+         "pipelined": (100000, 20000), "rounds": (100000, 20000), "ceiling": (50000, 20000),
+         "drain": (100000, 20000), "payload": (0, 0), "memory": (100000, 100000)}
+#: "memory": jobs submitted in rounds of MEMORY_FLAT_ROUND with RSS sampled after each
+MEMORY_FLAT_SIZE = (1000000, 200000)
+MEMORY_FLAT_ROUND = 10000
+#: "payload": sizes in MiB (default, --quick); round trips per process: enough for
+#: MiB * trips >= PAYLOAD_BYTES_PER_MEASUREMENT (cygearman), one for libgearman (slow)
+PAYLOAD_SIZES_MIB = ("1,16,64", "1,16")
+PAYLOAD_MIB_PER_MEASUREMENT = 64
+#: cygearman's default max_packet_size; "payload" raises it for its client and worker
+DEFAULT_MAX_PACKET = 64 * 1024 * 1024
+#: rounds of these workloads (they are slow or not timing-sensitive), at most --rounds
+WORKLOAD_ROUNDS = {"payload": (3, 1), "memory": (1, 1)}
+#: aiogear's per-job cost grows with the jobs its client has submitted (its answer
+#: matching scans a list that keeps every background job's WORK_COMPLETE future), so
+#: its pipelined row gets a small N of its own
+AIOGEAR_PIPE_SIZE = (5000, 2000)
 #: pygearman's submit_multiple_jobs costs more per job the more jobs it is given
 #: (31 us/job at 10,000, 108 us/job at 100,000 on the development machine: 11 s
 #: per measurement), so it gets a smaller N of its own in "pipelined"
@@ -87,49 +116,85 @@ SPLIT_ROUNDS = 10
 
 @dataclass(frozen=True)
 class Variant:
-    """One way a client submits in a pipelined workload: a row of its table."""
+    """One way a client does a workload: a row of that workload's table."""
 
     key: str          #: id in the JSON and for ratios, e.g. "cyg-tasks"
     label: str        #: row label
-    client: str       #: cygearman / php / pygearman (what ``--clients`` selects)
+    client: str       #: cygearman / libgearman / php / ... (what ``--clients`` selects)
     mode: str         #: the client process's WORKLOAD argument
-    n: int            #: jobs per client process (whole rounds)
+    n: int            #: jobs (operations) per client process (whole rounds)
     rounds: int = 1   #: the n jobs go in this many rounds (add n/rounds, runTasks)
     procs: int = 1    #: client processes at once, on one gearmand
-
-    @property
-    def baseline(self) -> str:
-        """The PHP variant this one is compared with: same kind of unique."""
-        return "php-tasks-u" if self.key.endswith("-u") else "php-tasks"
+    base: str = ""    #: the libgearman variant this one is compared with ("" = none)
+    php: str = ""     #: the PHP variant this one is also compared with ("" = none)
+    size: int = -1    #: payload bytes (-1: --payload-bytes)
 
 
 def variants(workload: str, cfg: "Config") -> List[Variant]:
-    """The rows of a pipelined workload, in the order they run in each round."""
+    """The rows of a non-sequential workload, in the order they run in each round."""
     n = cfg.sizes[workload]
     if workload == "pipelined":
-        vs = [Variant("cyg-tasks", "cygearman runTasks", "cygearman", "tasks", n),
-              Variant("php-tasks", "php runTasks", "php", "tasks", n),
-              Variant("cyg-tasks-u", "cygearman runTasks +u", "cygearman", "tasks-u", n),
-              Variant("php-tasks-u", "php runTasks +u", "php", "tasks-u", n),
-              Variant("cyg-batch", "cygearman submit_batch", "cygearman", "batch", n),
-              Variant("cyg-batch-u", "cygearman submit_batch +u", "cygearman", "batch-u", n),
-              Variant("cyg-aio-many", "cygearman asyncio submit_many", "cygearman", "aio-many", n),
+        d = dict(base="c-tasks", php="php-tasks")
+        u = dict(base="c-tasks-u", php="php-tasks-u")
+        vs = [Variant("cyg-tasks", "cygearman runTasks", "cygearman", "tasks", n, **d),
+              Variant("c-tasks", "libgearman run_tasks", "libgearman", "tasks", n),
+              Variant("php-tasks", "php runTasks", "php", "tasks", n, base="c-tasks"),
+              Variant("cyg-tasks-u", "cygearman runTasks +u", "cygearman", "tasks-u", n, **u),
+              Variant("c-tasks-u", "libgearman run_tasks +u", "libgearman", "tasks-u", n),
+              Variant("php-tasks-u", "php runTasks +u", "php", "tasks-u", n, base="c-tasks-u"),
+              Variant("cyg-batch", "cygearman submit_batch", "cygearman", "batch", n, **d),
+              Variant("cyg-batch-u", "cygearman submit_batch +u", "cygearman", "batch-u", n, **u),
+              Variant("cyg-aio-many", "cygearman asyncio submit_many", "cygearman", "aio-many", n, **d),
               Variant("cyg-aio-gather", "cygearman asyncio gather(do_background)", "cygearman",
-                      "aio-gather", n),
+                      "aio-gather", n, **d),
+              Variant("aiogear-gather", "aiogear gather(submit_job_bg)", "aiogear", "aio-gather",
+                      cfg.aiogear_pipe_size, **d),
               Variant("pyg-multiple", "pygearman submit_multiple_jobs", "pygearman", "multiple",
-                      cfg.pygearman_pipe_size)]
+                      cfg.pygearman_pipe_size, **d)]
     elif workload == "rounds":
         k = cfg.split_rounds
         n = n // k * k
         vs = [Variant("cyg-1", f"cygearman 1 x {n}", "cygearman", "tasks", n),
               Variant("cyg-split", f"cygearman {k} x {n // k}", "cygearman", "tasks", n, rounds=k),
+              Variant("c-1", f"libgearman 1 x {n}", "libgearman", "tasks", n),
+              Variant("c-split", f"libgearman {k} x {n // k}", "libgearman", "tasks", n, rounds=k),
               Variant("php-1", f"php 1 x {n}", "php", "tasks", n),
               Variant("php-split", f"php {k} x {n // k}", "php", "tasks", n, rounds=k)]
     elif workload == "ceiling":
         k = cfg.ceiling_procs
-        vs = [Variant("ceiling-php", f"php runTasks +u, {k} proc.", "php", "tasks-u", n, procs=k),
+        vs = [Variant("ceiling-c", f"libgearman run_tasks +u, {k} proc.", "libgearman", "tasks-u",
+                      n, procs=k),
               Variant("ceiling-cyg", f"cygearman submit_batch +u, {k} proc.", "cygearman", "batch-u",
-                      n, procs=k)]
+                      n, procs=k, base="ceiling-c")]
+    elif workload == "drain":
+        d = dict(base="drain-c")
+        vs = [Variant("drain-c", "libgearman worker_work", "libgearman", "drain", n),
+              Variant("drain-cyg-work", "cygearman GearmanWorker.work()", "cygearman", "drain-work",
+                      n, **d),
+              Variant("drain-cyg-grab", "cygearman grabJob()+sendComplete()", "cygearman",
+                      "drain-grab", n, **d),
+              Variant("drain-cyg-aio", "cygearman AsyncGearmanWorker", "cygearman", "drain-aio",
+                      n, **d)]
+    elif workload == "payload":
+        vs = []
+        for mib in cfg.payload_sizes:
+            size = mib * 1024 * 1024
+            trips = max(1, PAYLOAD_MIB_PER_MEASUREMENT // mib) if not cfg.quick else 1
+            vs += [Variant(f"cyg-{mib}m", f"cygearman doNormal {mib} MiB", "cygearman", "payload",
+                           trips, base=f"c-{mib}m", size=size),
+                   Variant(f"c-{mib}m", f"libgearman do {mib} MiB", "libgearman", "payload", 1,
+                           size=size)]
+    elif workload == "memory":
+        flat = cfg.memory_flat_size // MEMORY_FLAT_ROUND * MEMORY_FLAT_ROUND
+        k = flat // MEMORY_FLAT_ROUND
+        vs = [Variant("mem-tasks", f"cygearman {n} x addTaskBackground", "cygearman", "mem-tasks", n),
+              Variant("mem-c-tasks", f"libgearman {n} x add_task_background", "libgearman",
+                      "mem-tasks", n),
+              Variant("mem-batch", f"cygearman submit_batch of {n}", "cygearman", "mem-batch", n),
+              Variant("mem-flat-batch", f"cygearman submit_batch {k} x {MEMORY_FLAT_ROUND}",
+                      "cygearman", "mem-flat-batch", flat, rounds=k),
+              Variant("mem-flat-tasks", f"cygearman runTasks {k} x {MEMORY_FLAT_ROUND}",
+                      "cygearman", "mem-flat-tasks", flat, rounds=k)]
     else:
         raise ValueError(workload)
     return [v for v in vs if v.client in cfg.clients]
@@ -280,20 +345,82 @@ def admin_status(port: int) -> Dict[str, List[int]]:
     return out
 
 
-def start_worker(port: int, fn: str, cpus: Optional[Sequence[int]]) -> subprocess.Popen[bytes]:
-    """Start the PHP echo worker and wait until gearmand lists it for ``fn``."""
-    p = PROCS.spawn(["php", str(PHP_DIR / "worker.php"), str(port), fn], cpus=cpus,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_worker(argv: Sequence[str], port: int, fn: str, cpus: Optional[Sequence[int]],
+                 env: Optional[Dict[str, str]] = None) -> subprocess.Popen[bytes]:
+    """Start an echo worker (``argv``) and wait until gearmand lists it for ``fn``."""
+    p = PROCS.spawn(argv, cpus=cpus, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 15.0
     while time.monotonic() < deadline:
         if p.poll() is not None:
             err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-            raise RuntimeError(f"PHP worker exited with {p.returncode}: {err.strip()}")
+            raise RuntimeError(f"worker {argv[0]} exited with {p.returncode}: {err.strip()[-800:]}")
         if admin_status(port).get(fn, [0, 0, 0])[2] >= 1:
             return p
         time.sleep(0.02)
     PROCS.stop(p)
-    raise RuntimeError("PHP worker did not register within 15 s")
+    raise RuntimeError(f"worker {argv[0]} did not register within 15 s")
+
+
+def c_worker_argv(port: int, fn: str) -> List[str]:
+    """The libgearman echo worker (benchmarks/c/gmbench.c) of the "normal" workload;
+    PHP's (also libgearman) if the C program could not be built."""
+    if not C_AVAILABLE[0]:
+        return ["php", str(PHP_DIR / "worker.php"), str(port), fn]
+    return [str(C_BINARY), "worker", str(port), "0", "0", "0", fn]
+
+
+#: whether benchmarks/c/gmbench.c was built (main() clears it if not)
+C_AVAILABLE = [True]
+
+
+def cyg_worker_argv(port: int, fn: str) -> tuple[List[str], Dict[str, str]]:
+    """The cygearman echo worker of the "payload" workload, with the raised max_packet_size."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), BENCH_MAX_PACKET_SIZE=str(payload_max_packet()))
+    return [sys.executable, str(PYCLIENTS), "cygearman", "worker", str(port), "0", "0", "0", fn], env
+
+
+def payload_max_packet() -> int:
+    """max_packet_size of the payload workload's cygearman client and worker: room for the
+    largest payload plus its packet header (the default, 64 MiB, refuses a 64 MiB result)."""
+    return PAYLOAD_MAX_PACKET[0]
+
+
+def payload_limit_note() -> str:
+    """What the report says about the payload workload's max_packet_size."""
+    mps = payload_max_packet()
+    if mps <= DEFAULT_MAX_PACKET:
+        return f"cygearman's client and echo worker run with the default max_packet_size ({mps >> 20} MiB)"
+    return (f"cygearman's client and echo worker run with max_packet_size={mps} ({mps >> 20} MiB), "
+            f"not the default {DEFAULT_MAX_PACKET >> 20} MiB: at the default, a 64 MiB payload's "
+            "WORK_COMPLETE (the payload plus the handle) exceeds the limit and the client drops the "
+            "connection (LostConnectionError, seen with this checkout)")
+
+
+#: set by main(): max_packet_size of the payload workload (a one-element list: module state)
+PAYLOAD_MAX_PACKET = [2 * DEFAULT_MAX_PACKET]
+
+
+def ensure_c_client() -> Optional[str]:
+    """Compile benchmarks/c/gmbench.c against libgearman if the binary is missing or older
+    than the source (idempotent); return an error text or None."""
+    try:
+        if C_BINARY.exists() and C_BINARY.stat().st_mtime >= C_SOURCE.stat().st_mtime:
+            return None
+        cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            return "no C compiler (cc) found"
+        C_BINARY.parent.mkdir(exist_ok=True)
+        tmp = C_BINARY.with_suffix(".tmp")
+        argv = [cc, "-O2", "-Wall", "-o", str(tmp), str(C_SOURCE), "-lgearman"]
+        print("compiling " + shlex.join(argv), file=sys.stderr, flush=True)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            return (f"{shlex.join(argv)} failed (Debian: libgearman-dev): "
+                    f"{(r.stderr or r.stdout).strip()[-1000:]}")
+        tmp.replace(C_BINARY)
+        return None
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"{type(e).__name__}: {e}"
 
 
 # --- clients --------------------------------------------------------------------------------------
@@ -318,6 +445,12 @@ class Config:
     pygearman_pipe_size: int = PYGEARMAN_PIPE_SIZE[0]
     split_rounds: int = SPLIT_ROUNDS
     ceiling_procs: int = CEILING_PROCS
+    aiogear_pipe_size: int = AIOGEAR_PIPE_SIZE[0]
+    #: "payload" sizes in MiB; "memory": jobs of the flat run; rounds per slow workload
+    payload_sizes: List[int] = field(default_factory=lambda: [1, 16, 64])
+    memory_flat_size: int = MEMORY_FLAT_SIZE[0]
+    workload_rounds: Dict[str, int] = field(default_factory=dict)
+    quick: bool = False
 
 
 def peer_python(venv: Path) -> Path:
@@ -325,50 +458,74 @@ def peer_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def ensure_peers_venv(venv: Path) -> Optional[str]:
-    """Create ``venv`` with pygearman and gear if it lacks them; return an error text or None."""
+def ensure_peers_venv(venv: Path) -> Dict[str, str]:
+    """Create ``venv`` and install each of PEER_PACKAGES that it lacks, one at a time.
+
+    Returns {distribution: error text} for those that could not be installed
+    (or imported): each is skipped on its own, and the report says why.
+    """
     py = peer_python(venv)
-    probe = "import importlib.metadata as m; print(m.version('pygearman'), m.version('gear'))"
-    want = " ".join(spec.split("==")[1] for spec in PEER_PACKAGES)
+    errors: Dict[str, str] = {}
+
+    def have(spec: str) -> bool:
+        name, _, want = spec.partition("==")
+        probe = (f"import importlib.metadata as m; v = m.version({name!r}); "
+                 f"assert {want!r} in ('', v), v; import {IMPORT_NAMES.get(name, name)}")
+        r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=120)
+        return r.returncode == 0
+
     try:
-        if py.exists():
-            r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=60)
-            if r.returncode == 0 and r.stdout.strip() == want:
-                return None
-        print(f"setting up {venv} ({', '.join(PEER_PACKAGES)}) ...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)],
-                       check=True, capture_output=True, timeout=300)
-        r = subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            return f"pip install failed: {r.stderr.strip()[-2000:]}"
-        r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=60)
-        if r.returncode != 0 or r.stdout.strip() != want:
-            return f"peers venv probe gave {r.stdout.strip()!r} {r.stderr.strip()[-500:]}"
-        return None
+        if not py.exists():
+            print(f"setting up {venv} ...", file=sys.stderr, flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)],
+                           check=True, capture_output=True, timeout=300)
+        for spec in PEER_PACKAGES:
+            name = spec.partition("==")[0]
+            if have(spec):
+                continue
+            print(f"pip install {spec} into {venv} ...", file=sys.stderr, flush=True)
+            r = subprocess.run([str(py), "-m", "pip", "install", "-q", spec],
+                               capture_output=True, text=True, timeout=900)
+            if r.returncode != 0:
+                errors[name] = f"pip install {spec} failed: {r.stderr.strip()[-1500:]}"
+            elif not have(spec):
+                errors[name] = f"{spec} installed but does not import in {venv}"
     except (OSError, subprocess.SubprocessError) as e:
-        return f"{type(e).__name__}: {e}"
+        for spec in PEER_PACKAGES:
+            errors.setdefault(spec.partition("==")[0], f"{type(e).__name__}: {e}")
+    return errors
+
+
+#: import name of a peer distribution where it differs from the distribution's
+IMPORT_NAMES = {"pygearman": "gearman"}
 
 
 def client_command(client: str, workload: str, port: int, cfg: Config, n: Optional[int] = None,
-                   fn: Optional[str] = None,
-                   extra: Sequence[str] = ()) -> tuple[List[str], Dict[str, str]]:
+                   fn: Optional[str] = None, extra: Sequence[str] = (),
+                   size: Optional[int] = None,
+                   warmup: Optional[int] = None) -> tuple[List[str], Dict[str, str]]:
     """The argv and environment of one measuring client process.
 
     ``workload`` is the client's WORKLOAD argument (a pipelined variant's
     mode); ``n`` and ``fn`` default to the workload's; ``extra`` is ROUNDS,
     START_AT, PREFIX of the pipelined modes.
     """
-    tail = [workload, str(port), str(cfg.sizes[workload] if n is None else n), str(cfg.warmup),
-            str(cfg.payload_bytes), fn or FUNCTIONS[workload], *extra]
+    tail = [workload, str(port), str(cfg.sizes[workload] if n is None else n),
+            str(cfg.warmup if warmup is None else warmup),
+            str(cfg.payload_bytes if size is None or size < 0 else size), fn or FUNCTIONS[workload],
+            *extra]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if client == "php":
         return ["php", str(PHP_DIR / "client.php"), *tail], env
+    if client == "libgearman":
+        return [str(C_BINARY), *tail], env
     if client == "cygearman":
         env["PYTHONPATH"] = str(REPO)  # this checkout, with its in-place built core
+        if workload == "payload":
+            env["BENCH_MAX_PACKET_SIZE"] = str(payload_max_packet())
         return [sys.executable, str(PYCLIENTS), client, *tail], env
-    # pygearman and gear: the peers' venv, nothing of this repository on the path
+    # pygearman, gear, aiogear: the peers' venv, nothing of this repository on the path
     return [str(peer_python(cfg.venv)), str(PYCLIENTS), client, *tail], env
 
 
@@ -396,6 +553,8 @@ class Result:
     run_cpu_sys: float = 0.0
     server_cpu: float = 0.0
     late: float = 0.0
+    #: any other numbers the client reported (payload RSS, memory per task, ...)
+    extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def ops_per_s(self) -> float:
@@ -442,7 +601,8 @@ def measure(client: str, workload: str, rnd: int, cfg: Config, tmp: Path) -> Res
         gd, port = start_gearmand(tmp, cfg.server_cpus)
         started.append(gd)
         if workload == "normal":
-            started.append(start_worker(port, FUNCTIONS[workload], cfg.server_cpus))
+            started.append(start_worker(c_worker_argv(port, FUNCTIONS[workload]), port,
+                                        FUNCTIONS[workload], cfg.server_cpus))
         argv, env = client_command(client, workload, port, cfg)
         p = PROCS.spawn(argv, env=env, cpus=cfg.client_cpus,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -489,9 +649,15 @@ def measure_pipe(workload: str, v: Variant, rnd: int, cfg: Config, tmp: Path) ->
     res = Result(v.client, workload, rnd, variant=v.key, procs=v.procs)
     started: List[subprocess.Popen[bytes]] = []
     fn = FUNCTIONS[workload]
+    warmup = cfg.warmup if workload not in ("payload", "memory") else 0
     try:
         gd, port = start_gearmand(tmp, cfg.server_cpus)
         started.append(gd)
+        if workload == "drain":
+            fill_queue(port, fn, v.n + warmup, cfg)
+        elif workload == "payload":
+            argv, env = cyg_worker_argv(port, fn)
+            started.append(start_worker(argv, port, fn, cfg.server_cpus, env=env))
         cpu0 = proc_cpu(gd.pid)
         # several processes: start the clock together, after every one has connected and warmed up
         start_at = time.time() + 1.0 + 0.25 * v.procs if v.procs > 1 else 0.0
@@ -499,7 +665,8 @@ def measure_pipe(workload: str, v: Variant, rnd: int, cfg: Config, tmp: Path) ->
         for k in range(v.procs):
             prefix = f"u{k}_" if v.procs > 1 else "u"
             argv, env = client_command(v.client, v.mode, port, cfg, n=v.n, fn=fn,
-                                       extra=[str(v.rounds), repr(start_at), prefix])
+                                       extra=[str(v.rounds), repr(start_at), prefix],
+                                       size=v.size, warmup=warmup)
             p = PROCS.spawn(argv, env=env, cpus=cfg.client_cpus,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             started.append(p)
@@ -527,16 +694,37 @@ def measure_pipe(workload: str, v: Variant, rnd: int, cfg: Config, tmp: Path) ->
             setattr(res, attr, sum(float(x.get(attr, 0.0)) for x in lines))
         res.late = max(float(x.get("late", 0.0)) for x in lines)
         res.version, res.module = str(lines[0].get("version", "")), str(lines[0].get("module", ""))
+        res.extra = {k: x for k, x in lines[0].items() if k not in STANDARD_KEYS}
         queued = admin_status(port).get(fn, [0])[0]
-        expected = res.ops + cfg.warmup * v.procs
-        if queued != expected:
-            res.error = f"gearmand has {queued} jobs queued, expected {expected}"
+        if workload in ("pipelined", "rounds", "ceiling"):
+            expected = res.ops + warmup * v.procs
+            if queued != expected:
+                res.error = f"gearmand has {queued} jobs queued, expected {expected}"
+        elif workload == "drain" and queued != 0:
+            res.error = f"gearmand still has {queued} jobs queued after the drain"
     except (RuntimeError, OSError, ValueError, KeyError) as e:
         res.error = f"{type(e).__name__}: {e}"
     finally:
         for proc in reversed(started):
             PROCS.stop(proc)
     return res
+
+
+#: keys of a client's JSON line that Result has fields for; the others go to Result.extra
+STANDARD_KEYS = {"client", "workload", "ops", "pid", "seconds", "cpu_user", "cpu_sys", "version",
+                 "module", "run_seconds", "run_cpu_user", "run_cpu_sys", "rounds", "t_start",
+                 "t_end", "late"}
+
+
+def fill_queue(port: int, fn: str, n: int, cfg: Config) -> None:
+    """Queue ``n`` background jobs of ``fn`` (untimed, for "drain"): libgearman run_tasks."""
+    argv = [str(C_BINARY), "tasks", str(port), str(n), "0", str(cfg.payload_bytes), fn]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=cfg.timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"filling the queue failed: {r.stderr.strip()[-500:]}")
+    queued = admin_status(port).get(fn, [0])[0]
+    if queued != n:
+        raise RuntimeError(f"filling the queue: gearmand has {queued} jobs queued, expected {n}")
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -591,44 +779,37 @@ def machine_info() -> Dict[str, Any]:
 
 
 def summarize(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """workload -> client -> ops/s {median, min, max, samples, errors} and cygearman's ratios.
+    """workload -> client -> ops/s {median, min, max, samples, errors} and ratios.
 
-    ``ratio`` is cygearman ÷ this client computed round by round (both ran within
-    seconds of each other, so a slow spell of the machine hits both) and then
-    summarized as median, min and max: steadier than a ratio of medians when the
-    machine is shared.
+    ``ratio`` is cygearman ÷ this client and ``vs_lib`` this client ÷
+    libgearman, each computed round by round (the two ran within seconds of
+    each other, so a slow spell of the machine hits both) and then summarized
+    as median, min and max: steadier than a ratio of medians when the machine
+    is shared.
     """
     out: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    clients = [c for c in cfg.clients if c in SEQ_CLIENTS]
     for w in cfg.workloads:
         if w not in SEQ_WORKLOADS:
             continue
         out[w] = {}
         by_round: Dict[str, Dict[int, float]] = {}
-        for c in cfg.clients:
+        for c in clients:
             mine = [r for r in results if r.workload == w and r.client == c]
             good = [r.ops_per_s for r in mine if not r.error]
             user = [r.user_us_per_op for r in mine if not r.error]
             kernel = [r.sys_us_per_op for r in mine if not r.error]
             by_round[c] = {r.round: r.ops_per_s for r in mine if not r.error}
-            out[w][c] = {
-                "median": statistics.median(good) if good else None,
-                "min": min(good) if good else None,
-                "max": max(good) if good else None,
-                "samples": good,
-                "user_us_per_op": statistics.median(user) if user else None,
-                "sys_us_per_op": statistics.median(kernel) if kernel else None,
-                "errors": [r.error for r in mine if r.error],
-                "version": next((r.version for r in mine if r.version), ""),
-            }
+            out[w][c] = dict(_stats(good),
+                             user_us_per_op=statistics.median(user) if user else None,
+                             sys_us_per_op=statistics.median(kernel) if kernel else None,
+                             errors=[r.error for r in mine if r.error],
+                             version=next((r.version for r in mine if r.version), ""))
         ours = by_round.get("cygearman", {})
+        lib = by_round.get("libgearman", {})
         for c, s in out[w].items():
-            paired = [ours[k] / v for k, v in by_round[c].items() if k in ours and v > 0]
-            s["ratio"] = {
-                "median": statistics.median(paired) if paired else None,
-                "min": min(paired) if paired else None,
-                "max": max(paired) if paired else None,
-                "samples": paired,
-            }
+            s["ratio"] = _stats([ours[k] / v for k, v in by_round[c].items() if k in ours and v > 0])
+            s["vs_lib"] = _stats([v / lib[k] for k, v in by_round[c].items() if lib.get(k)])
     return out
 
 
@@ -638,14 +819,33 @@ def _stats(xs: List[float]) -> Dict[str, Any]:
             "max": max(xs) if xs else None, "samples": xs}
 
 
+def _derived(r: Result) -> Dict[str, float]:
+    """Per-measurement figures computed from a result's extra numbers (payload workload)."""
+    x = r.extra
+    out: Dict[str, float] = {}
+    size = float(x.get("bytes") or 0)
+    if size and r.ops and r.seconds > 0:
+        mib = size / 1048576.0
+        out["ms_per_mib"] = 1e3 * r.seconds / r.ops / mib
+        out["cpu_ms_per_mib"] = 1e3 * (r.cpu_user + r.cpu_sys) / r.ops / mib
+        if x.get("rss_peak_kb", -1) > 0 and x.get("rss_base_kb", -1) > 0:
+            # what the process held at its peak beyond the payload it sends, in payload sizes
+            # (the one result alive at a time is 1.0 of it)
+            out["peak_over_base_x"] = 1024.0 * (x["rss_peak_kb"] - x["rss_base_kb"]) / size
+            out["peak_mib"] = x["rss_peak_kb"] / 1024.0
+    return out
+
+
 def summarize_pipe(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Dict[str, Any]]]:
     """workload -> variant key -> jobs/s, client CPU/job, gearmand CPU/job, per-round ratios.
 
     Every ratio is taken within a round and then summarized (see ``summarize``):
-    ``ratio`` is this variant's jobs/s ÷ the PHP variant with the same kind of
-    unique; ``of_ceiling`` is jobs/s ÷ the "ceiling" measurement of that round;
-    in "rounds", ``cpu_growth`` is per-job client CPU of one round ÷ that of the
-    split run of the same client.
+    ``ratio`` is this variant's jobs/s ÷ its libgearman variant (``Variant.base``),
+    ``ratio_php`` ÷ its PHP variant; ``of_ceiling`` is jobs/s ÷ the "ceiling"
+    measurement of that round; in "rounds", ``cpu_growth`` is per-job client CPU
+    of one round ÷ that of the split run of the same client.  ``extra`` holds
+    the medians (min, max) of the numbers a client reported beside its timing
+    (memory, RSS) and ``derived`` those computed from them (payload per MiB).
     """
     # the server's ceiling in a round: the best of that round's "ceiling" measurements
     ceiling: Dict[int, float] = {}
@@ -665,7 +865,7 @@ def summarize_pipe(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Di
             good = [r for r in mine[v.key] if not r.error]
             s: Dict[str, Any] = dict(_stats([r.ops_per_s for r in good]))
             s.update(label=v.label, client=v.client, mode=v.mode, n=v.n, rounds=v.rounds,
-                     procs=v.procs,
+                     procs=v.procs, size=v.size,
                      cpu_us=_stats([r.cpu_us_per_op for r in good]),
                      user_us_per_op=statistics.median([r.user_us_per_op for r in good]) if good else None,
                      sys_us_per_op=statistics.median([r.sys_us_per_op for r in good]) if good else None,
@@ -675,13 +875,23 @@ def summarize_pipe(results: List[Result], cfg: Config) -> Dict[str, Dict[str, Di
                      errors=[r.error for r in mine[v.key] if r.error],
                      version=next((r.version for r in mine[v.key] if r.version), ""),
                      late=max((r.late for r in good), default=0.0))
+            numeric = sorted({k for r in good for k, x in r.extra.items()
+                              if isinstance(x, (int, float)) and not isinstance(x, bool)})
+            s["extra"] = {k: _stats([float(r.extra[k]) for r in good if k in r.extra]) for k in numeric}
+            samples = [r.extra["rss_samples_kb"] for r in good if "rss_samples_kb" in r.extra]
+            if samples:
+                s["rss_samples_kb"] = samples[-1]
+            derived = [_derived(r) for r in good]
+            s["derived"] = {k: _stats([d[k] for d in derived if k in d])
+                            for k in sorted({k for d in derived for k in d})}
             if v.procs == 1 and any(r.run_seconds > 0 for r in good):
                 s["run"] = {"jobs_s": _stats([r.run_ops_per_s for r in good]),
                             "cpu_us": _stats([r.run_cpu_us_per_op for r in good])}
-            base = rate.get(v.baseline, {})
-            if w == "pipelined" and v.client != "php":
-                s["ratio"] = dict(_stats([x / base[k] for k, x in rate[v.key].items()
-                                          if base.get(k)]), vs=v.baseline)
+            for name, other in (("ratio", v.base), ("ratio_php", v.php)):
+                base = rate.get(other, {}) if other else {}
+                if base:
+                    s[name] = dict(_stats([x / base[k] for k, x in rate[v.key].items() if base.get(k)]),
+                                   vs=other)
             if w in ("pipelined", "ceiling") and ceiling:
                 s["of_ceiling"] = _stats([x / ceiling[k] for k, x in rate[v.key].items() if k in ceiling])
             if w == "rounds" and v.rounds == 1:
@@ -700,7 +910,7 @@ def _fmt(x: Optional[float], spec: str = ",.0f") -> str:
 
 def _ratio(r: Dict[str, Optional[float]]) -> str:
     """A paired ratio as ``1.23x (1.10-1.40)``."""
-    if r["median"] is None:
+    if r.get("median") is None:
         return "—"
     return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
 
@@ -712,66 +922,87 @@ def _cpu(s: Dict[str, Any]) -> str:
     return f"{s['user_us_per_op']:.1f}+{s['sys_us_per_op']:.1f}"
 
 
-def _spread(st: Dict[str, Any], spec: str = ".1f", unit: str = "", scale: float = 1.0) -> str:
+def _spread(st: Optional[Dict[str, Any]], spec: str = ".1f", unit: str = "", scale: float = 1.0) -> str:
     """``median (min-max)`` of a ``_stats`` dict, or an em dash."""
-    if st.get("median") is None:
+    if not st or st.get("median") is None:
         return "—"
     m, lo, hi = (format(scale * st[k], spec) for k in ("median", "min", "max"))
     return f"{m}{unit} ({lo}-{hi})"
 
 
+def _med(s: Dict[str, Any], group: str, key: str, spec: str = ".0f", scale: float = 1.0) -> str:
+    """The median of ``s[group][key]`` formatted, or an em dash."""
+    st = s.get(group, {}).get(key)
+    if not st or st.get("median") is None:
+        return "—"
+    return format(scale * st["median"], spec)
+
+
 def render_pipe(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
-    """The pipelined tables: one per workload, a row per variant (and its runTasks() part)."""
+    """The pipelined and worker tables: one per workload, a row per variant (and its runTasks() part)."""
     lines: List[str] = []
     has_ceiling = "ceiling" in summary and any(s["median"] for s in summary["ceiling"].values())
-    head = (f"{'variant':<35} {'N':>7} {'jobs/s median':>13} {'min':>8} {'max':>8}  "
+    head = (f"{'variant':<39} {'N':>7} {'jobs/s median':>13} {'min':>8} {'max':>8}  "
             f"{'client CPU us/job':>18} {'user+sys':>9}  {'gearmand':>13}  ")
     for w, per in summary.items():
-        if not per:
+        if not per or w in ("payload", "memory"):
             continue
         extra = ""
         if w == "pipelined":
-            extra = f"{'÷ php, per round':<20}" + (f"  {'of ceiling':<15}" if has_ceiling else "")
+            extra = (f"{'÷ libgearman, per round':<24}{'÷ php':<20}"
+                     + (f"{'of ceiling':<15}" if has_ceiling else ""))
         elif w == "ceiling":
-            extra = "of ceiling"
+            extra = f"{'÷ libgearman':<20}of ceiling"
+        elif w == "drain":
+            extra = "÷ libgearman, per round"
         elif w == "rounds":
             extra = "1 round ÷ split, CPU/job"
-        lines += ["", f"{w}: {WORKLOAD_TITLES[w]}", head + extra,
-                  f"{'':<35} {'':>7} {'':>13} {'':>8} {'':>8}  {'median (min-max)':>18} {'median':>9}"
+        cpu_title = "worker CPU us/job" if w == "drain" else "client CPU us/job"
+        lines += ["", f"{w}: {WORKLOAD_TITLES[w]}", head.replace("client CPU us/job", cpu_title) + extra,
+                  f"{'':<39} {'':>7} {'':>13} {'':>8} {'':>8}  {'median (min-max)':>18} {'median':>9}"
                   f"  {'us/job, busy':>13}", "-" * (len(head) + len(extra))]
         for key, s in per.items():
             n = f"{s['n']}" if s["procs"] == 1 else f"{s['procs']}x{s['n']}"
             gd = (f"{s['server_us']['median']:.1f}, {100 * s['server_busy']['median']:.0f}%"
                   if s["server_us"]["median"] is not None else "—")
             cells = ""
-            if "ratio" in s:
-                cells = f"{_spread(s['ratio'], '.2f', 'x'):<20}"
-            elif w == "pipelined":
-                cells = f"{'(baseline)' if key in ('php-tasks', 'php-tasks-u') else '—':<20}"
+            if w in ("pipelined", "ceiling", "drain"):
+                width = 24 if w == "pipelined" else 20
+                if "ratio" in s:
+                    cells = f"{_spread(s['ratio'], '.2f', 'x'):<{width}}"
+                else:
+                    cells = f"{'(baseline)' if s['client'] == 'libgearman' else '—':<{width}}"
+            if w == "pipelined":
+                cells += f"{_spread(s.get('ratio_php'), '.2f', 'x'):<20}"
             if "of_ceiling" in s:
-                cells += f"  {_spread(s['of_ceiling'], '.0f', '%', 100.0)}"
+                cells += f"{_spread(s['of_ceiling'], '.0f', '%', 100.0)}"
             if "cpu_growth" in s:
                 cells = _spread(s["cpu_growth"], ".2f", "x")
             note = f"  ({len(s['errors'])} failed: {s['errors'][0][:70]})" if s["errors"] else ""
             cpu_split = (f"{s['user_us_per_op']:.1f}+{s['sys_us_per_op']:.1f}"
                          if s["user_us_per_op"] is not None else "—")
-            lines.append(f"{s['label']:<35} {n:>7} {_fmt(s['median']):>13} {_fmt(s['min']):>8} "
+            lines.append(f"{s['label']:<39} {n:>7} {_fmt(s['median']):>13} {_fmt(s['min']):>8} "
                          f"{_fmt(s['max']):>8}  {_spread(s['cpu_us']):>18} {cpu_split:>9}  {gd:>13}  "
                          f"{cells}{note}".rstrip())
             if "run" in s:
                 r = s["run"]["jobs_s"]
-                lines.append(f"{'  of which runTasks() alone':<35} {'':>7} {_fmt(r['median']):>13} "
+                lines.append(f"{'  of which runTasks() alone':<39} {'':>7} {_fmt(r['median']):>13} "
                              f"{_fmt(r['min']):>8} {_fmt(r['max']):>8}  "
                              f"{_spread(s['run']['cpu_us']):>18}")
         if w == "pipelined":
-            lines.append("÷ php: jobs/s ÷ php runTasks (default unique) or php runTasks +u (rows "
-                         "marked +u), within each round"
+            lines.append("÷ libgearman: jobs/s ÷ libgearman run_tasks (default unique) or libgearman "
+                         "run_tasks +u (rows marked +u), within each round; ÷ php likewise"
                          + ("; of ceiling: jobs/s ÷ that round's ceiling (below)" if has_ceiling else ""))
-            if "pyg-multiple" in per and per["pyg-multiple"]["n"] != cfg.sizes["pipelined"]:
-                lines.append(f"pygearman runs N={per['pyg-multiple']['n']}, not "
-                             f"{cfg.sizes['pipelined']}: its submit_multiple_jobs costs more per job "
-                             "the more jobs it is given (about 31 us/job at 10,000 and 108 us/job at "
-                             "100,000 on the development machine), so its per-job figures flatter it")
+            for key, what in (("pyg-multiple", "pygearman's submit_multiple_jobs costs more per job the "
+                                               "more jobs it is given (about 31 us/job at 10,000 and 108 "
+                                               "us/job at 100,000 on the development machine)"),
+                              ("aiogear-gather", "aiogear matches each answer by scanning a list that "
+                                                 "keeps every background job's never-resolved "
+                                                 "WORK_COMPLETE future, so its cost per job grows with "
+                                                 "the jobs submitted (quadratic)")):
+                if key in per and per[key]["n"] != cfg.sizes["pipelined"]:
+                    lines.append(f"{per[key]['label']} runs N={per[key]['n']}, not "
+                                 f"{cfg.sizes['pipelined']}: {what}, so its per-job figures flatter it")
             if "gear" in cfg.clients:
                 lines.append("gear: not measured here; its submitJob() waits for each JOB_CREATED "
                              "(no pipelined path), which is the \"background\" workload")
@@ -782,7 +1013,10 @@ def render_pipe(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> s
                          f"{late * 1e3:.1f} ms")
             lines.append("the ceiling of a round is the higher of these rows in that round (a "
                          "client-bound row only understates it); \"of ceiling\" is per round")
-    if lines:
+        if w == "drain":
+            lines.append(f"each worker takes {cfg.warmup} jobs untimed, then N timed; the queue is "
+                         "filled beforehand by libgearman run_tasks; CPU is the worker process's")
+    if any(w in summary for w in ("pipelined", "rounds", "ceiling", "drain")):
         lines += ["", "client CPU = user + sys CPU time of the client process(es) per job over the "
                       "timed section (getrusage);",
                   "gearmand = gearmand's CPU per job over the whole client run (/proc, clock ticks; "
@@ -790,7 +1024,77 @@ def render_pipe(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> s
                   "(100% = one core busy);",
                   "+u = caller-given uniques (u0, u1, ...); otherwise each library makes its own "
                   "(libgearman: a UUID per task)"]
+    if summary.get("payload"):
+        lines += render_payload(summary["payload"], cfg)
+    if summary.get("memory"):
+        lines += render_memory(summary["memory"], cfg)
     return "\n".join(lines)
+
+
+def render_payload(per: Dict[str, Dict[str, Any]], cfg: Config) -> List[str]:
+    """The payload table: time and CPU per MiB, peak RSS over the base, ratio to libgearman."""
+    head = (f"{'variant':<30} {'trips':>5} {'ms/MiB median':>15} {'min':>8} {'max':>8}  "
+            f"{'client CPU ms/MiB':>17}  {'peak RSS':>9}  {'peak - base':>12}  ÷ libgearman (speed)")
+    lines = ["", f"payload: {WORKLOAD_TITLES['payload']}", head, "-" * len(head)]
+    for key, s in per.items():
+        d = s["derived"]
+        note = f"  ({len(s['errors'])} failed: {s['errors'][0][:70]})" if s["errors"] else ""
+        ms = d.get("ms_per_mib", {})
+        lines.append(f"{s['label']:<30} {s['n']:>5} {_med(s, 'derived', 'ms_per_mib', '.1f'):>15} "
+                     f"{_fmt(ms.get('min'), '.1f'):>8} {_fmt(ms.get('max'), '.1f'):>8}  "
+                     f"{_med(s, 'derived', 'cpu_ms_per_mib', '.2f'):>17}  "
+                     f"{_med(s, 'derived', 'peak_mib', '.0f') + ' MiB':>9}  "
+                     f"{_med(s, 'derived', 'peak_over_base_x', '.2f') + ' x':>12}  "
+                     f"{'(baseline)' if s['client'] == 'libgearman' else _spread(s.get('ratio'), '.2f', 'x')}{note}")
+    lines += ["ms/MiB = wall time of one round trip ÷ payload MiB (linear in size: the same at every "
+              "size); client CPU likewise; peak RSS = the client process's VmHWM; peak - base = "
+              "(VmHWM - VmRSS with the payload allocated, before the first call) ÷ payload size: the "
+              "one result alive at a time is 1.0 of it, anything above is the library's own copies "
+              "and buffers",
+              payload_limit_note(),
+              "libgearman sets SO_SNDBUF/SO_RCVBUF to 32 KiB on its sockets (strace: setsockopt "
+              "SO_SNDBUF [32768], SO_RCVBUF [32768]); its large transfers stall (40 ms gaps) "
+              "and it gets one round trip per size"]
+    return lines
+
+
+def render_memory(per: Dict[str, Dict[str, Any]], cfg: Config) -> List[str]:
+    """The memory table: bytes per pending task/job, and RSS over many jobs in rounds."""
+    lines = ["", f"memory: {WORKLOAD_TITLES['memory']}"]
+    fmt = {
+        "mem-tasks": [("traced_pending_b", "pending, tracemalloc"), ("rss_pending_b", "pending, RSS"),
+                      ("traced_run_peak_b", "peak in runTasks, tracemalloc"),
+                      ("rss_run_peak_b", "peak in runTasks, RSS")],
+        "mem-c-tasks": [("rss_pending_b", "pending, RSS"), ("rss_run_peak_b", "peak in run_tasks, RSS")],
+        "mem-batch": [("traced_call_peak_b", "peak in the call, tracemalloc"),
+                      ("traced_result_b", "of which the returned handles"),
+                      ("rss_call_peak_b", "peak in the call, RSS"),
+                      ("rss_result_b", "returned handles, RSS")],
+    }
+    for key, s in per.items():
+        note = f"  ({len(s['errors'])} failed: {s['errors'][0][:70]})" if s["errors"] else ""
+        if key in fmt:
+            cells = "; ".join(f"{what} {_med(s, 'extra', k)} B" for k, what in fmt[key]
+                              if k in s["extra"])
+            lines.append(f"{s['label']:<44} bytes per task: {cells}{note}")
+        else:
+            x = s["extra"]
+            lines.append(f"{s['label']:<44} RSS after the first round {_med(s, 'extra', 'rss_first_kb', ',.0f', 1 / 1024)} MiB, "
+                         f"after 1/10 {_med(s, 'extra', 'rss_tenth_kb', ',.1f', 1 / 1024)} MiB, "
+                         f"last {_med(s, 'extra', 'rss_last_kb', ',.1f', 1 / 1024)} MiB, "
+                         f"max {_med(s, 'extra', 'rss_max_kb', ',.1f', 1 / 1024)} MiB; growth after "
+                         f"the first tenth {_med(s, 'extra', 'rss_growth_b', '.1f')} B/job; "
+                         f"{_fmt(s['median'])} jobs/s, {_spread(s['cpu_us'])} us CPU/job{note}")
+            if "rss_samples_kb" in s and x:
+                smp = s["rss_samples_kb"]
+                step = max(1, len(smp) // 10)
+                lines.append(f"{'':<44} RSS MiB every {step} rounds: "
+                             + " ".join(f"{k / 1024:.1f}" for k in smp[::step]))
+    lines.append("pending = memory held by N tasks added and not yet run, ÷ N; peak = the highest "
+                 "memory during the call over that before it, ÷ N (VmHWM reset through "
+                 "/proc/self/clear_refs); tracemalloc counts Python's allocators, which the core's "
+                 "buffers use; RSS counts everything, in pages")
+    return lines
 
 
 def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
@@ -801,29 +1105,207 @@ def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
         return render_pipe(pipe, cfg).lstrip("\n")
     lines = []
     head = (f"{'workload':<11} {'client':<10} {'N':>6} {'ops/s median':>13} {'min':>8} {'max':>8} "
-            f"{'us/op':>6} {'CPU user+sys':>12}  cyg ÷ this, per round: median (min-max)")
+            f"{'us/op':>6} {'CPU user+sys':>12}  {'cyg ÷ this, per round':<22}  this ÷ libgearman")
     lines += [head, "-" * len(head)]
     for w, per in summary.items():
         for i, (c, s) in enumerate(per.items()):
             us = 1e6 / s["median"] if s["median"] else None
             ratio = "" if c == "cygearman" else _ratio(s["ratio"])
+            vs_lib = "" if c == "libgearman" else _ratio(s["vs_lib"])
             note = f"  ({len(s['errors'])} failed: {s['errors'][0][:60]})" if s["errors"] else ""
             lines.append(f"{w if i == 0 else '':<11} {c:<10} {cfg.sizes[w]:>6} {_fmt(s['median']):>13} "
                          f"{_fmt(s['min']):>8} {_fmt(s['max']):>8} {_fmt(us, '.1f'):>6} "
-                         f"{_cpu(s):>12}  {ratio}{note}".rstrip())
-    peers = [c for c in cfg.clients if c != "cygearman"]
+                         f"{_cpu(s):>12}  {ratio:<22}  {vs_lib}{note}".rstrip())
+    peers = [c for c in cfg.clients if c != "cygearman" and c in SEQ_CLIENTS]
     if "cygearman" in cfg.clients and peers:
         lines += ["", "cygearman ÷ peer, median of per-round ratios (> 1: cygearman is faster):"]
-        lines.append(f"{'workload':<11} " + " ".join(f"{'vs ' + p:>13}" for p in peers))
+        lines.append(f"{'workload':<11} " + " ".join(f"{'vs ' + p:>14}" for p in peers))
         for w, per in summary.items():
             cells = [_fmt(per[p]["ratio"]["median"], ".2f") + ("x" if per[p]["ratio"]["median"] else "")
                      for p in peers]
-            lines.append(f"{w:<11} " + " ".join(f"{c:>13}" for c in cells))
+            lines.append(f"{w:<11} " + " ".join(f"{c:>14}" for c in cells))
     lines += ["", "us/op = 1e6 / median ops/s (wall clock); CPU user+sys = median CPU time in us that the"
                   " client process itself spent per operation in its timed loop (user space + kernel)",
               "workloads: " + "; ".join(f"{w} = {WORKLOAD_TITLES[w]}" for w in cfg.workloads
                                         if w in SEQ_WORKLOADS)]
     return "\n".join(lines) + ("\n" + render_pipe(pipe, cfg) if pipe else "")
+
+
+# --- Markdown and chart ---------------------------------------------------------------------------
+
+
+def _md_ratio(st: Optional[Dict[str, Any]], spec: str = ".2f", unit: str = "×", scale: float = 1.0) -> str:
+    """``1.23× (1.10–1.40)`` for Markdown, or an em dash."""
+    if not st or st.get("median") is None:
+        return "—"
+    m, lo, hi = (format(scale * st[k], spec) for k in ("median", "min", "max"))
+    return f"{m}{unit} ({lo}–{hi})"
+
+
+def _md_rate(s: Dict[str, Any]) -> str:
+    """``12,345 (11,000–13,000)`` ops/s, or an em dash."""
+    if s.get("median") is None:
+        return "—" + (f" (failed: {s['errors'][0][:60]})" if s.get("errors") else "")
+    return f"{s['median']:,.0f} ({s['min']:,.0f}–{s['max']:,.0f})"
+
+
+def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, command: str,
+                    info: Dict[str, Any], notes: List[str], elapsed: float, load_end: Any,
+                    versions: List[str], chart: Optional[Path] = None,
+                    md_path: Optional[Path] = None) -> str:
+    """The results as Markdown: machine, exact command, one table per workload."""
+    out = ["# Benchmark results", "",
+           f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `benchmarks/run.py`; every figure "
+           f"is the median over the rounds, with (min–max); every ratio is computed within a round "
+           f"(the two measurements ran seconds apart) and then summarized the same way.", "",
+           "## Machine and command", "",
+           "```sh", command, "```", "",
+           f"- CPU: {info['cpu_model']}, {info['cpu_count']} CPUs ({info['cpus_usable']} usable); "
+           f"{info['platform']}",
+           f"- Python: {info['python']}",
+           f"- gearmand: {info['gearmand']}; PHP: {info['php']}",
+           f"- clients: {'; '.join(versions)}",
+           f"- cygearman commit: {info['cygearman_commit']}",
+           f"- load average at the start {info['loadavg_at_start']}, at the end {load_end} "
+           f"(the machine is shared: absolute numbers are noisy, the per-round ratios hold up "
+           f"better); wall time {elapsed:.0f} s",
+           f"- pinning: " + (f"client on CPU {cfg.client_cpus}, gearmand and workers on CPU "
+                             f"{cfg.server_cpus}" if cfg.client_cpus else "none"),
+           f"- a fresh `{shlex.join(gearmand_argv('PORT', Path('TMP')))}` per measurement",
+           f"- rounds: {cfg.rounds}" + "".join(f", {w}: {r}" for w, r in cfg.workload_rounds.items()
+                                               if w in cfg.workloads)
+           + f"; warmup {cfg.warmup}; job payload {cfg.payload_bytes} B"]
+    for n in notes:
+        out.append(f"- note: {n}")
+    if chart is not None:
+        rel = os.path.relpath(chart.resolve(), (md_path or Path(".")).resolve().parent)
+        out += ["", f"![ratios to libgearman]({rel})"]
+    seq = {w: per for w, per in summary.items() if w in SEQ_WORKLOADS}
+    if seq:
+        out += ["", "## Sequential calls (one round trip each)", "",
+                "| workload | client | N | ops/s | client CPU µs/op (user+sys) | cygearman ÷ this | "
+                "this ÷ libgearman |", "|---|---|--:|--:|--:|--:|--:|"]
+        for w, per in seq.items():
+            for c, s in per.items():
+                out.append(f"| {w} | {c} | {cfg.sizes[w]:,} | {_md_rate(s)} | {_cpu(s)} | "
+                           f"{'' if c == 'cygearman' else _md_ratio(s['ratio'])} | "
+                           f"{'' if c == 'libgearman' else _md_ratio(s['vs_lib'])} |")
+        out += ["", "background = " + WORKLOAD_TITLES["background"] + "; normal = "
+                + WORKLOAD_TITLES["normal"] + "; status = " + WORKLOAD_TITLES["status"] + "."]
+    pipe = summary.get("pipelined")
+    if pipe:
+        out += ["", "## Pipelined background submission", "",
+                WORKLOAD_TITLES["pipelined"] + "; +u = caller-given uniques. ÷ libgearman / ÷ php: "
+                "against the row of the same library with the same kind of unique; of ceiling: "
+                "÷ that round's server ceiling (below).", "",
+                "| variant | N | jobs/s | client CPU µs/job | gearmand µs/job | ÷ libgearman | ÷ php | "
+                "of ceiling |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
+        for key, s in pipe.items():
+            out.append(f"| {s['label']} | {s['n']:,} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.2f', '')} | "
+                       f"{_fmt(s['server_us']['median'], '.1f')} | "
+                       f"{'baseline' if s['client'] == 'libgearman' else _md_ratio(s.get('ratio'))} | "
+                       f"{_md_ratio(s.get('ratio_php'))} | "
+                       f"{_md_ratio(s.get('of_ceiling'), '.0f', '%', 100.0)} |")
+            if "run" in s:
+                out.append(f"| ↳ of which runTasks() alone | | {_md_rate(s['run']['jobs_s'])} | "
+                           f"{_md_ratio(s['run']['cpu_us'], '.2f', '')} | | | | |")
+    rounds = summary.get("rounds")
+    if rounds:
+        out += ["", "## One round of N or ten rounds of N/10 (runTasks)", "",
+                "| variant | jobs/s | client CPU µs/job | 1 round ÷ split, CPU/job |",
+                "|---|--:|--:|--:|"]
+        for key, s in rounds.items():
+            out.append(f"| {s['label']} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.2f', '')} | "
+                       f"{_md_ratio(s.get('cpu_growth'))} |")
+    ceil = summary.get("ceiling")
+    if ceil:
+        out += ["", "## The server's ceiling", "",
+                f"{cfg.ceiling_procs} client processes at once, each pipelining "
+                f"{cfg.sizes['ceiling']:,} jobs with caller-given uniques; the ceiling of a round is "
+                "the higher row of that round.", "",
+                "| variant | jobs/s (all processes) | client CPU µs/job | gearmand µs/job, busy | "
+                "÷ libgearman | of ceiling |", "|---|--:|--:|--:|--:|--:|"]
+        for key, s in ceil.items():
+            busy = (f"{s['server_us']['median']:.1f}, {100 * s['server_busy']['median']:.0f}%"
+                    if s["server_us"]["median"] is not None else "—")
+            out.append(f"| {s['label']} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.2f', '')} | {busy} | "
+                       f"{_md_ratio(s.get('ratio'))} | {_md_ratio(s.get('of_ceiling'), '.0f', '%', 100.0)} |")
+    drain = summary.get("drain")
+    if drain:
+        out += ["", "## Worker draining a queue", "",
+                f"{WORKLOAD_TITLES['drain']}; N = {cfg.sizes['drain']:,}, after {cfg.warmup} untimed.", "",
+                "| worker | jobs/s | worker CPU µs/job | gearmand µs/job | ÷ libgearman |",
+                "|---|--:|--:|--:|--:|"]
+        for key, s in drain.items():
+            out.append(f"| {s['label']} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.1f', '')} | "
+                       f"{_fmt(s['server_us']['median'], '.1f')} | "
+                       f"{'baseline' if s['client'] == 'libgearman' else _md_ratio(s.get('ratio'))} |")
+    pay = summary.get("payload")
+    if pay:
+        out += ["", "## Large payloads", "",
+                f"{WORKLOAD_TITLES['payload']}. ms/MiB is the wall time of one round trip ÷ its size "
+                "(linear in size = the same figure at every size). Peak − base: (VmHWM − VmRSS with "
+                "the payload allocated) ÷ payload size; the one result alive at a time accounts for "
+                "1.0. " + payload_limit_note() + ". libgearman "
+                "shrinks its socket buffers to 32 KiB (SO_SNDBUF/SO_RCVBUF), which stalls its large "
+                "transfers; it gets one round trip per size.", "",
+                "| variant | round trips | ms/MiB | client CPU ms/MiB | peak RSS MiB | peak − base "
+                "(payloads) | speed ÷ libgearman |", "|---|--:|--:|--:|--:|--:|--:|"]
+        for key, s in pay.items():
+            d = s["derived"]
+            out.append(f"| {s['label']} | {s['n']} | {_md_ratio(d.get('ms_per_mib'), '.1f', '')} | "
+                       f"{_med(s, 'derived', 'cpu_ms_per_mib', '.2f')} | {_med(s, 'derived', 'peak_mib', '.0f')} | "
+                       f"{_med(s, 'derived', 'peak_over_base_x', '.2f')} | "
+                       f"{'baseline' if s['client'] == 'libgearman' else _md_ratio(s.get('ratio'))} |")
+    mem = summary.get("memory")
+    if mem:
+        out += ["", "## Memory", "", "| measurement | result |", "|---|---|"]
+        for line in render_memory(mem, cfg)[2:-1]:
+            label, _, rest = line.partition("  ")
+            out.append(f"| {line[:44].strip()} | {line[44:].strip()} |")
+        out += ["", render_memory(mem, cfg)[-1] + "."]
+    return "\n".join(out) + "\n"
+
+
+def chart_bars(summary: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Dict[str, Any]]:
+    """The bars of the chart: every ratio to libgearman, grouped by workload."""
+    bars: List[Dict[str, Any]] = []
+
+    def add(group: str, label: str, st: Optional[Dict[str, Any]]) -> None:
+        if st and st.get("median") is not None:
+            bars.append({"group": group, "label": label, "median": st["median"],
+                         "min": st["min"], "max": st["max"]})
+
+    for w in SEQ_WORKLOADS:
+        for c, s in summary.get(w, {}).items():
+            if c != "libgearman":
+                add(w, c, s.get("vs_lib"))
+    for w in ("pipelined", "ceiling", "drain", "payload"):
+        for key, s in summary.get(w, {}).items():
+            add(w, s["label"], s.get("ratio"))
+    return bars
+
+
+def draw_chart(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, path: Path,
+               info: Dict[str, Any]) -> Optional[str]:
+    """Draw the ratios to libgearman as a PNG with benchmarks/chart.py in the peers' venv."""
+    bars = chart_bars(summary)
+    if not bars:
+        return "no ratio to libgearman was measured"
+    spec = {"bars": bars, "title": "cygearman and peers ÷ libgearman (median, min–max over rounds)",
+            "subtitle": f"{info['cpu_model']}, {info['cpus_usable']} CPUs; "
+                        f"{info['gearmand'].split(' - ')[0]}; "
+                        f"{time.strftime('%Y-%m-%d')}"}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+    try:
+        r = subprocess.run([str(peer_python(cfg.venv)), str(CHART), f.name, str(path)],
+                           capture_output=True, text=True, timeout=300)
+        return None if r.returncode == 0 else (r.stderr or r.stdout).strip()[-800:]
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"{type(e).__name__}: {e}"
+    finally:
+        os.unlink(f.name)
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -838,6 +1320,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
     ap.add_argument("--rounds", "-r", type=int,
                     help="rounds of interleaved measurements (default 5, quick 2)")
     for w in WORKLOADS:
+        if w == "payload":
+            continue
         ap.add_argument(f"--n-{w}", type=int, dest=f"n_{w}",
                         help=f"operations per {w} measurement (default {SIZES[w][0]}, quick {SIZES[w][1]})")
     ap.add_argument("--n-pipelined-pygearman", type=int,
@@ -846,7 +1330,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
     ap.add_argument("--split-rounds", type=int, default=SPLIT_ROUNDS,
                     help="rounds workload: the split run submits N as this many runTasks rounds")
     ap.add_argument("--ceiling-procs", type=int, default=CEILING_PROCS,
-                    help="ceiling workload: PHP client processes at once (each pipelines --n-ceiling jobs)")
+                    help="ceiling workload: client processes at once (each pipelines --n-ceiling jobs)")
+    ap.add_argument("--n-pipelined-aiogear", type=int,
+                    help=f"aiogear's N in pipelined (default {AIOGEAR_PIPE_SIZE[0]}, "
+                         f"quick {AIOGEAR_PIPE_SIZE[1]}; its cost per job grows with N)")
+    ap.add_argument("--payload-sizes", metavar="MIB,...",
+                    help=f"payload workload: payload sizes in MiB (default {PAYLOAD_SIZES_MIB[0]}, "
+                         f"quick {PAYLOAD_SIZES_MIB[1]})")
+    ap.add_argument("--n-memory-flat", type=int,
+                    help=f"memory workload: jobs submitted in rounds of {MEMORY_FLAT_ROUND} with RSS "
+                         f"sampled (default {MEMORY_FLAT_SIZE[0]}, quick {MEMORY_FLAT_SIZE[1]})")
     ap.add_argument("--warmup", type=int,
                     help="untimed operations before each loop (default 200, quick 20)")
     ap.add_argument("--payload-bytes", type=int, default=7, help="workload size of every job")
@@ -863,6 +1356,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
                          "(steadier numbers); none: leave placement to the scheduler")
     ap.add_argument("--json", type=Path, metavar="PATH",
                     help="also write results and machine info as JSON here")
+    ap.add_argument("--markdown", type=Path, metavar="PATH",
+                    help="also write the results as Markdown tables (machine, command, medians, "
+                         "ratios with min/max, fraction of the server's ceiling) here")
+    ap.add_argument("--chart", type=Path, metavar="PATH.png",
+                    help="also draw the ratios to libgearman as a PNG bar chart here (matplotlib "
+                         "from the peers' venv)")
     a = ap.parse_args(argv)
     clients = [c for c in a.clients.split(",") if c]
     workloads = [w for w in a.workloads.split(",") if w]
@@ -871,9 +1370,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
         if bad:
             ap.error(f"unknown {name}(s): {', '.join(bad)}")
     q = 1 if a.quick else 0
+    rounds = a.rounds or (2 if a.quick else 5)
     cfg = Config(
-        rounds=a.rounds or (2 if a.quick else 5),
-        sizes={w: getattr(a, f"n_{w}") or SIZES[w][q] for w in WORKLOADS},
+        rounds=rounds,
+        sizes={w: getattr(a, f"n_{w}", None) or SIZES[w][q] for w in WORKLOADS},
         warmup=a.warmup if a.warmup is not None else (20 if a.quick else 200),
         payload_bytes=a.payload_bytes,
         clients=clients,
@@ -883,7 +1383,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
         pygearman_pipe_size=a.n_pipelined_pygearman or PYGEARMAN_PIPE_SIZE[q],
         split_rounds=max(1, a.split_rounds),
         ceiling_procs=max(1, a.ceiling_procs),
+        aiogear_pipe_size=a.n_pipelined_aiogear or AIOGEAR_PIPE_SIZE[q],
+        payload_sizes=[int(x) for x in (a.payload_sizes or PAYLOAD_SIZES_MIB[q]).split(",") if x],
+        memory_flat_size=a.n_memory_flat or MEMORY_FLAT_SIZE[q],
+        workload_rounds={w: min(rounds, r[q]) for w, r in WORKLOAD_ROUNDS.items()},
+        quick=a.quick,
     )
+    PAYLOAD_MAX_PACKET[0] = max(DEFAULT_MAX_PACKET, 2 * max(cfg.payload_sizes, default=1) << 20)
     if a.pin == "split":
         cfg.client_cpus, cfg.server_cpus = split_cpus()
     return cfg, a
@@ -921,11 +1427,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGHUP, _on_signal)
 
     notes: List[str] = []
-    if any(c in PEER_CLIENTS for c in cfg.clients):
-        err = ensure_peers_venv(cfg.venv)
-        if err:
-            notes.append(f"pygearman/gear skipped: {err}")
-            cfg.clients = [c for c in cfg.clients if c not in PEER_CLIENTS]
+    if any(c in PEER_CLIENTS for c in cfg.clients) or args.chart:
+        for dist, err in ensure_peers_venv(cfg.venv).items():
+            client = {"pygearman": "pygearman", "gear": "gear", "aiogear": "aiogear"}.get(dist)
+            notes.append(f"{dist} unavailable, {'the ' + client + ' rows are' if client else 'no chart is'}"
+                         f" skipped: {err}")
+            if client in cfg.clients:
+                cfg.clients.remove(client)
+    needs_c = "libgearman" in cfg.clients or any(w in cfg.workloads for w in ("normal", "drain"))
+    c_err = ensure_c_client() if needs_c else None
+    if c_err:
+        notes.append(f"the libgearman client could not be built, its rows are skipped: {c_err}")
+        if "libgearman" in cfg.clients:
+            cfg.clients.remove("libgearman")
+        C_AVAILABLE[0] = False
 
     info = machine_info()
     header = [f"command: {command}"]
@@ -947,7 +1462,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   + (f" (pygearman {cfg.pygearman_pipe_size})" if "pipelined" in cfg.workloads
                      and "pygearman" in cfg.clients else "")
                   + (f", split rounds: {cfg.split_rounds}" if "rounds" in cfg.workloads else "")
-                  + (f", ceiling processes: {cfg.ceiling_procs}" if "ceiling" in cfg.workloads else ""))
+                  + (f", ceiling processes: {cfg.ceiling_procs}" if "ceiling" in cfg.workloads else "")
+                  + (f", aiogear N: {cfg.aiogear_pipe_size}" if "pipelined" in cfg.workloads
+                     and "aiogear" in cfg.clients else "")
+                  + (f", payload sizes: {','.join(map(str, cfg.payload_sizes))} MiB"
+                     if "payload" in cfg.workloads else "")
+                  + (f", memory flat run: {cfg.memory_flat_size} jobs" if "memory" in cfg.workloads else "")
+                  + (", rounds of " + ", ".join(f"{w}: {r}" for w, r in cfg.workload_rounds.items()
+                                                if w in cfg.workloads) if cfg.workload_rounds else ""))
     with tempfile.TemporaryDirectory(prefix="gm-bench-") as tmpname:
         tmp = Path(tmpname)
         header.append("gearmand: " + shlex.join(gearmand_argv("PORT", tmp)))
@@ -960,16 +1482,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             for rnd in range(1, cfg.rounds + 1):
                 for w in cfg.workloads:
+                    if rnd > cfg.workload_rounds.get(w, cfg.rounds):
+                        continue
                     if w in PIPE_WORKLOADS:
                         for v in variants(w, cfg):
                             r = measure_pipe(w, v, rnd, cfg, tmp)
                             results.append(r)
                             shown = (r.error[:100] if r.error else
-                                     f"{r.ops_per_s:,.0f} jobs/s, {r.cpu_us_per_op:.2f} us CPU/job")
-                            print(f"  round {rnd}/{cfg.rounds}  {w:<10} {v.label:<35} {shown}",
+                                     f"{r.ops_per_s:,.1f} ops/s, {r.cpu_us_per_op:.2f} us CPU/op")
+                            print(f"  round {rnd}/{cfg.rounds}  {w:<10} {v.label:<39} {shown}",
                                   file=sys.stderr, flush=True)
                         continue
                     for c in cfg.clients:
+                        if c not in SEQ_CLIENTS:
+                            continue
                         r = measure(c, w, rnd, cfg, tmp)
                         results.append(r)
                         shown = r.error[:100] if r.error else f"{r.ops_per_s:,.0f} ops/s"
@@ -996,6 +1522,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "command": command,
             "machine": info,
             "config": {"rounds": cfg.rounds, "sizes": cfg.sizes, "warmup": cfg.warmup,
+                       "aiogear_pipe_size": cfg.aiogear_pipe_size, "payload_sizes_mib": cfg.payload_sizes,
+                       "payload_max_packet_size": payload_max_packet(),
+                       "memory_flat_size": cfg.memory_flat_size, "workload_rounds": cfg.workload_rounds,
                        "pygearman_pipe_size": cfg.pygearman_pipe_size,
                        "split_rounds": cfg.split_rounds, "ceiling_procs": cfg.ceiling_procs,
                        "payload_bytes": cfg.payload_bytes, "clients": cfg.clients,
@@ -1006,13 +1535,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "measurements": [dict(vars(r), ops_per_s=r.ops_per_s, user_us_per_op=r.user_us_per_op,
                                   sys_us_per_op=r.sys_us_per_op, run_ops_per_s=r.run_ops_per_s,
                                   run_cpu_us_per_op=r.run_cpu_us_per_op,
-                                  server_us_per_op=r.server_us_per_op) for r in results],
+                                  server_us_per_op=r.server_us_per_op, derived=_derived(r))
+                             for r in results],
             "wall_seconds": elapsed,
             "loadavg_at_end": load_end,
             "interrupted": interrupted,
         }
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"json: {args.json}")
+    if args.markdown:
+        args.markdown.write_text(render_markdown(summary, cfg, command, info, notes, elapsed,
+                                                 load_end, versions,
+                                                 chart=args.chart, md_path=args.markdown))
+        print(f"markdown: {args.markdown}")
+    if args.chart:
+        err = draw_chart(summary, cfg, args.chart, info)
+        print(f"chart: {args.chart}" if not err else f"chart not drawn: {err}")
     if interrupted:
         return 130
     return 0 if any(not r.error for r in results) else 1
