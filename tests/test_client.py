@@ -98,6 +98,27 @@ def test_job_status_from_another_client(client, gearmand, fn):
     assert other.jobStatus(handle.encode()) == [True, False, 0, 0]
 
 
+def test_job_status_after_the_handle_map_forgot_the_handle(gearmand_factory, fn):
+    """The client remembers which server gave each recent handle (a bounded map,
+    oldest forgotten first).  Over the bound, every handle still answers: the
+    remembered ones from their server, the forgotten ones by asking the pool."""
+    a, b = gearmand_factory(), gearmand_factory()
+    c = gearman.GearmanClient()
+    c.addServers(f"127.0.0.1:{a.port}")
+    c._engine.handle_memory = 3
+    handles = [c.doBackground(fn, b"x", f"u{i}") for i in range(12)]
+    assert len(set(handles)) == 12
+    for h in handles:
+        assert c.jobStatus(h) == [True, False, 0, 0], h
+    assert c.jobStatus("H:nowhere:1") == [False, False, 0, 0]
+    # a second server (same host name, so the same handle strings) joins:
+    # forgotten handles are asked of both, and the one that knows it answers
+    c.addServer("127.0.0.1", b.port)
+    for h in handles:
+        assert c.jobStatus(h) == [True, False, 0, 0], h
+    c.close()
+
+
 def test_do_status_is_zero_zero_as_libgearman(client):
     assert client.doStatus() == [0, 0]
 
