@@ -241,9 +241,13 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         if self.__dict__.get("_legacy_closed"):
             raise InvalidWorkerState("this worker was shut down; create a new GearmanWorker")
         try:
+            # the loop grabs again after every job: the GRAB rides with the result
+            self._engine.eager_grab = True
             self._legacy_work(None if poll_timeout is None else float(poll_timeout))
         finally:
-            # python-gearman closed its connections when work() ended
+            self._engine.eager_grab = False
+            # python-gearman closed its connections when work() ended (which
+            # also returns a job assigned to a GRAB in flight to the queue)
             self._legacy_disconnect()
         return None
 

@@ -506,8 +506,12 @@ class GearmanWorker(LegacyWorkerMixin):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 installed[sig] = signal.signal(sig, on_signal)
         handled = 0
+        engine = self._engine
         try:
             while max_jobs is None or handled < max_jobs:
+                # the next GRAB may ride with this job's result, unless this
+                # job is the last one
+                engine.eager_grab = max_jobs is None or handled + 1 < max_jobs
                 if self._work_one():
                     handled += 1
                 elif self._rc == C.GEARMAN_SHUTDOWN:
@@ -517,6 +521,10 @@ class GearmanWorker(LegacyWorkerMixin):
                 elif self._rc not in (C.GEARMAN_TIMEOUT, C.GEARMAN_NO_JOBS):
                     handled += 1   # the job ran but failed: it still counts
         finally:
+            engine.eager_grab = False
+            with self._lock:
+                # a GRAB sent with the last result: its job goes back to the queue
+                engine.cancel_grab()
             for sig, previous in installed.items():
                 signal.signal(sig, previous)
         return handled

@@ -409,8 +409,15 @@ def test_runner_serves_a_module_function_in_processes(client, gearmand, fn, tmp_
         client.runTasks()
         assert len(got) == 10 and all(g.startswith(b"ABC:") for g in got)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        assert proc.returncode == 0
+        # communicate() drains stderr (a full pipe would block the runner's
+        # logging) and shows what the runner said if it does not stop
+        try:
+            _out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+            raise AssertionError("runner did not stop on SIGTERM: " + err.decode()[-3000:])
+        assert proc.returncode == 0, err.decode()[-3000:]
         assert wait_until(lambda: f"{fn}\t0\t0\t0" in gearmand.admin("status"))
     finally:
         if proc.poll() is None:
@@ -445,4 +452,50 @@ def test_grab_options_choose_the_grab_packet(client, gearmand, fn):
     client.doBackground(fn, b"y", "other-unique")
     assert w.work() is True                       # plain GRAB_JOB: no unique
     assert seen == ["the-unique", ""]
+    w.close()
+
+
+def test_serve_max_jobs_leaves_the_rest_queued(client, gearmand, fn):
+    """serve() sends the next GRAB with each result (one send per job), but not
+    after its last job: the jobs it will not run stay queued for others."""
+    for i in range(5):
+        client.doBackground(fn, b"x", f"u{i}")
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.addFunction(fn, lambda job, ctx: b"done")
+    w.setTimeout(5000)
+    assert w.serve(handle_signals=False, max_jobs=2) == 2
+    # 3 left, none of them assigned to this (still connected) worker
+    assert f"{fn}\t3\t0\t1" in gearmand.admin("status")
+    w.close()
+
+
+def test_serve_stopped_returns_a_job_grabbed_with_the_last_result(client, gearmand, fn):
+    """A stop that lands after a result went out with its eager GRAB: the job the
+    server assigns in answer goes back to the queue, and another worker runs it."""
+    for i in range(3):
+        client.doBackground(fn, str(i).encode(), f"u{i}")
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    ran = []
+
+    def cb(job, ctx):
+        ran.append(job.workload())
+        job.sendComplete(b"done")       # the result (and the eager GRAB) go out now
+        w.stop()                        # then the stop
+        return None
+
+    w.addFunction(fn, cb)
+    w.setTimeout(5000)
+    assert w.serve(handle_signals=False) == 1
+    assert ran == [b"0"]
+    assert wait_until(lambda: f"{fn}\t2\t0\t0" in gearmand.admin("status"))
+    other = gearman.GearmanWorker()
+    other.addServer("127.0.0.1", gearmand.port)
+    got = []
+    other.addFunction(fn, lambda job, ctx: got.append(job.workload()) or b"")
+    other.setTimeout(5000)
+    assert other.work() and other.work()
+    assert sorted(got) == [b"1", b"2"]
+    other.close()
     w.close()
