@@ -401,7 +401,8 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
     """The workers: ``worker`` (echo ``fn`` forever) or a timed drain of N queued jobs.
 
     ``drain-work``: ``GearmanWorker.addFunction`` + ``work()`` per job, the
-    PECL API; ``drain-grab``: ``grabJob()`` + ``job.sendComplete()``, no
+    PECL API; ``drain-serve``: the same callback run by ``serve()`` (which
+    sends the next GRAB with each result); ``drain-grab``: ``grabJob()`` + ``job.sendComplete()``, no
     callback dispatch (the leanest loop the blocking worker offers);
     ``drain-aio``: ``gearman.aio.AsyncGearmanWorker`` (concurrency 1).  Each
     takes WARMUP jobs untimed, then N timed, every job completing with an
@@ -443,6 +444,27 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
         return dict(timing, version=f"cygearman {gearman.__version__}", module=gearman.__file__)
     w = gearman.GearmanWorker(max_packet_size=_max_packet_size())
     w.addServer("127.0.0.1", port)
+    if workload == "drain-serve":
+        marks = {}
+        done = [0]
+
+        def serve_job(job: Any, ctx: Any) -> bytes:
+            done[0] += 1
+            if done[0] == warmup:
+                marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+            elif done[0] == warmup + n:
+                marks["t1"], marks["c1"] = time.perf_counter(), _rusage()
+            return b""
+
+        w.addFunction(fn, serve_job)
+        w.setTimeout(60000)
+        if not warmup:
+            marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+        w.serve(handle_signals=False, max_jobs=warmup + n)
+        c0, c1 = marks["c0"], marks["c1"]
+        return {"seconds": marks["t1"] - marks["t0"], "cpu_user": c1[0] - c0[0],
+                "cpu_sys": c1[1] - c0[1], "version": f"cygearman {gearman.__version__}",
+                "module": gearman.__file__}
     if workload == "worker":
         w.addFunction(fn, lambda job, ctx: job.workload())
         while True:

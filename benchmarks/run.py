@@ -171,6 +171,8 @@ def variants(workload: str, cfg: "Config") -> List[Variant]:
         vs = [Variant("drain-c", "libgearman worker_work", "libgearman", "drain", n),
               Variant("drain-cyg-work", "cygearman GearmanWorker.work()", "cygearman", "drain-work",
                       n, **d),
+              Variant("drain-cyg-serve", "cygearman GearmanWorker.serve()", "cygearman",
+                      "drain-serve", n, **d),
               Variant("drain-cyg-grab", "cygearman grabJob()+sendComplete()", "cygearman",
                       "drain-grab", n, **d),
               Variant("drain-cyg-aio", "cygearman AsyncGearmanWorker", "cygearman", "drain-aio",
