@@ -13,7 +13,11 @@
 #       with WHEEL installed in the tools environment: mypy --strict on the package,
 #       stubtest of gearman/_core.pyi against the compiled module, docs/api.md covering
 #       every PECL method, cibuildwheel's build identifiers per platform being exactly
-#       the intended set, and the documentation site built with warnings as errors.
+#       the intended set, src/gearman/_compat.h compiling for Windows (mingw-w64) and
+#       for a libc without MSG_NOSIGNAL (macOS), and the documentation site built with
+#       warnings as errors.
+#   scripts/release_checks.sh compat
+#       only the _compat.h compile check of `static`.
 #
 # The tools (scripts/release-requirements.txt) live in their own virtual environment,
 # $RELEASE_VENV (default .venv-release), never in the one the tests run in.
@@ -112,6 +116,62 @@ PYEOF
     echo "ok: $expected"
 }
 
+compat() {
+    # The core's only OS calls go through _compat.h; this compiles it the way the
+    # generated _core.c uses it (types as _core.pxd declares them: descriptors are C
+    # ints) for the platforms CI here cannot run: Windows with the mingw-w64 cross
+    # compiler, and a libc without MSG_NOSIGNAL (macOS's path) with the host's gcc.
+    local cc=x86_64-w64-mingw32-gcc scratch
+    if ! command -v "$cc" >/dev/null; then
+        echo "installing Debian's mingw-w64 cross compiler"
+        local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gcc-mingw-w64-x86-64 >/dev/null \
+            || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gcc-mingw-w64-x86-64 >/dev/null; }
+    fi
+    scratch="$(mktemp -d)"
+    cat >"$scratch/use.c" <<'CEOF'
+#ifdef GM_NO_MSG_NOSIGNAL               /* macOS's libc has no MSG_NOSIGNAL */
+#  include <sys/socket.h>
+#  undef MSG_NOSIGNAL
+#endif
+#include "_compat.h"
+#include <stddef.h>
+int use(int fd, char *buf, ptrdiff_t n, struct pollfd *pfds, ptrdiff_t nfds) {
+    int rc, err;
+    ptrdiff_t sent, got;
+    pfds[0].fd = fd;                     /* SOCKET on Windows: Cython assigns the int */
+    pfds[0].events = POLLIN | POLLOUT;
+    pfds[0].revents = 0;
+    rc = gm_poll(pfds, nfds, 10);
+    sent = gm_send(fd, buf, n);
+    got = gm_recv(fd, buf, n);
+    err = gm_sockerr();
+    if (GM_WOULDBLOCK(err) || GM_EINTR(err)) rc++;
+    if (pfds[0].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) rc++;
+    gm_store_be32((unsigned char *)buf, gm_load_be32((const unsigned char *)buf));
+    return rc + (int)sent + (int)got + (int)gm_getpid() + (int)gm_monotonic()
+        + (int)gm_mix64(1) + (int)gm_fnv1a(1, (const unsigned char *)buf, 4)
+        + (int)gm_murmur3_32(NULL, 0);
+}
+CEOF
+    local ok=0 variant
+    for variant in "$cc" "$cc -D_WIN32_WINNT=0x0600" "${CC:-cc} -DGM_NO_MSG_NOSIGNAL" "${CC:-cc}"; do
+        # shellcheck disable=SC2086  # the variant is a command line
+        if $variant -Wall -Wextra -Werror -I"$here/src/gearman" -c "$scratch/use.c" \
+                -o "$scratch/use.o"; then
+            echo "ok: $variant"
+        else
+            echo "FAIL: $variant"; ok=1
+        fi
+    done
+    # and the guard: a Windows SDK target without WSAPoll must stop with the #error
+    if "$cc" -D_WIN32_WINNT=0x0501 -I"$here/src/gearman" -c "$scratch/use.c" -o "$scratch/use.o" 2>/dev/null; then
+        echo "FAIL: _WIN32_WINNT=0x0501 (no WSAPoll) compiled"; ok=1
+    fi
+    rm -rf "$scratch"
+    return "$ok"
+}
+
 static() {
     local wheel="$1" status=0
     tools
@@ -153,6 +213,9 @@ static() {
         fi
     done
 
+    echo "==> src/gearman/_compat.h compiles for Windows (mingw-w64) and without MSG_NOSIGNAL (macOS)"
+    compat || status=1
+
     echo "==> documentation site, warnings are errors"
     local site; site="$(mktemp -d)"
     (cd "$here" && NO_MKDOCS_2_WARNING=1 "$RELEASE_VENV/bin/mkdocs" build --strict --quiet \
@@ -165,5 +228,6 @@ case "${1:-}" in
     repair) shift; repair "$@" ;;
     sdist) shift; sdist "$@" ;;
     static) shift; static "$@" ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    compat) shift; compat ;;
+    *) sed -n '2,23p' "$0"; exit 2 ;;
 esac
