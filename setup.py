@@ -7,6 +7,7 @@ Named build switches (environment variables):
   CYGEARMAN_ANNOTATE=1      write Cython's HTML annotation next to the sources
 """
 import os
+import re
 import sys
 
 from setuptools import Extension, setup
@@ -17,8 +18,11 @@ try:
 except ImportError:  # pragma: no cover - build isolation installs it
     sys.exit("cygearman needs Cython>=3.1,<4 to build (pip's build isolation installs it).")
 
-if not (3, 1) <= tuple(int(p) for p in Cython.__version__.split(".")[:2]) < (4, 0):
-    sys.exit(f"cygearman needs Cython>=3.1,<4 to build; found Cython {Cython.__version__}.")
+# (a regex, not int() on split("."): pre-releases are spelled like "3.0a7")
+_cython_version = re.match(r"(\d+)\.(\d+)", Cython.__version__)
+if not _cython_version or not (3, 1) <= tuple(map(int, _cython_version.groups())) < (4, 0):
+    sys.exit(f"cygearman needs Cython>=3.1,<4 to build; found Cython {Cython.__version__}"
+             " (install one in that range, or let pip's build isolation provide it).")
 
 DEBUG = os.environ.get("CYGEARMAN_DEBUG_BUILD") == "1"
 TRACE = os.environ.get("CYGEARMAN_CYTHON_TRACE") == "1"

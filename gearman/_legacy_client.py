@@ -354,8 +354,9 @@ class LegacyClientMixin(GearmanConnectionManager):
     def _legacy_request(self, task: Any, data: Any, unique: Any, priority: Optional[str],
                         background: bool, max_retries: int) -> GearmanJobRequest:
         job = self.job_class(connection=None, handle=None, task=task, unique=unique, data=data)
-        return self.job_request_class(job, initial_priority=priority,
-                                      background=background, max_attempts=max_retries + 1)
+        request: GearmanJobRequest = self.job_request_class(
+            job, initial_priority=priority, background=background, max_attempts=max_retries + 1)
+        return request
 
     def _legacy_core_connection(self, connection: Any) -> Any:
         """The engine connection for a GearmanConnection (or engine connection), else None."""
@@ -377,7 +378,7 @@ class LegacyClientMixin(GearmanConnectionManager):
 
     def _legacy_callbacks(self) -> List[Any]:
         """The engine callback table shared by every legacy request of this client."""
-        table = self.__dict__.get("_legacy_cb_table")
+        table: Optional[List[Any]] = self.__dict__.get("_legacy_cb_table")
         if table is not None:
             return table
         wrap = self._wrap_connection

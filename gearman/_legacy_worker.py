@@ -236,7 +236,9 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                 work_one = getattr(self, "_work_one", None)
                 if work_one is not None:
                     return bool(work_one())
-                return super().work()  # type: ignore[misc]
+                # the PECL one-job work() later in the MRO, which the mixin's own
+                # bases (all mypy sees) do not have
+                return bool(getattr(super(), "work")())
             poll_timeout = POLL_TIMEOUT_IN_SECONDS
         if self.__dict__.get("_legacy_closed"):
             raise InvalidWorkerState("this worker was shut down; create a new GearmanWorker")

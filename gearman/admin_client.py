@@ -296,7 +296,7 @@ class GearmanAdminClient(GearmanConnectionManager):
         """Return the next text line or packet; raises on timeout, EOF or bad bytes."""
         while True:
             try:
-                item = self._reader.gets()
+                item: Optional[Tuple[int, Tuple[bytes, ...]]] = self._reader.gets()
             except ProtocolError:
                 self._drop()
                 raise

@@ -27,6 +27,7 @@ from gearman.worker import GearmanWorker
 __all__ = ["main", "load_callable", "run_worker_process"]
 
 log = logging.getLogger("gearman.runner")
+_WINDOWS = sys.platform == "win32"
 
 
 def load_callable(spec: str) -> Tuple[str, Callable[..., Any]]:
@@ -63,9 +64,11 @@ def run_worker_process(servers: Optional[str], functions: Sequence[str], worker_
 
 
 def _child(args: argparse.Namespace, own_group: bool = False) -> None:
-    if own_group:
+    if own_group and hasattr(os, "setpgrp"):
         # A terminal's Ctrl-C reaches the whole process group; children get
-        # their signal from the parent instead, once per press.
+        # their signal from the parent instead, once per press.  (Windows has
+        # no process groups to leave: there the console's Ctrl-C reaches every
+        # child directly, see on_signal in main.)
         os.setpgrp()
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
@@ -100,8 +103,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         _child(args)
         return 0
 
-    ctx = (multiprocessing.get_context("spawn") if sys.platform == "win32"
-           else multiprocessing.get_context("fork"))
+    if sys.platform == "win32":     # (spelled out so that mypy --platform win32 follows it)
+        ctx = multiprocessing.get_context("spawn")
+    else:
+        ctx = multiprocessing.get_context("fork")
     children: Dict[int, Any] = {}
     stopping = [0]
 
@@ -113,8 +118,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     def on_signal(signum: int, frame: Any) -> None:
         stopping[0] += 1
         for p in children.values():
-            if p.is_alive():
-                os.kill(p.pid, signal.SIGKILL if stopping[0] > 1 else signal.SIGTERM)
+            if not p.is_alive():
+                continue
+            if stopping[0] > 1:
+                p.kill()            # SIGKILL on POSIX, TerminateProcess on Windows
+            elif not _WINDOWS:
+                p.terminate()       # SIGTERM: the child finishes its job, then stops
+            # On Windows terminate() would be TerminateProcess, no graceful stop;
+            # the children share the parent's console and got its Ctrl-C themselves.
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

