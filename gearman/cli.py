@@ -780,7 +780,9 @@ def _top_live(args: argparse.Namespace, admin: Admin) -> int:
     out = sys.stdout
     keys = sys.stdin if sys.stdin.isatty() else None
     saved = None
-    if keys is not None:
+    if sys.platform == "win32":
+        keys = None                 # no termios: refresh on the interval, Ctrl-C quits
+    if keys is not None and sys.platform != "win32":
         import termios
         import tty
         fd = keys.fileno()
@@ -819,7 +821,7 @@ def _top_live(args: argparse.Namespace, admin: Admin) -> int:
     finally:
         out.write("\x1b[?25h\x1b[?1049l")
         out.flush()
-        if saved is not None:
+        if saved is not None and sys.platform != "win32":
             import termios
             termios.tcsetattr(keys.fileno(), termios.TCSADRAIN, saved)  # type: ignore[union-attr]
 

@@ -62,7 +62,8 @@ def _reinit_locks_after_fork() -> None:
         client._lock = threading.RLock()
 
 
-os.register_at_fork(after_in_child=_reinit_locks_after_fork)
+if hasattr(os, "register_at_fork"):          # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_reinit_locks_after_fork)
 
 
 def _two_args(callback: Callable[..., Any]) -> Callable[[Any, Any], Any]:

@@ -50,6 +50,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -403,8 +404,9 @@ class GearmandServer:
             if proc is not None and proc.poll() is None:
                 try:
                     proc.send_signal(signal.SIGTERM)
-                    # A paused (SIGSTOPped) server only acts on SIGTERM once resumed.
-                    proc.send_signal(signal.SIGCONT)
+                    if sys.platform != "win32":
+                        # A paused (SIGSTOPped) server only acts on SIGTERM once resumed.
+                        proc.send_signal(signal.SIGCONT)
                 except ProcessLookupError:
                     pass
                 try:
@@ -427,15 +429,21 @@ class GearmandServer:
 
         Simulates a hung server for timeout tests; :meth:`resume` undoes it.
         """
+        if sys.platform == "win32":
+            raise RuntimeError("pause() needs SIGSTOP, which Windows does not have")
         with self._lock:
-            if self.is_running():
-                self._handle.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            proc = self._handle.proc
+            if proc is not None and self.is_running():
+                proc.send_signal(signal.SIGSTOP)
 
     def resume(self) -> None:
         """Let a paused gearmand run again (SIGCONT)."""
+        if sys.platform == "win32":
+            raise RuntimeError("resume() needs SIGCONT, which Windows does not have")
         with self._lock:
-            if self.is_running():
-                self._handle.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+            proc = self._handle.proc
+            if proc is not None and self.is_running():
+                proc.send_signal(signal.SIGCONT)
 
     def restart(self, same_port: bool = True, *, kill: bool = False) -> "GearmandServer":
         """Stop (SIGTERM, or SIGKILL with ``kill=True``) if running, then start again.

@@ -38,7 +38,8 @@ def _reinit_locks_after_fork() -> None:
         worker._lock = threading.RLock()
 
 
-os.register_at_fork(after_in_child=_reinit_locks_after_fork)
+if hasattr(os, "register_at_fork"):          # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_reinit_locks_after_fork)
 
 Payload = Union[bytes, bytearray, memoryview, str]
 

@@ -180,6 +180,9 @@ static() {
 
     echo "==> mypy --strict on the package (settings: [tool.mypy] in pyproject.toml)"
     (cd "$here" && "$RELEASE_VENV/bin/mypy") || status=1
+    echo "==> mypy --strict as on Windows and macOS (POSIX-only calls need a guard there)"
+    (cd "$here" && "$RELEASE_VENV/bin/mypy" --platform win32) || status=1
+    (cd "$here" && "$RELEASE_VENV/bin/mypy" --platform darwin) || status=1
 
     echo "==> stubtest: gearman/_core.pyi against the installed compiled module"
     # from a scratch folder, so the installed wheel is imported, not the source tree
