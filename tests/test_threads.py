@@ -391,11 +391,17 @@ def test_signals_while_many_threads_share_a_client(client, workers, fn):
     workers(fn, n=2)
     client.setTimeout(60000)
 
+    ticker = Ticker()
+
     def submit(i):
-        for k in range(30):
+        # at least 30 calls each, and on until 20 signals came in (a fast run
+        # could otherwise end before the ticker fired often); bounded by count
+        k = 0
+        while (k < 30 or ticker.count < 20) and k < 5000:
             w = b"%d:%d" % (i, k)
             assert client.doNormal(fn, w) == b"r:" + w
+            k += 1
 
-    with Ticker() as t:
+    with ticker as t:
         run_threads(4, submit)
-    assert t.count > 10
+    assert t.count >= 20
