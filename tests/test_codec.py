@@ -229,6 +229,47 @@ def test_encoder_matches_reference(pkt, magic):
     assert _core.parse_packets(expected, magic=magic) == [(cmd, args)]
 
 
+def test_large_payloads_go_by_reference_in_stream_order():
+    """A data argument of 128 KiB or more is not copied into the buffer: the buffer
+    holds the bytes object and the sender takes it in its place in the stream.
+    The stream is the same as the reference encoder's, whatever the chunking; the
+    buffer's own memory does not grow by the payload; a view is refused while a
+    payload is held by reference (getvalue() still works)."""
+    big = os.urandom(300 * 1024)
+    other = os.urandom(200 * 1024)
+    packets = [(7, [b"fn", b"u1", big]), (13, [b"H:x:1", b"small"]),
+               (13, [b"H:x:2", other]), (16, [b"x"])]
+    expected = b"".join(ref.encode(cmd, args, REQ) for cmd, args in packets)
+    wb = WriteBuffer()
+    tracemalloc.start()
+    try:
+        for cmd, args in packets:
+            wb.request(cmd, *args)
+        grown, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, grown              # no copy of 500 KiB of payloads
+    assert len(wb) == len(expected)
+    assert wb.getvalue() == expected
+    with pytest.raises(BufferError):
+        memoryview(wb)
+    # consume it in odd steps across the chunk boundaries: what is left is always
+    # the rest of the stream
+    done = 0
+    for step in (5, 40, 300 * 1024 - 3, 1, 17, 200 * 1024, 4):
+        step = min(step, len(expected) - done)
+        wb.advance(step)
+        done += step
+        assert len(wb) == len(expected) - done
+        assert wb.getvalue() == expected[done:]
+    wb.advance(len(wb))
+    assert len(wb) == 0 and wb.getvalue() == b""
+    wb.request(16, b"y")                         # usable again, plain bytes
+    assert bytes(memoryview(wb)) == ref.encode(16, [b"y"], REQ)
+    with pytest.raises(ValueError):
+        wb.advance(len(wb) + 1)
+
+
 @pytest.mark.parametrize("cmd", range(1, 43))
 def test_encoder_rejects_wrong_argument_count(cmd):
     k = ref.nargs(cmd)

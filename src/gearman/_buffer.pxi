@@ -3,10 +3,17 @@
 # connection sends from _pos and the buffer compacts when it drains.  A large
 # packet grows it to what that packet needs (not to the next power of two),
 # and a buffer that grew past WBUF_KEEP shrinks back once it drained.
+# Large payloads (WBUF_REF_MIN and up) are not copied at all: the buffer holds
+# their bytes objects in _ext, each due when _pos reaches its offset, and the
+# sender takes the stream chunk by chunk (next_chunk / chunk_sent).
 
 cdef enum:
     WBUF_KEEP = 1024 * 1024         # an output buffer above this shrinks once drained
     WBUF_SHRUNK = 65536             # ... to this size
+    # A payload of this size or more is not copied into the buffer: the
+    # buffer keeps a reference to its bytes object and the connection sends
+    # straight from it, in its place in the stream.
+    WBUF_REF_MIN = 128 * 1024
 
 cdef inline int _check_no_nul(const char *p, Py_ssize_t n, str what) except -1:
     if n and memchr(p, 0, <size_t>n) != NULL:
@@ -47,6 +54,9 @@ cdef class WriteBuffer:
         self._pos = 0
         self._len = 0
         self._views = 0
+        self._ext = None
+        self._ext_pos = 0
+        self._ext_len = 0
 
     def __dealloc__(self):
         if self._buf != NULL:
@@ -61,6 +71,9 @@ cdef class WriteBuffer:
         if self._views > 0:
             raise BufferError("WriteBuffer is exported; cannot grow")
         live = self._len - self._pos
+        if self._pos > 0 and self._ext:
+            # offsets of referenced payloads move with the bytes
+            self._ext = [(off - self._pos, obj) for off, obj in self._ext]
         # Reclaim consumed space first; grow only when the live data needs it.
         if self._pos > 0 and live + extra <= self._size:
             if live:
@@ -115,22 +128,56 @@ cdef class WriteBuffer:
             raise InvalidArgumentError(
                 f"{COMMAND_NAMES[cmd]} takes {ARGC[cmd]} arguments, got {n}",
                 code=RC_INVALID_ARGUMENT)
+        cdef Py_ssize_t by_ref = 0
         for i in range(n):
             a = <bytes>args[i]
             if not (HAS_DATA[cmd] and i == n - 1):
                 _check_no_nul(PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a), "argument")
+            elif PyBytes_GET_SIZE(a) >= WBUF_REF_MIN:
+                by_ref = PyBytes_GET_SIZE(a)
             body += PyBytes_GET_SIZE(a)
         if n > 1:
             body += n - 1
-        self._reserve(HEADER_SIZE + body)
+        self._reserve(HEADER_SIZE + body - by_ref)
         self.write_header(MAGIC_REQ if request else MAGIC_RES, cmd, body)
         for i in range(n):
             a = <bytes>args[i]
             if i:
                 self._buf[self._len] = 0
                 self._len += 1
-            self.write(PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a))
+            if by_ref and i == n - 1:
+                self.write_ref(a)
+            else:
+                self.write(PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a))
         return 0
+
+    cdef int write_ref(self, bytes data) except -1:
+        """Append ``data`` by reference: it is sent from its own memory, not copied."""
+        if self._ext is None:
+            self._ext = []
+        self._ext.append((self._len, data))
+        self._ext_len += PyBytes_GET_SIZE(data)
+        return 0
+
+    cdef int write_submit_obj(self, uint32_t cmd, bytes function, bytes unique,
+                              bytes data) except -1:
+        """SUBMIT_JOB* with the payload as a bytes object: a large one goes by reference."""
+        cdef Py_ssize_t dl = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t fl, ul
+        cdef char *p
+        if dl < WBUF_REF_MIN:
+            return self.write_submit(cmd, function, unique, PyBytes_AS_STRING(data), dl)
+        fl = PyBytes_GET_SIZE(function)
+        ul = PyBytes_GET_SIZE(unique)
+        self._reserve(HEADER_SIZE + fl + ul + 2)
+        self.write_header(MAGIC_REQ, cmd, fl + ul + 2 + dl)
+        p = self._buf + self._len
+        memcpy(p, PyBytes_AS_STRING(function), <size_t>fl)
+        p[fl] = 0
+        memcpy(p + fl + 1, PyBytes_AS_STRING(unique), <size_t>ul)
+        p[fl + 1 + ul] = 0
+        self._len += fl + ul + 2
+        return self.write_ref(data)
 
     cdef int write_submit(self, uint32_t cmd, bytes function, bytes unique,
                           const char *data, Py_ssize_t data_len) except -1:
@@ -163,7 +210,7 @@ cdef class WriteBuffer:
     cdef void _shrink(self) noexcept:
         """Give back the memory of a drained buffer that grew for a large packet."""
         cdef char *nb
-        if self._views > 0 or self._len > self._pos or self._size <= WBUF_KEEP:
+        if self._views > 0 or self._len > self._pos or self._size <= WBUF_KEEP or self._ext:
             return
         nb = <char *>PyMem_Realloc(self._buf, <size_t>WBUF_SHRUNK)
         if nb != NULL:              # a failed shrink keeps the (larger) old buffer
@@ -173,22 +220,56 @@ cdef class WriteBuffer:
         self._len = 0
 
     cdef inline Py_ssize_t pending(self) noexcept:
-        return self._len - self._pos
+        return self._len - self._pos + self._ext_len
 
     cdef inline void consume(self, Py_ssize_t n) noexcept:
+        """Mark n bytes of the buffer itself sent (see chunk_sent for the stream)."""
         self._pos += n
-        if self._pos >= self._len:
+        if self._pos >= self._len and not self._ext:
             self._pos = 0
             self._len = 0
             if self._size > WBUF_KEEP:
                 self._shrink()
 
+    cdef Py_ssize_t next_chunk(self, const char **p) except -1:
+        """The next contiguous bytes of the stream to send: *p and their length."""
+        cdef Py_ssize_t off
+        cdef object obj
+        if self._ext:
+            off, obj = self._ext[0]
+            if off == self._pos:
+                p[0] = PyBytes_AS_STRING(obj) + self._ext_pos
+                return PyBytes_GET_SIZE(obj) - self._ext_pos
+            p[0] = self._buf + self._pos
+            return off - self._pos
+        p[0] = self._buf + self._pos
+        return self._len - self._pos
+
+    cdef int chunk_sent(self, Py_ssize_t n) except -1:
+        """n bytes of the chunk next_chunk() gave were sent."""
+        cdef Py_ssize_t off
+        cdef object obj
+        if self._ext:
+            off, obj = self._ext[0]
+            if off == self._pos:
+                self._ext_pos += n
+                self._ext_len -= n
+                if self._ext_pos >= PyBytes_GET_SIZE(obj):
+                    del self._ext[0]
+                    self._ext_pos = 0
+                    self.consume(0)     # drained: reset and maybe shrink
+                return 0
+        self.consume(n)
+        return 0
+
     # -- Python API (tests, gearman.protocol, the asyncio driver) --------------
 
     def __len__(self):
-        return self._len - self._pos
+        return self.pending()
 
     def __getbuffer__(self, Py_buffer *view, int flags):
+        if self._ext:
+            raise BufferError("WriteBuffer holds payloads by reference; use getvalue()")
         PyBuffer_FillInfo(view, self, self._buf + self._pos, self._len - self._pos, 1, flags)
         self._views += 1
 
@@ -197,19 +278,39 @@ cdef class WriteBuffer:
 
     def getvalue(self):
         """Return the unconsumed bytes as a new ``bytes`` object."""
-        return PyBytes_FromStringAndSize(self._buf + self._pos, self._len - self._pos)
+        cdef Py_ssize_t pos = self._pos, ext_pos = self._ext_pos
+        if not self._ext:
+            return PyBytes_FromStringAndSize(self._buf + self._pos, self._len - self._pos)
+        parts = []
+        for off, obj in self._ext:
+            parts.append(PyBytes_FromStringAndSize(self._buf + pos, off - pos))
+            parts.append((<bytes>obj)[ext_pos:])
+            pos = off
+            ext_pos = 0
+        parts.append(PyBytes_FromStringAndSize(self._buf + pos, self._len - pos))
+        return b"".join(parts)
 
     def clear(self):
         """Drop everything written so far."""
         self._pos = 0
         self._len = 0
+        self._ext = None
+        self._ext_pos = 0
+        self._ext_len = 0
         self._shrink()
 
     def advance(self, Py_ssize_t n):
         """Mark ``n`` bytes as consumed (sent)."""
-        if n < 0 or n > self._len - self._pos:
+        cdef const char *p
+        cdef Py_ssize_t k
+        if n < 0 or n > self.pending():
             raise ValueError("advance() past the end of the buffer")
-        self.consume(n)
+        while n > 0:
+            k = self.next_chunk(&p)
+            if k > n:
+                k = n
+            self.chunk_sent(k)
+            n -= k
 
     def request(self, int command, *args):
         """Append a request packet (``\\0REQ``); args are bytes, str or int."""

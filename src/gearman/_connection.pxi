@@ -141,12 +141,12 @@ cdef class Connection:
             return POLLOUT
         if self.state == CS_HANDSHAKE:
             return POLLOUT if self.hs_want_write else POLLIN
-        if self.wbuf._len > self.wbuf._pos:
+        if self.wbuf.pending() > 0:
             return POLLIN | POLLOUT
         return POLLIN
 
     cdef inline bint writable_wanted(self) noexcept:
-        return self.state == CS_CONNECTING or self.wbuf._len > self.wbuf._pos
+        return self.state == CS_CONNECTING or self.wbuf.pending() > 0
 
     cdef int start_connect(self) except -1:
         """Resolve and start a non-blocking connect; raises ServerUnavailable."""
@@ -266,20 +266,21 @@ cdef class Connection:
         cdef Py_ssize_t n, left
         cdef int err
         cdef WriteBuffer b = self.wbuf
+        cdef const char *chunk
         if self.state != CS_CONNECTED:
             return 0
-        while b._len > b._pos:
-            left = b._len - b._pos
+        while b.pending() > 0:
+            left = b.next_chunk(&chunk)
             if self.tls is not None:
                 try:
-                    n = self.tls.send(PyMemoryView_FromMemory(b._buf + b._pos, left, PyBUF_READ))
+                    n = self.tls.send(PyMemoryView_FromMemory(<char *>chunk, left, PyBUF_READ))
                 except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     return 0
                 except OSError as e:
                     raise LostConnectionError(f"send to {self.key} failed: {e}",
                                               server=self.key) from e
             else:
-                n = gm_send(self.fd, b._buf + b._pos, left)
+                n = gm_send(self.fd, chunk, left)
                 if n < 0:
                     err = gm_sockerr()
                     if GM_EINTR(err):
@@ -289,7 +290,7 @@ cdef class Connection:
                     raise LostConnectionError(
                         f"send to {self.key} failed: {_sockerr_text(err)}", server=self.key)
             self.sent += <uint64_t>n
-            b.consume(n)
+            b.chunk_sent(n)
         return 0
 
     cdef Py_ssize_t fill(self) except -1:

@@ -35,6 +35,10 @@ cdef class WriteBuffer:
     cdef Py_ssize_t _pos            # offset of the first byte not yet consumed (sent)
     cdef Py_ssize_t _len            # offset one past the last byte written
     cdef int _views                 # exported buffer views; writes refused while > 0
+    cdef list _ext                  # [(offset, bytes)]: a large payload sent by reference
+                                    # when _pos reaches offset (None while there is none)
+    cdef Py_ssize_t _ext_pos        # bytes of _ext[0] already sent
+    cdef Py_ssize_t _ext_len        # bytes of the referenced payloads not yet sent
 
     cdef int _reserve(self, Py_ssize_t extra) except -1
     cdef int write(self, const char *data, Py_ssize_t n) except -1
@@ -43,9 +47,14 @@ cdef class WriteBuffer:
     cdef int write_submit(self, uint32_t cmd, bytes function, bytes unique,
                           const char *data, Py_ssize_t data_len) except -1
     cdef int write_one(self, uint32_t cmd, const char *arg, Py_ssize_t n) except -1
+    cdef int write_ref(self, bytes data) except -1
+    cdef int write_submit_obj(self, uint32_t cmd, bytes function, bytes unique,
+                              bytes data) except -1
     cdef void _shrink(self) noexcept
     cdef inline Py_ssize_t pending(self) noexcept
     cdef inline void consume(self, Py_ssize_t n) noexcept
+    cdef Py_ssize_t next_chunk(self, const char **p) except -1
+    cdef int chunk_sent(self, Py_ssize_t n) except -1
 
 
 cdef class PacketReader:

@@ -322,8 +322,7 @@ cdef class ClientEngine:
         cdef bytes w
         if t.kind == TASK_SUBMIT:
             w = <bytes>t._workload
-            c.wbuf.write_submit(t.command, t._function, t._unique,
-                                PyBytes_AS_STRING(w), PyBytes_GET_SIZE(w))
+            c.wbuf.write_submit_obj(t.command, t._function, t._unique, w)
         else:
             w = <bytes>t._workload
             c.wbuf.write_one(t.command, PyBytes_AS_STRING(w), PyBytes_GET_SIZE(w))
@@ -800,7 +799,7 @@ cdef class ClientEngine:
             for c in self.servers:
                 if c.state == CS_DISCONNECTED:
                     continue
-                if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
+                if c.state == CS_CONNECTED and c.wbuf.pending() > 0:
                     try:
                         c.flush()
                     except GearmanError as e:
@@ -1006,6 +1005,7 @@ cdef class ClientEngine:
         cdef WriteBuffer wb
         cdef char *p
         cdef BatchRun run
+        cdef bint by_ref
         while True:
             c = self._pick_for(hashed, b.hash[i], &b.tried[i])
             if c is None:
@@ -1036,7 +1036,9 @@ cdef class ClientEngine:
             ul = 0
         wb = c.wbuf
         before = wb.pending()
-        wb._reserve(HEADER_SIZE + fl + ul + 2 + wl)
+        # a large payload goes by reference, like a task's (write_submit_obj)
+        by_ref = wl >= WBUF_REF_MIN
+        wb._reserve(HEADER_SIZE + fl + ul + 2 + (0 if by_ref else wl))
         wb.write_header(MAGIC_REQ, b.cmd, fl + ul + 2 + wl)
         p = wb._buf + wb._len
         memcpy(p, PyBytes_AS_STRING(b.function), <size_t>fl)
@@ -1044,9 +1046,12 @@ cdef class ClientEngine:
         if ul:
             memcpy(p + fl + 1, up, <size_t>ul)
         p[fl + 1 + ul] = 0
-        if wl:
+        wb._len += fl + ul + 2
+        if by_ref:
+            wb.write_ref(w)
+        elif wl:
             memcpy(p + fl + ul + 2, PyBytes_AS_STRING(w), <size_t>wl)
-        wb._len += fl + ul + 2 + wl
+            wb._len += wl
         c.queued += <uint64_t>(wb.pending() - before)
         b.wend[i] = c.queued
         last = c.pending[len(c.pending) - 1] if c.pending else None
@@ -1155,7 +1160,7 @@ cdef class ClientEngine:
                     except GearmanError as e:
                         self._server_failed(c, e, True)
                         continue
-                if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
+                if c.state == CS_CONNECTED and c.wbuf.pending() > 0:
                     try:
                         c.flush()
                     except GearmanError as e:
@@ -1182,7 +1187,7 @@ cdef class ClientEngine:
                     elif c.state == CS_HANDSHAKE:
                         c.do_handshake()
                     if c.state == CS_CONNECTED:
-                        if c.wbuf._len > c.wbuf._pos:
+                        if c.wbuf.pending() > 0:
                             c.flush()
                         if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
                             c.fill()

@@ -324,7 +324,7 @@ cdef class WorkerEngine:
                 # A connection that fails here is down from now on: its
                 # backoff must bound this poll like any other down server's,
                 # or a worker without a timeout would sleep for ever.
-                if c.state == CS_CONNECTED and c.wbuf._len > c.wbuf._pos:
+                if c.state == CS_CONNECTED and c.wbuf.pending() > 0:
                     try:
                         c.flush()
                     except GearmanError as e:
@@ -422,7 +422,7 @@ cdef class WorkerEngine:
         try:
             while True:
                 c.flush()
-                if c.wbuf._len == c.wbuf._pos:
+                if c.wbuf.pending() == 0:
                     return None
                 p.fd = c.fd
                 p.events = POLLOUT
@@ -502,7 +502,7 @@ cdef class WorkerEngine:
                         raise LostConnectionError(f"lost {c.key} during echo", server=c.key)
                     p.fd = c.fd
                     p.events = POLLIN
-                    if c.state == CS_CONNECTING or c.wbuf._len > c.wbuf._pos:
+                    if c.state == CS_CONNECTING or c.wbuf.pending() > 0:
                         p.events = POLLIN | POLLOUT
                     p.revents = 0
                     now = gm_monotonic()
