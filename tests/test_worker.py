@@ -465,8 +465,9 @@ def test_serve_max_jobs_leaves_the_rest_queued(client, gearmand, fn):
     w.addFunction(fn, lambda job, ctx: b"done")
     w.setTimeout(5000)
     assert w.serve(handle_signals=False, max_jobs=2) == 2
-    # 3 left, none of them assigned to this (still connected) worker
-    assert f"{fn}\t3\t0\t1" in gearmand.admin("status")
+    # 3 left, none of them assigned to this (still connected) worker (gearmand
+    # may read the last WORK_COMPLETE after the admin command: wait for it)
+    assert wait_until(lambda: f"{fn}\t3\t0\t1" in gearmand.admin("status"))
     w.close()
 
 
