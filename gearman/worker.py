@@ -489,6 +489,11 @@ class GearmanWorker(LegacyWorkerMixin):
         With ``handle_signals`` (main thread only), the first SIGTERM or SIGINT
         stops gracefully (the running job finishes and its result is sent); a
         second one stops at once (SystemExit / KeyboardInterrupt).
+
+        The loop sends the next GRAB together with each result (one send per
+        job, not two), except after the last of ``max_jobs``.  If it stops with
+        such a GRAB in flight, that connection is closed, so gearmand puts a
+        job it assigned in answer back in the queue for other workers.
         """
         installed = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
