@@ -130,6 +130,14 @@ def test_16mib_in_chunks_and_in_the_background(gearmand, fn):
         c.doBackground(fn + "-bg", data)
         assert gearman.testing.wait_until(lambda: got, timeout=30)
         assert got == [hashlib.sha256(data).hexdigest()]
+        # the batch call, with payloads large enough to be sent by reference
+        # between small ones: each reaches the worker intact
+        batch = [payload(n, seed=n) for n in (300 * 1024, 5, 1 * MIB, 128 * 1024, 17)]
+        del got[:]
+        handles = c.submit_batch(fn + "-bg", batch)
+        assert len(handles) == len(batch) and all(handles)
+        assert gearman.testing.wait_until(lambda: len(got) == len(batch), timeout=30)
+        assert sorted(got) == sorted(hashlib.sha256(b).hexdigest() for b in batch)
         c.close()
     finally:
         stop.set()

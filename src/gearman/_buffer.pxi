@@ -159,43 +159,30 @@ cdef class WriteBuffer:
         self._ext_len += PyBytes_GET_SIZE(data)
         return 0
 
-    cdef int write_submit_obj(self, uint32_t cmd, bytes function, bytes unique,
-                              bytes data) except -1:
-        """SUBMIT_JOB* with the payload as a bytes object: a large one goes by reference."""
+    cdef int write_submit(self, uint32_t cmd, const char *fp, Py_ssize_t fl,
+                          const char *up, Py_ssize_t ul, bytes data) except -1:
+        """The hot path: SUBMIT_JOB* with already-validated function and unique.
+
+        The payload is copied into the buffer, or held by reference when it is
+        WBUF_REF_MIN bytes or more (sent from its own memory, see write_ref).
+        """
         cdef Py_ssize_t dl = PyBytes_GET_SIZE(data)
-        cdef Py_ssize_t fl, ul
+        cdef bint by_ref = dl >= WBUF_REF_MIN
         cdef char *p
-        if dl < WBUF_REF_MIN:
-            return self.write_submit(cmd, function, unique, PyBytes_AS_STRING(data), dl)
-        fl = PyBytes_GET_SIZE(function)
-        ul = PyBytes_GET_SIZE(unique)
-        self._reserve(HEADER_SIZE + fl + ul + 2)
+        self._reserve(HEADER_SIZE + fl + ul + 2 + (0 if by_ref else dl))
         self.write_header(MAGIC_REQ, cmd, fl + ul + 2 + dl)
         p = self._buf + self._len
-        memcpy(p, PyBytes_AS_STRING(function), <size_t>fl)
+        memcpy(p, fp, <size_t>fl)
         p[fl] = 0
-        memcpy(p + fl + 1, PyBytes_AS_STRING(unique), <size_t>ul)
+        if ul:
+            memcpy(p + fl + 1, up, <size_t>ul)
         p[fl + 1 + ul] = 0
         self._len += fl + ul + 2
-        return self.write_ref(data)
-
-    cdef int write_submit(self, uint32_t cmd, bytes function, bytes unique,
-                          const char *data, Py_ssize_t data_len) except -1:
-        """The hot path: SUBMIT_JOB* with already-validated arguments."""
-        cdef Py_ssize_t fl = PyBytes_GET_SIZE(function)
-        cdef Py_ssize_t ul = PyBytes_GET_SIZE(unique)
-        cdef Py_ssize_t body = fl + ul + 2 + data_len
-        cdef char *p
-        self._reserve(HEADER_SIZE + body)
-        self.write_header(MAGIC_REQ, cmd, body)
-        p = self._buf + self._len
-        memcpy(p, PyBytes_AS_STRING(function), <size_t>fl)
-        p[fl] = 0
-        memcpy(p + fl + 1, PyBytes_AS_STRING(unique), <size_t>ul)
-        p[fl + 1 + ul] = 0
-        if data_len:
-            memcpy(p + fl + ul + 2, data, <size_t>data_len)
-        self._len += body
+        if by_ref:
+            return self.write_ref(data)
+        if dl:
+            memcpy(p + fl + ul + 2, PyBytes_AS_STRING(data), <size_t>dl)
+            self._len += dl
         return 0
 
     cdef int write_one(self, uint32_t cmd, const char *arg, Py_ssize_t n) except -1:

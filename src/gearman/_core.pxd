@@ -44,12 +44,10 @@ cdef class WriteBuffer:
     cdef int write(self, const char *data, Py_ssize_t n) except -1
     cdef int write_header(self, uint32_t magic_req, uint32_t cmd, Py_ssize_t body_len) except -1
     cdef int write_packet(self, bint request, uint32_t cmd, tuple args) except -1
-    cdef int write_submit(self, uint32_t cmd, bytes function, bytes unique,
-                          const char *data, Py_ssize_t data_len) except -1
+    cdef int write_submit(self, uint32_t cmd, const char *fp, Py_ssize_t fl,
+                          const char *up, Py_ssize_t ul, bytes data) except -1
     cdef int write_one(self, uint32_t cmd, const char *arg, Py_ssize_t n) except -1
     cdef int write_ref(self, bytes data) except -1
-    cdef int write_submit_obj(self, uint32_t cmd, bytes function, bytes unique,
-                              bytes data) except -1
     cdef void _shrink(self) noexcept
     cdef inline Py_ssize_t pending(self) noexcept
     cdef inline void consume(self, Py_ssize_t n) noexcept

@@ -322,7 +322,9 @@ cdef class ClientEngine:
         cdef bytes w
         if t.kind == TASK_SUBMIT:
             w = <bytes>t._workload
-            c.wbuf.write_submit_obj(t.command, t._function, t._unique, w)
+            c.wbuf.write_submit(t.command, PyBytes_AS_STRING(t._function),
+                                PyBytes_GET_SIZE(t._function), PyBytes_AS_STRING(t._unique),
+                                PyBytes_GET_SIZE(t._unique), w)
         else:
             w = <bytes>t._workload
             c.wbuf.write_one(t.command, PyBytes_AS_STRING(w), PyBytes_GET_SIZE(w))
@@ -1001,11 +1003,8 @@ cdef class ClientEngine:
         cdef const char *up
         cdef Py_ssize_t ul, before, fl = PyBytes_GET_SIZE(b.function)
         cdef bytes w = <bytes>b.workloads[i]
-        cdef Py_ssize_t wl = PyBytes_GET_SIZE(w)
         cdef WriteBuffer wb
-        cdef char *p
         cdef BatchRun run
-        cdef bint by_ref
         while True:
             c = self._pick_for(hashed, b.hash[i], &b.tried[i])
             if c is None:
@@ -1036,22 +1035,7 @@ cdef class ClientEngine:
             ul = 0
         wb = c.wbuf
         before = wb.pending()
-        # a large payload goes by reference, like a task's (write_submit_obj)
-        by_ref = wl >= WBUF_REF_MIN
-        wb._reserve(HEADER_SIZE + fl + ul + 2 + (0 if by_ref else wl))
-        wb.write_header(MAGIC_REQ, b.cmd, fl + ul + 2 + wl)
-        p = wb._buf + wb._len
-        memcpy(p, PyBytes_AS_STRING(b.function), <size_t>fl)
-        p[fl] = 0
-        if ul:
-            memcpy(p + fl + 1, up, <size_t>ul)
-        p[fl + 1 + ul] = 0
-        wb._len += fl + ul + 2
-        if by_ref:
-            wb.write_ref(w)
-        elif wl:
-            memcpy(p + fl + ul + 2, PyBytes_AS_STRING(w), <size_t>wl)
-            wb._len += wl
+        wb.write_submit(b.cmd, PyBytes_AS_STRING(b.function), fl, up, ul, w)
         c.queued += <uint64_t>(wb.pending() - before)
         b.wend[i] = c.queued
         last = c.pending[len(c.pending) - 1] if c.pending else None
