@@ -513,6 +513,12 @@ class GearmanWorker(LegacyWorkerMixin):
                 installed[sig] = signal.signal(sig, on_signal)
         handled = 0
         engine = self._engine
+        wakeup_fd = None
+        if installed:
+            # A signal that arrives just before grab() blocks in poll() would
+            # otherwise wait for the next packet (for ever on an idle queue):
+            # the signal module writes a byte to our wake-up socket instead.
+            wakeup_fd = signal.set_wakeup_fd(engine.wake_fd(), warn_on_full_buffer=False)
         try:
             while max_jobs is None or handled < max_jobs:
                 # the next GRAB may ride with this job's result, unless this
@@ -531,6 +537,8 @@ class GearmanWorker(LegacyWorkerMixin):
             with self._lock:
                 # a GRAB sent with the last result: its job goes back to the queue
                 engine.cancel_grab()
+            if wakeup_fd is not None:
+                signal.set_wakeup_fd(wakeup_fd)
             for sig, previous in installed.items():
                 signal.signal(sig, previous)
         return handled

@@ -500,3 +500,44 @@ def test_serve_stopped_returns_a_job_grabbed_with_the_last_result(client, gearma
     assert sorted(got) == [b"1", b"2"]
     other.close()
     w.close()
+
+
+def test_serve_makes_its_wake_socket_the_signal_wakeup_fd(client, gearmand, fn):
+    """A SIGTERM landing just before grab() blocks in poll() must still end an
+    idle serve(): while serve() handles signals, the signal module writes to the
+    worker's wake-up socket (and the previous wake-up fd is restored after)."""
+    import signal
+    before = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(before)
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    seen = []
+
+    def cb(job, ctx):
+        fd = signal.set_wakeup_fd(-1)          # runs in the main thread, inside serve()
+        signal.set_wakeup_fd(fd)
+        seen.append(fd)
+        return b""
+
+    w.addFunction(fn, cb)
+    client.doBackground(fn, b"x")
+    assert w.serve(handle_signals=True, max_jobs=1) == 1
+    assert seen == [w._engine.wake_fd()]
+    assert signal.set_wakeup_fd(before) == before   # restored
+    w.close()
+
+
+def test_serve_stops_on_sigterm_at_any_moment(gearmand, fn):
+    """SIGTERM sent at varied moments to an idle serve() without a timeout: each
+    run ends (pytest-timeout bounds the test) with no job lost or run."""
+    import signal
+    for i in range(20):
+        w = gearman.GearmanWorker()
+        w.addServer("127.0.0.1", gearmand.port)
+        w.addFunction(fn, lambda job, ctx: b"")
+        timer = threading.Timer(0.005 + (i % 5) * 0.003,
+                                lambda: os.kill(os.getpid(), signal.SIGTERM))
+        timer.start()
+        assert w.serve(handle_signals=True) == 0
+        timer.join()
+        w.close()

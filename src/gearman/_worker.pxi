@@ -139,6 +139,10 @@ cdef class WorkerEngine:
         except OSError:
             pass
 
+    def wake_fd(self):
+        """The write end of the wake-up socket, for ``signal.set_wakeup_fd``."""
+        return self.wake_w.fileno()
+
     def close(self):
         """Close every connection; the worker reconnects if used again.
 
@@ -373,7 +377,13 @@ cdef class WorkerEngine:
                     self._wake_pair[0].recv(4096)
                 except OSError:
                     pass
-                return None
+                # stop(), or a signal (serve() makes this socket the signal
+                # wake-up fd, so a signal that lands just before poll() still
+                # ends it): run the handlers now; they may have called stop()
+                PyErr_CheckSignals()
+                if self.stopping:
+                    return None
+                continue
             for i in range(nfds):
                 rev = self.pfds[i].revents
                 if not rev:
