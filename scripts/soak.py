@@ -19,7 +19,8 @@ What runs, all on 127.0.0.1:
   persistent server only (``doBackground``, and ``submit_batch`` of 20);
 * the main process restarts a random server every 1.5-4 s (the persistent one
   always with SIGKILL, the plain one with SIGKILL or SIGTERM) and now and then
-  SIGKILLs a worker process (a new one takes its place);
+  SIGKILLs a worker process (a new one takes its place); the first two faults
+  are always a restart of each server, so a short run restarts both;
 * after ``--seconds`` the clients stop, the workers drain the persistent
   queue, and one 256 MiB payload (``--big-mib``) makes a round trip through the
   plain server and a fresh worker process, compared byte for byte.
@@ -253,7 +254,15 @@ class Soak:
         return self.account(hung, drained, big, time.monotonic() - start)
 
     def fault(self) -> None:
-        r = self.rng.random()
+        # The first two faults are always a SIGKILL of each server, so even a
+        # short run restarts both (a random draw can pick worker kills only).
+        done = sum(self.restarts.values())
+        if done == 0:
+            r = 0.5
+        elif done == 1 and self.restarts["persistent_sigkill"] == 1:
+            r = 0.99
+        else:
+            r = self.rng.random()
         if r < 0.15 and self.workers:
             victim = self.rng.choice([p for p in self.workers if p.poll() is None] or [None])
             if victim is not None:
