@@ -490,7 +490,7 @@ class AsyncGearmanWorker:
                 await slot.ready.wait()
                 continue
             conn, handle, function, unique, workload, reducer = found
-            job = GearmanJob(slot, conn, handle, function, unique, workload, reducer)  # type: ignore[arg-type]
+            job = GearmanJob(slot, conn, handle, function, unique, workload, reducer)
             await self._run_job(job)
             self.jobs_done += 1
 
@@ -514,6 +514,14 @@ class AsyncGearmanWorker:
                     job.sendException(f"{type(exc).__name__}: {exc}")
                 return
             if not job._finished:
-                job.sendComplete(_to_bytes(result, "result"))
+                try:
+                    data = _to_bytes(result, "result")
+                except InvalidTypeError as exc:
+                    # a result that is not bytes-like fails the job (it must not
+                    # stay assigned to this worker unanswered)
+                    log.error("job %s of %r: %s", job.handle(), job.functionName(), exc)
+                    job.sendException(f"{type(exc).__name__}: {exc}")
+                    return
+                job.sendComplete(data)
         except GearmanError as exc:
             log.warning("could not report job %s: %s", job.handle(), exc)

@@ -95,6 +95,8 @@ def test_plain_functions_failures_and_exceptions(run, gearmand, fn):
             return None
         if job.workload() == b"raise":
             raise ValueError("no good")
+        if job.workload() == b"badtype":
+            return object()             # not bytes-like: the job must still be answered
         return b"plain:" + job.workload()
 
     async def body():
@@ -105,6 +107,9 @@ def test_plain_functions_failures_and_exceptions(run, gearmand, fn):
             with pytest.raises(errors.JobExceptionError) as ei:
                 await c.do_normal(fn, b"raise")
             assert b"no good" in ei.value.payload
+            with pytest.raises(errors.JobExceptionError) as ei:
+                await c.do_normal(fn, b"badtype", timeout=10)
+            assert b"InvalidTypeError" in ei.value.payload
             assert await c.do_normal(fn, b"again") == b"plain:again"
 
     run(with_worker(gearmand.address, {fn: plain}, body))
