@@ -256,6 +256,20 @@ class ClientEngine:
     def next_deadline(self) -> float: ...
     def pump(self) -> int: ...
 
+@disjoint_base
+class WorkerJob:
+    _worker: Any
+    _conn: Any
+    _handle: str
+    _function: bytes
+    _unique: bytes
+    _workload: bytes
+    _reducer: Optional[bytes]
+    _rc: int
+    _finished: bool
+    def __init__(self, worker: Any, conn: Any, handle: str, function: bytes, unique: bytes,
+                 workload: bytes, reducer: Optional[bytes] = ...) -> None: ...
+
 @final
 class WorkerEngine:
     servers: List[Connection]
@@ -281,6 +295,8 @@ class WorkerEngine:
     def disconnect(self) -> None: ...
     def grab(self, timeout: float = ..., block: bool = ...) -> Optional[_Job]: ...
     def send(self, c: Connection, cmd: int, *args: _Arg) -> None: ...
+    def work_one(self, worker: Any, job_type: type) -> int: ...
+    def serve_jobs(self, worker: Any, job_type: type, max_jobs: Optional[int] = ...) -> int: ...
     def echo(self, payload: _Bytesish, timeout: float = ...) -> List[bytes]: ...
 
 # Module internals the core keeps at top level (not API).

@@ -58,23 +58,15 @@ def _to_bytes(data: Any, what: str) -> bytes:
     raise InvalidTypeError(f"{what} must be bytes or str, not {type(data).__name__}")
 
 
-class GearmanJob:
-    """A job given to a worker (PECL ``GearmanJob``)."""
+class GearmanJob(_core.WorkerJob):
+    """A job given to a worker (PECL ``GearmanJob``).
 
-    __slots__ = ("_worker", "_conn", "_handle", "_function", "_unique", "_workload",
-                 "_rc", "_finished", "_reducer")
+    ``GearmanJob(worker, conn, handle, function, unique, workload, reducer=None)``;
+    the fields live in the compiled base class, which the serve loop fills
+    without calling ``__init__``.
+    """
 
-    def __init__(self, worker: "GearmanWorker", conn: Any, handle: str, function: bytes,
-                 unique: bytes, workload: bytes, reducer: Optional[bytes] = None) -> None:
-        self._worker = worker
-        self._conn = conn
-        self._handle = handle
-        self._function = function
-        self._unique = unique
-        self._workload = workload
-        self._reducer = reducer
-        self._rc = C.GEARMAN_SUCCESS
-        self._finished = False
+    __slots__ = ()
 
     def handle(self) -> str:
         """Return the job handle."""
@@ -354,61 +346,59 @@ class GearmanWorker(LegacyWorkerMixin):
         Returns True if the job completed; False otherwise, with returnCode()
         GEARMAN_TIMEOUT (no job in time), GEARMAN_NO_JOBS (non-blocking, none
         ready), GEARMAN_WORK_FAIL / GEARMAN_WORK_EXCEPTION (the job failed),
-        GEARMAN_NO_REGISTERED_FUNCTIONS, GEARMAN_LOST_CONNECTION.
+        GEARMAN_NO_REGISTERED_FUNCTIONS, GEARMAN_LOST_CONNECTION.  The steps
+        are compiled (``_core.WorkerEngine.work_one``, shared with serve());
+        outcomes other than a returned result come back to ``_run_job``,
+        ``_finish_job`` and ``_job_raised`` below.
         """
+        engine = self._engine
+        if not engine.servers:
+            for host, port in env_servers() or parse_servers(None):
+                engine.add_server(host, port)
         with self._lock:
-            if not self._engine.functions:
-                self._set(C.GEARMAN_NO_REGISTERED_FUNCTIONS, "no functions are registered")
-                return False
-            if self._engine.stopping:
-                self._engine.stopping = False
-                self._set(C.GEARMAN_SHUTDOWN, "worker was stopped")
-                return False
-            try:
-                job = self._grab()
-            except GearmanError as exc:
-                self._set(exc.code, str(exc))
-                return False
-            if job is None and self._engine.stopping:
-                self._engine.stopping = False
-                self._set(C.GEARMAN_SHUTDOWN, "worker was stopped")
-                return False
-            if job is None:
-                damage = self._engine.grab_error
-                if damage is not None:
-                    # a server broke the protocol (or sent a job over max_packet_size)
-                    self._set(damage.code, f"no job: {damage}")
-                elif self._options & C.GEARMAN_WORKER_NON_BLOCKING:
-                    self._set(C.GEARMAN_NO_JOBS, "no job is available")
-                else:
-                    self._set(C.GEARMAN_TIMEOUT, "timed out waiting for a job")
-                return False
-            return self._run_job(job)
+            rc: int = engine.work_one(self, GearmanJob)
+        return rc == C.GEARMAN_SUCCESS
 
     def _run_job(self, job: GearmanJob) -> bool:
         entry = self._callbacks.get(job._function)
-        try:
-            if entry is None:
-                job.sendFail()
-                self._set(C.GEARMAN_INVALID_FUNCTION_NAME, f"no callback for {job.functionName()!r}")
-                return False
-            function, context = entry
+        if entry is None:
             try:
-                result = function(job, context)
-            except Exception as exc:   # the worker goes on; the client is told
-                log.exception("callback for %r raised", job.functionName())
-                if not self._exceptions:
-                    # gearmand 1.1 turns WORK_EXCEPTION into a NUL-terminated
-                    # WORK_FAIL that libgearman clients never match: without
-                    # the exception handler, report a plain failure.
-                    if not job._finished:
-                        job.sendFail()
-                    self._set(C.GEARMAN_WORK_FAIL, f"callback raised {exc!r}")
-                    return False
-                if not job._finished:
-                    job.sendException(f"{type(exc).__name__}: {exc}")
-                self._set(C.GEARMAN_WORK_EXCEPTION, f"callback raised {exc!r}")
+                job.sendFail()
+            except GearmanError as exc:
+                self._set(exc.code, str(exc))
                 return False
+            self._set(C.GEARMAN_INVALID_FUNCTION_NAME, f"no callback for {job.functionName()!r}")
+            return False
+        function, context = entry
+        try:
+            result = function(job, context)
+        except Exception as exc:   # the worker goes on; the client is told
+            return self._job_raised(job, exc)
+        return self._finish_job(job, result)
+
+    def _job_raised(self, job: GearmanJob, exc: Exception) -> bool:
+        """Report a callback's exception (WORK_EXCEPTION, or WORK_FAIL without the handler)."""
+        log.exception("callback for %r raised", job.functionName(), exc_info=exc)
+        try:
+            if not self._exceptions:
+                # gearmand 1.1 turns WORK_EXCEPTION into a NUL-terminated
+                # WORK_FAIL that libgearman clients never match: without
+                # the exception handler, report a plain failure.
+                if not job._finished:
+                    job.sendFail()
+                self._set(C.GEARMAN_WORK_FAIL, f"callback raised {exc!r}")
+                return False
+            if not job._finished:
+                job.sendException(f"{type(exc).__name__}: {exc}")
+        except GearmanError as err:
+            self._set(err.code, str(err))
+            return False
+        self._set(C.GEARMAN_WORK_EXCEPTION, f"callback raised {exc!r}")
+        return False
+
+    def _finish_job(self, job: GearmanJob, result: Any) -> bool:
+        """Report what a callback returned (WORK_COMPLETE, or what it set)."""
+        try:
             if job._finished:
                 self._set(job._rc)
                 return job._rc == C.GEARMAN_SUCCESS
@@ -416,7 +406,13 @@ class GearmanWorker(LegacyWorkerMixin):
                 job.sendFail()
                 self._set(C.GEARMAN_WORK_FAIL, "job failed")
                 return False
-            job.sendComplete(_to_bytes(result, "callback result"))
+            try:
+                data = _to_bytes(result, "callback result")
+            except InvalidTypeError as exc:
+                # reported like an exception in the callback: the job must not
+                # stay assigned to this worker unanswered
+                return self._job_raised(job, exc)
+            job.sendComplete(data)
         except LostConnectionError as exc:
             self._set(exc.code, str(exc))
             return False
@@ -511,27 +507,21 @@ class GearmanWorker(LegacyWorkerMixin):
 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 installed[sig] = signal.signal(sig, on_signal)
-        handled = 0
         engine = self._engine
         wakeup_fd = None
+        if not engine.servers:
+            for host, port in env_servers() or parse_servers(None):
+                engine.add_server(host, port)
         if installed:
             # A signal that arrives just before grab() blocks in poll() would
             # otherwise wait for the next packet (for ever on an idle queue):
             # the signal module writes a byte to our wake-up socket instead.
             wakeup_fd = signal.set_wakeup_fd(engine.wake_fd(), warn_on_full_buffer=False)
         try:
-            while max_jobs is None or handled < max_jobs:
-                # the next GRAB may ride with this job's result, unless this
-                # job is the last one
-                engine.eager_grab = max_jobs is None or handled + 1 < max_jobs
-                if self._work_one():
-                    handled += 1
-                elif self._rc == C.GEARMAN_SHUTDOWN:
-                    break
-                elif self._rc in (C.GEARMAN_NO_REGISTERED_FUNCTIONS, C.GEARMAN_NO_SERVERS):
-                    break
-                elif self._rc not in (C.GEARMAN_TIMEOUT, C.GEARMAN_NO_JOBS):
-                    handled += 1   # the job ran but failed: it still counts
+            # The loop is compiled (_core.WorkerEngine.serve_jobs): it does what
+            # work() does for each job, with the common outcome (a callback that
+            # returns its result) written without a Python frame in between.
+            handled: int = engine.serve_jobs(self, GearmanJob, max_jobs)
         finally:
             engine.eager_grab = False
             with self._lock:

@@ -541,3 +541,56 @@ def test_serve_stops_on_sigterm_at_any_moment(gearmand, fn):
         assert w.serve(handle_signals=True) == 0
         timer.join()
         w.close()
+
+
+def test_serve_reports_every_kind_of_callback_outcome(client, gearmand, fn):
+    """serve() runs in the compiled loop (WorkerEngine.serve_jobs), which writes
+    WORK_COMPLETE itself for a returned bytes / str / None and hands every other
+    outcome back to Python: each must reach the client as work() would send it."""
+    outcomes = {
+        "bytes": lambda job, ctx: b"b:" + job.workload(),
+        "str": lambda job, ctx: "s\u00e9",
+        "none": lambda job, ctx: None,
+        "int": lambda job, ctx: 42,                       # converted like PECL
+        "sent": lambda job, ctx: job.sendComplete(b"own") and b"ignored",
+        "setreturn": lambda job, ctx: job.setReturn(gearman.GEARMAN_WORK_FAIL) and b"x",
+        "raise": lambda job, ctx: 1 / 0,
+        "badtype": lambda job, ctx: object(),
+    }
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.setTimeout(5000)
+    for name, cb in outcomes.items():
+        w.addFunction(f"{fn}-{name}", cb)
+    w.register(f"{fn}-nocb")                              # an ability without a callback
+    kinds = list(outcomes) + ["nocb"]
+    client.setTimeout(10000)
+    results = {}
+    client.setCompleteCallback(lambda task, ctx=None: results.__setitem__(task.unique(), ("ok", task.data())))
+    client.setFailCallback(lambda task, ctx=None: results.__setitem__(task.unique(), ("fail", None)))
+    client.setExceptionCallback(lambda task, ctx=None: results.__setitem__(task.unique(), ("exc", task.data())))
+    for name in kinds:
+        client.addTask(f"{fn}-{name}", b"w", None, name)
+    done = threading.Event()
+
+    def run_client():
+        client.runTasks()
+        done.set()
+
+    t = threading.Thread(target=run_client)
+    t.start()
+    assert w.serve(handle_signals=False, max_jobs=len(kinds)) == len(kinds)
+    t.join(15)
+    w.close()
+    assert done.is_set(), f"unanswered: {sorted(set(kinds) - set(results))}"
+    assert results["bytes"] == ("ok", b"b:w")
+    assert results["str"] == ("ok", "s\u00e9".encode())
+    assert results["none"] == ("ok", b"")
+    assert results["int"] == ("ok", b"42")
+    assert results["sent"] == ("ok", b"own")
+    assert results["setreturn"][0] == "fail"
+    assert results["raise"][0] == "exc" and b"ZeroDivisionError" in results["raise"][1]
+    # a result that is not bytes-like fails the job like an exception would (it
+    # stayed assigned to the worker, unanswered, before)
+    assert results["badtype"][0] == "exc" and b"InvalidTypeError" in results["badtype"][1]
+    assert results["nocb"][0] == "fail"

@@ -83,6 +83,7 @@ COMMAND_HAS_DATA = tuple([bool(HAS_DATA[i]) for i in range(43)])
 cdef enum ReturnCode:
     RC_SUCCESS = 0
     RC_IO_WAIT = 1
+    RC_SHUTDOWN = 2
     RC_INVALID_PACKET = 10
     RC_UNEXPECTED_PACKET = 11
     RC_GETADDRINFO = 12
@@ -96,12 +97,17 @@ cdef enum ReturnCode:
     RC_WORK_FAIL = 24
     RC_COULD_NOT_CONNECT = 26
     RC_DATA_TOO_LARGE = 30
+    RC_NO_REGISTERED_FUNCTIONS = 34
     RC_NO_JOBS = 35
     RC_ECHO_DATA_CORRUPTION = 36
     RC_PAUSE = 38
     RC_QUEUE_ERROR = 42
     RC_TIMEOUT = 47
     RC_INVALID_ARGUMENT = 49
+
+# GearmanWorker option bits the core reads (gearman.constants has them all).
+cdef enum:
+    WORKER_NON_BLOCKING = 2
 
 # Task kinds and states.
 cdef enum TaskKind:

@@ -252,7 +252,8 @@ cdef class PacketReader:
         cdef const char *end = self.p_body + self.p_len
         cdef const char *z
         cdef int i, seps
-        cdef list out
+        cdef tuple out
+        cdef object item
         if self.p_cmd == CMD_TEXT:
             return (PyBytes_FromStringAndSize(p, self.p_len),)
         if argc == 0:
@@ -262,17 +263,27 @@ cdef class PacketReader:
             return ()
         if argc == 1:
             return (PyBytes_FromStringAndSize(p, self.p_len),)
-        out = []
+        # the tuple is filled in place (no list in between); a packet short of
+        # separators fails before any tuple exists
         seps = argc - 1
+        z = p
         for i in range(seps):
-            z = <const char *>memchr(p, 0, <size_t>(end - p))
+            z = <const char *>memchr(z, 0, <size_t>(end - z))
             if z == NULL:
                 self._fail(ProtocolError(
                     f"{COMMAND_NAMES[self.p_cmd]} needs {argc} arguments, got {i + 1}"))
-            out.append(PyBytes_FromStringAndSize(p, z - p))
+            z += 1
+        out = PyTuple_New(argc)
+        for i in range(seps):
+            z = <const char *>memchr(p, 0, <size_t>(end - p))
+            item = PyBytes_FromStringAndSize(p, z - p)
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(out, i, item)
             p = z + 1
-        out.append(PyBytes_FromStringAndSize(p, end - p))
-        return tuple(out)
+        item = PyBytes_FromStringAndSize(p, end - p)
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(out, seps, item)
+        return out
 
     # -- Python API ----------------------------------------------------------
 

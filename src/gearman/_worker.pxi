@@ -6,6 +6,36 @@
 # sent again.
 
 
+@cython.auto_pickle(False)     # a job holds its connection: not picklable
+cdef class WorkerJob:
+    """The fields of a job given to a worker.
+
+    ``gearman.worker.GearmanJob`` subclasses it with PECL's methods; the serve
+    loop (:meth:`WorkerEngine.serve_jobs`) fills these slots directly.
+    """
+
+    cdef public object _worker
+    cdef public object _conn
+    cdef public object _handle          # str
+    cdef public object _function        # bytes
+    cdef public object _unique          # bytes
+    cdef public object _workload        # bytes
+    cdef public object _reducer         # bytes or None
+    cdef public int _rc                 # code of the last send on this job
+    cdef public bint _finished          # a final packet (COMPLETE/FAIL/EXCEPTION) was sent
+
+    def __init__(self, worker, conn, handle, function, unique, workload, reducer=None):
+        self._worker = worker
+        self._conn = conn
+        self._handle = handle
+        self._function = function
+        self._unique = unique
+        self._workload = workload
+        self._reducer = reducer
+        self._rc = RC_SUCCESS
+        self._finished = False
+
+
 @cython.final
 cdef class WorkerEngine:
     """The compiled engine behind ``GearmanWorker``."""
@@ -277,6 +307,9 @@ cdef class WorkerEngine:
         ``block`` is false and no job is available right now, or when
         :meth:`wake` was called.
         """
+        return self._grab(timeout, block)
+
+    cdef object _grab(self, double timeout, bint block):
         cdef double now, deadline = -1.0, rem
         cdef Connection c
         cdef Py_ssize_t i, n, nfds
@@ -308,7 +341,7 @@ cdef class WorkerEngine:
                         self._fail(c, e)
                         continue
                     if job is not None:
-                        self.rr = (self.servers.index(c) + 1) % n
+                        self.rr = (i + 1) % n
                         return job
             # One GRAB in flight at a time, rotating over idle servers.
             if self.grabbing is None:
@@ -408,13 +441,18 @@ cdef class WorkerEngine:
         Raises LostConnectionError if the server went away (the server then
         re-queues the job), GearmanTimeoutError after ``io_timeout``.
         """
+        if c.state != CS_CONNECTED:
+            raise LostConnectionError(f"not connected to {c.key}", server=c.key)
+        return self._send(c, cmd, tuple([_as_bytes_arg(a, "argument") for a in args]))
+
+    cdef object _send(self, Connection c, int cmd, tuple args):
+        # args: bytes objects only
         cdef pollfd p
         cdef int rc, ms, err
         cdef double deadline = -1.0, rem
         if c.state != CS_CONNECTED:
             raise LostConnectionError(f"not connected to {c.key}", server=c.key)
-        c.wbuf.write_packet(True, <uint32_t>cmd,
-                            tuple([_as_bytes_arg(a, "argument") for a in args]))
+        c.wbuf.write_packet(True, <uint32_t>cmd, args)
         if (self.eager_grab and not self.stopping and self.grabbing is None
                 and c.wstate == WS_IDLE and not self.ready
                 and (cmd == CMD_WORK_COMPLETE or cmd == CMD_WORK_FAIL
@@ -472,6 +510,120 @@ cdef class WorkerEngine:
         c.wstate = WS_IDLE
         c.abilities_sent = False
         return True
+
+    def serve_jobs(self, worker, job_type, max_jobs=None):
+        """The loop of ``GearmanWorker.serve()``: grab, run, report, until stopped.
+
+        ``worker`` is the GearmanWorker (its ``_lock``, ``_callbacks``,
+        ``_timeout_ms``, ``_options`` are read for each job, its ``_rc`` and
+        ``_error`` written); ``job_type`` a subclass of :class:`WorkerJob`.
+        A callback that returns bytes, str or None without having sent a final
+        packet gets its WORK_COMPLETE written here; every other outcome goes
+        through ``worker._finish_job(job, result)`` or
+        ``worker._job_raised(job, exc)``.  Returns the number of jobs handled
+        (completed or failed).
+        """
+        cdef Py_ssize_t handled = 0, limit = -1
+        cdef int rc
+        cdef object lock = worker._lock
+        if max_jobs is not None:
+            limit = max_jobs
+        if not issubclass(job_type, WorkerJob):
+            raise InvalidTypeError("job_type must be a subclass of WorkerJob")
+        acquire = lock.acquire
+        release = lock.release
+        while limit < 0 or handled < limit:
+            # the next GRAB may ride with this job's result, unless this job is
+            # the last one
+            self.eager_grab = limit < 0 or handled + 1 < limit
+            acquire()
+            try:
+                rc = self._serve_one(worker, job_type)
+            finally:
+                release()
+            if rc == RC_SUCCESS:
+                handled += 1
+            elif rc == RC_SHUTDOWN or rc == RC_NO_REGISTERED_FUNCTIONS or rc == RC_NO_SERVERS:
+                break
+            elif rc != RC_TIMEOUT and rc != RC_NO_JOBS:
+                handled += 1            # the job ran but failed: it still counts
+        return handled
+
+    def work_one(self, worker, job_type):
+        """One job as ``GearmanWorker.work()`` does it (the caller holds the
+        worker's lock); returns the code also left in ``worker._rc``."""
+        if not issubclass(job_type, WorkerJob):
+            raise InvalidTypeError("job_type must be a subclass of WorkerJob")
+        return self._serve_one(worker, job_type)
+
+    cdef int _serve_one(self, worker, job_type) except? -1:
+        """One job of serve_jobs(); returns the code it left in worker._rc."""
+        cdef object found, entry, result, data
+        cdef WorkerJob job
+        cdef int timeout_ms, options, code
+        cdef tuple t
+        if not self.functions:
+            return _set_rc(worker, RC_NO_REGISTERED_FUNCTIONS, "no functions are registered")
+        if self.stopping:
+            self.stopping = False
+            return _set_rc(worker, RC_SHUTDOWN, "worker was stopped")
+        timeout_ms = worker._timeout_ms
+        options = worker._options
+        try:
+            found = self._grab(timeout_ms / 1000.0 if timeout_ms >= 0 else -1.0,
+                               not (options & WORKER_NON_BLOCKING))
+        except GearmanError as exc:
+            return _set_rc(worker, exc.code, str(exc))
+        if found is None:
+            if self.stopping:
+                self.stopping = False
+                return _set_rc(worker, RC_SHUTDOWN, "worker was stopped")
+            if self.grab_error is not None:
+                # a server broke the protocol (or sent a job over max_packet_size)
+                return _set_rc(worker, self.grab_error.code, f"no job: {self.grab_error}")
+            if options & WORKER_NON_BLOCKING:
+                return _set_rc(worker, RC_NO_JOBS, "no job is available")
+            return _set_rc(worker, RC_TIMEOUT, "timed out waiting for a job")
+        t = <tuple>found
+        # tp_new of the subclass directly: WorkerJob.__new__(job_type) is a
+        # Python method call (~800 instructions)
+        job = <WorkerJob>(<PyTypeObject*>job_type).tp_new(job_type, <PyObject*>_EMPTY_TUPLE, NULL)
+        job._worker = worker
+        job._conn = t[0]
+        job._handle = t[1]
+        job._function = t[2]
+        job._unique = t[3]
+        job._workload = t[4]
+        job._reducer = t[5]
+        job._rc = RC_SUCCESS
+        job._finished = False
+        entry = (<dict?>worker._callbacks).get(job._function)
+        if entry is None:
+            return _finish_via(worker, job, None, True)
+        try:
+            result = (<tuple?>entry)[0](job, (<tuple>entry)[1])
+        except Exception as exc:
+            worker._job_raised(job, exc)
+            return worker._rc
+        if job._finished or job._rc != RC_SUCCESS:
+            return _finish_via(worker, job, result, False)
+        if type(result) is bytes:
+            data = result
+        elif result is None:
+            data = b""
+        elif type(result) is str:
+            data = (<str>result).encode("utf-8")
+        else:
+            return _finish_via(worker, job, result, False)
+        try:
+            self._send(<Connection?>job._conn, CMD_WORK_COMPLETE,
+                       (_as_bytes_arg(job._handle, "handle"), data))
+        except GearmanError as exc:
+            code = exc.code
+            job._rc = code
+            return _set_rc(worker, code, str(exc))
+        job._finished = True
+        return _set_rc(worker, RC_SUCCESS, "")
 
     def echo(self, payload, double timeout=10.0):
         """ECHO_REQ to every server; return the list of echoed payloads (bytes).
@@ -549,3 +701,21 @@ cdef class WorkerEngine:
                 raise
             out.append(c.pending.popleft())
         return out
+
+
+cdef tuple _EMPTY_TUPLE = ()
+
+
+cdef int _set_rc(object worker, int rc, str error) except -1:
+    worker._rc = rc
+    worker._error = error
+    return rc
+
+
+cdef int _finish_via(object worker, WorkerJob job, object result, bint no_callback) except? -1:
+    # the rare outcomes of a serve_jobs() job, in Python (gearman.worker)
+    if no_callback:
+        worker._run_job(job)
+    else:
+        worker._finish_job(job, result)
+    return worker._rc
