@@ -552,3 +552,17 @@ def test_fork_child_never_reads_the_parents_replies(gearmand_factory, fn):
         stop.set()
         w.stop()
         wt.join(10)
+
+
+def test_engine_task_type_must_be_a_task_class():
+    """New tasks are made by the class's tp_new directly, so the engine only
+    accepts Task or a subclass of it as task_type."""
+    from gearman import _core
+    engine = _core.ClientEngine()
+    assert engine.task_type is _core.Task
+    for bad in (int, object, "Task", None):
+        with pytest.raises(gearman.errors.InvalidTypeError):
+            engine.task_type = bad
+    engine.task_type = gearman.GearmanTask
+    t = engine.new_request(_core.KIND_STATUS, "H:x:1")
+    assert type(t) is gearman.GearmanTask and t.jobHandle() == "H:x:1"

@@ -39,7 +39,7 @@ cdef class ClientEngine:
     cdef public object paused           # (task, event) awaiting re-delivery, or None
     cdef public int pause_code
     cdef object cb_exc                  # exception raised by a callback
-    cdef public object task_type        # class of new tasks (the facade's GearmanTask)
+    cdef type _task_type                # class of new tasks (the facade's GearmanTask)
     cdef public list finished_log       # tasks finished since take_finished(), or None: off
     cdef int fork_gen                   # _fork_generation these connections belong to
 
@@ -61,13 +61,24 @@ cdef class ClientEngine:
         self.pfds_alloc = 0
         self.paused = None
         self.pause_code = 0
-        self.task_type = Task
+        self._task_type = Task
         self.finished_log = None
         self.fork_gen = _fork_generation
 
     def __dealloc__(self):
         if self.pfds != NULL:
             PyMem_Free(self.pfds)
+
+    @property
+    def task_type(self):
+        """Class of new tasks: Task or a subclass (the facade's GearmanTask)."""
+        return self._task_type
+
+    @task_type.setter
+    def task_type(self, value):
+        if not isinstance(value, type) or not issubclass(value, Task):
+            raise InvalidTypeError("task_type must be Task or a subclass of it")
+        self._task_type = value
 
     # -- servers ---------------------------------------------------------------
 
@@ -123,7 +134,7 @@ cdef class ClientEngine:
     cpdef Task new_submit(self, int cmd, object function, object workload, object unique,
                           object context=None):
         """Build a validated SUBMIT_JOB* task (no I/O)."""
-        cdef Task t = <Task>self.task_type.__new__(self.task_type)
+        cdef Task t = _new_task(self._task_type)
         cdef bytes u
         cdef const unsigned char[::1] mv
         if not _is_submit(cmd):
@@ -163,13 +174,17 @@ cdef class ClientEngine:
 
     cpdef Task new_request(self, int kind, object arg, object context=None):
         """Build a status / status-by-unique / echo task (no I/O)."""
-        cdef Task t = <Task>self.task_type.__new__(self.task_type)
+        cdef Task t = _new_task(self._task_type)
         t.kind = kind
         t.context = context
         if kind == TASK_STATUS:
             t.command = CMD_GET_STATUS
             t._workload = _handle_bytes(arg)
-            t._handle = t._workload.decode("utf-8", "surrogateescape")
+            if type(arg) is str:
+                t._handle = <str>arg        # no decode of what was just encoded
+            else:
+                t._handle = _handle_str(PyBytes_AS_STRING(t._workload),
+                                        PyBytes_GET_SIZE(t._workload))
         elif kind == TASK_STATUS_UNIQUE:
             t.command = CMD_GET_STATUS_UNIQUE
             t._unique = _unique_bytes(arg)

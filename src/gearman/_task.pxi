@@ -147,3 +147,12 @@ cdef class Task:
         return self.command in (CMD_SUBMIT_JOB_BG, CMD_SUBMIT_JOB_HIGH_BG,
                                 CMD_SUBMIT_JOB_LOW_BG, CMD_SUBMIT_JOB_EPOCH,
                                 CMD_SUBMIT_REDUCE_JOB_BACKGROUND)
+
+
+cdef tuple _EMPTY_TUPLE = ()
+
+
+cdef inline Task _new_task(type tp):
+    # tp_new of a Task subclass, directly: tp.__new__(tp) is a Python method
+    # call (~800 instructions per task); tp is checked when it is set
+    return <Task>(<PyTypeObject*>tp).tp_new(tp, <PyObject*>_EMPTY_TUPLE, NULL)

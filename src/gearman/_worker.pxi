@@ -703,9 +703,6 @@ cdef class WorkerEngine:
         return out
 
 
-cdef tuple _EMPTY_TUPLE = ()
-
-
 cdef int _set_rc(object worker, int rc, str error) except -1:
     worker._rc = rc
     worker._error = error
