@@ -60,10 +60,10 @@ CHART = HERE / "chart.py"
 DEFAULT_VENV = HERE / ".venv-peers"
 PEER_PACKAGES = ("pygearman==0.2.6", "gear==0.16.0", "aiogear==0.2.6", "matplotlib")
 
-CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "aiogear")
+CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "aiogear", "floor")
 PEER_CLIENTS = ("pygearman", "gear", "aiogear")
 #: clients of the sequential workloads (aiogear only has a pipelined row)
-SEQ_CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear")
+SEQ_CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "floor")
 #: one call at a time, every client
 SEQ_WORKLOADS = ("background", "normal", "status")
 #: per client the variants of ``variants()``: pipelined background submission,
@@ -86,6 +86,9 @@ WORKLOAD_TITLES = {
     "payload": "doNormal round trips of a big payload, echoed by a cygearman worker",
     "memory": "memory of pending background jobs, and RSS over many jobs submitted in rounds",
 }
+FLOOR_TITLE = ("floor = no library: a hand-written C client on one blocking TCP socket "
+               "(benchmarks/c/gmbench.c raw-*: send the packet, read the reply), the least any "
+               "client can do per round trip")
 #: (default N, --quick N) per workload; for "ceiling" N is per client process; for
 #: "memory" N is the pending tasks/jobs of one call (the flat run has --n-memory-flat)
 SIZES = {"background": (20000, 5000), "normal": (5000, 1000), "status": (20000, 5000),
@@ -520,6 +523,9 @@ def client_command(client: str, workload: str, port: int, cfg: Config, n: Option
         return ["php", str(PHP_DIR / "client.php"), *tail], env
     if client == "libgearman":
         return [str(C_BINARY), *tail], env
+    if client == "floor":
+        # gmbench's hand-written blocking-socket client: the round-trip floor
+        return [str(C_BINARY), "raw-" + workload, *tail[1:]], env
     if client == "cygearman":
         env["PYTHONPATH"] = str(REPO)  # this checkout, with its in-place built core
         if workload == "payload":
@@ -1128,6 +1134,8 @@ def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
                   " client process itself spent per operation in its timed loop (user space + kernel)",
               "workloads: " + "; ".join(f"{w} = {WORKLOAD_TITLES[w]}" for w in cfg.workloads
                                         if w in SEQ_WORKLOADS)]
+    if "floor" in cfg.clients:
+        lines.append(FLOOR_TITLE)
     return "\n".join(lines) + ("\n" + render_pipe(pipe, cfg) if pipe else "")
 
 
@@ -1191,7 +1199,8 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
                            f"{'' if c == 'cygearman' else _md_ratio(s['ratio'])} | "
                            f"{'' if c == 'libgearman' else _md_ratio(s['vs_lib'])} |")
         out += ["", "background = " + WORKLOAD_TITLES["background"] + "; normal = "
-                + WORKLOAD_TITLES["normal"] + "; status = " + WORKLOAD_TITLES["status"] + "."]
+                + WORKLOAD_TITLES["normal"] + "; status = " + WORKLOAD_TITLES["status"] + ". "
+                + FLOOR_TITLE + "."]
     pipe = summary.get("pipelined")
     if pipe:
         out += ["", "## Pipelined background submission", "",
@@ -1434,12 +1443,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          f" skipped: {err}")
             if client in cfg.clients:
                 cfg.clients.remove(client)
-    needs_c = "libgearman" in cfg.clients or any(w in cfg.workloads for w in ("normal", "drain"))
+    needs_c = ("libgearman" in cfg.clients or "floor" in cfg.clients
+               or any(w in cfg.workloads for w in ("normal", "drain")))
     c_err = ensure_c_client() if needs_c else None
     if c_err:
         notes.append(f"the libgearman client could not be built, its rows are skipped: {c_err}")
-        if "libgearman" in cfg.clients:
-            cfg.clients.remove("libgearman")
+        for gone in ("libgearman", "floor"):
+            if gone in cfg.clients:
+                cfg.clients.remove(gone)
         C_AVAILABLE[0] = False
 
     info = machine_info()

@@ -25,6 +25,11 @@
  *               workload buffer is handed back as the result: no copy)
  *   drain       take WARMUP jobs of FUNCTION untimed, then N timed; each job
  *               completes with an empty result.  The jobs must be queued.
+ * Round-trip floor (no library: one blocking TCP socket, TCP_NODELAY, the packets
+ * written by hand, replies read into a buffer; the least any client can do):
+ *   raw-background  SUBMIT_JOB_BG (unique "r<i>", so nothing coalesces), read JOB_CREATED
+ *   raw-normal      SUBMIT_JOB, read JOB_CREATED and packets up to WORK_COMPLETE
+ *   raw-status      GET_STATUS of one queued handle, read STATUS_RES
  *
  * START_AT (Unix time, 0 = now) lets several processes start their timed
  * section together.  Prints one JSON line: client, workload, ops, seconds,
@@ -34,6 +39,11 @@
  */
 #define _GNU_SOURCE
 #include <libgearman-1.0/gearman.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +156,130 @@ static int run_worker(const char *workload, int port, long n, long warmup, const
     return 0;
 }
 
+/* ---- round-trip floor: a hand-written client on one blocking socket ----------------------- */
+
+static char rbuf[1 << 16];
+static size_t rhave, rstart;
+
+static void raw_write(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            die("send", strerror(errno));
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+/* The next reply packet: its command; *body and *len point into rbuf. */
+static uint32_t raw_read(int fd, const char **body, uint32_t *len) {
+    for (;;) {
+        size_t avail = rhave - rstart;
+        if (avail >= 12) {
+            uint32_t cmd, l;
+            memcpy(&cmd, rbuf + rstart + 4, 4);
+            memcpy(&l, rbuf + rstart + 8, 4);
+            cmd = ntohl(cmd);
+            l = ntohl(l);
+            if (memcmp(rbuf + rstart, "\0RES", 4) != 0) die("raw read", "bad magic");
+            if (12 + (size_t)l > sizeof rbuf) die("raw read", "packet too large");
+            if (avail >= 12 + (size_t)l) {
+                *body = rbuf + rstart + 12;
+                *len = l;
+                rstart += 12 + l;
+                return cmd;
+            }
+        }
+        if (rstart > 0) {
+            memmove(rbuf, rbuf + rstart, rhave - rstart);
+            rhave -= rstart;
+            rstart = 0;
+        }
+        ssize_t k = recv(fd, rbuf + rhave, sizeof rbuf - rhave, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) die("recv", k == 0 ? "connection closed" : strerror(errno));
+        rhave += (size_t)k;
+    }
+}
+
+static size_t raw_packet(char *out, uint32_t cmd, const char *a, size_t al, const char *b, size_t bl,
+                         const char *c, size_t cl, int nargs) {
+    size_t len = al + (nargs > 1 ? 1 + bl : 0) + (nargs > 2 ? 1 + cl : 0);
+    uint32_t ncmd = htonl(cmd), nlen = htonl((uint32_t)len);
+    memcpy(out, "\0REQ", 4);
+    memcpy(out + 4, &ncmd, 4);
+    memcpy(out + 8, &nlen, 4);
+    char *p = out + 12;
+    memcpy(p, a, al);
+    p += al;
+    if (nargs > 1) { *p++ = 0; memcpy(p, b, bl); p += bl; }
+    if (nargs > 2) { *p++ = 0; memcpy(p, c, cl); p += cl; }
+    return (size_t)(p - out);
+}
+
+static int run_raw(const char *workload, int port, long n, long warmup, const char *payload,
+                   size_t size, const char *fn) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect", strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    size_t cap = 64 + strlen(fn) + size + 64;
+    char *pkt = malloc(cap);
+    if (!pkt) die("malloc", "out of memory");
+    char unique[64], handle[128];
+    const char *body;
+    uint32_t len, cmd;
+    size_t hl = 0, pl = 0;
+    int mode = strcmp(workload, "raw-background") == 0 ? 0 : strcmp(workload, "raw-normal") == 0 ? 1 : 2;
+    if (mode == 2) {
+        /* one queued job whose status is asked */
+        pl = raw_packet(pkt, 18, fn, strlen(fn), "", 0, payload, size, 3);
+        raw_write(fd, pkt, pl);
+        if (raw_read(fd, &body, &len) != 8 || len >= sizeof handle) die("raw", "no JOB_CREATED");
+        memcpy(handle, body, len);
+        hl = len;
+        pl = raw_packet(pkt, 15, handle, hl, NULL, 0, NULL, 0, 1);
+    }
+    double u0 = 0, s0 = 0, u1, s1, t0 = 0, t1;
+    for (long i = 0; i < warmup + n; i++) {
+        if (i == warmup) {
+            cpu(&u0, &s0);
+            t0 = now_mono();
+        }
+        if (mode == 2) {
+            raw_write(fd, pkt, pl);
+            if (raw_read(fd, &body, &len) != 20) die("raw", "no STATUS_RES");
+            continue;
+        }
+        int ul = snprintf(unique, sizeof unique, "r%d-%ld", (int)getpid(), i);
+        size_t m = raw_packet(pkt, mode == 0 ? 18 : 7, fn, strlen(fn), unique, (size_t)ul,
+                              payload, size, 3);
+        raw_write(fd, pkt, m);
+        if (raw_read(fd, &body, &len) != 8) die("raw", "no JOB_CREATED");
+        if (mode == 1) {
+            do {
+                cmd = raw_read(fd, &body, &len);
+                if (cmd == 14 || cmd == 19) die("raw", "job failed");
+            } while (cmd != 13);
+        }
+    }
+    t1 = now_mono();
+    cpu(&u1, &s1);
+    printf("{\"client\": \"floor\", \"workload\": \"%s\", \"ops\": %ld, \"seconds\": %.9f, "
+           "\"cpu_user\": %.6f, \"cpu_sys\": %.6f, \"version\": \"raw socket (C)\"}\n",
+           workload + 4, n, t1 - t0, u1 - u0, s1 - s0);
+    close(fd);
+    free(pkt);
+    return 0;
+}
+
 /* ---- client ------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -171,6 +305,8 @@ int main(int argc, char **argv) {
     char *payload = malloc(size ? size : 1);
     if (!payload) die("malloc", "out of memory");
     memset(payload, 'x', size);
+    if (strncmp(workload, "raw-", 4) == 0)
+        return run_raw(workload, port, n, warmup, payload, size, fn);
     long rss_base = status_kb("VmRSS");
 
     gearman_client_st *c = gearman_client_create(NULL);
