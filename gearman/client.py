@@ -44,6 +44,7 @@ _BACKGROUND = {
     "high": C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG,
     "low": C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG,
 }
+_BACKGROUND_COMMANDS = frozenset(_BACKGROUND.values())
 # Options setOptions() may change (libgearman 1.1.20 set_options semantics).
 _SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
              | C.GEARMAN_CLIENT_FREE_TASKS | C.GEARMAN_CLIENT_GENERATE_UNIQUE
@@ -308,18 +309,23 @@ class GearmanClient(LegacyClientMixin):
     # -- the do-family ---------------------------------------------------------------
 
     def _do(self, cmd: int, function_name: Any, workload: Any, unique: Any) -> Any:
+        # the engine's do_result() is task_outcome() compiled: no task object
+        # reaches Python on this path
         with self._lock:
+            engine = self._engine
             try:
-                if not self._engine.servers:
+                if not engine.servers:
                     self._servers()
-                task = self._engine.do(cmd, function_name, workload, unique, self._seconds())
-                result = task_outcome(task)
-                if task.background:
-                    self._job_handle = result
+                result = engine.do_result(cmd, function_name, workload, unique,
+                                          self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0)
             except BaseException as exc:
                 self._failed(exc)
                 raise
-            self._ok()
+            if cmd in _BACKGROUND_COMMANDS:
+                self._job_handle = result
+            self._rc = C.GEARMAN_SUCCESS
+            self._error = ""
+            self._errno = 0
             return result
 
     def doNormal(self, function_name: Union[str, bytes], workload: Payload,
@@ -398,14 +404,18 @@ class GearmanClient(LegacyClientMixin):
         InvalidArgumentError / InvalidTypeError for a bad handle.
         """
         with self._lock:
+            engine = self._engine
             try:
-                if not self._engine.servers:
+                if not engine.servers:
                     self._servers()
-                status = self._engine.job_status(job_handle, self._seconds())
+                status = engine.job_status(
+                    job_handle, self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0)
             except BaseException as exc:
                 self._failed(exc)
                 raise
-            self._ok()
+            self._rc = C.GEARMAN_SUCCESS
+            self._error = ""
+            self._errno = 0
             return status
 
     def jobStatusByUniqueKey(self, unique_key: Union[str, bytes]) -> List[Any]:

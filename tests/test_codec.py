@@ -1065,3 +1065,18 @@ def test_a_request_lost_to_a_plain_disconnect_stays_a_plain_lost_connection():
     err = errors._lost_connection_error("lost", errors.LostConnectionError("eof"), server="h:1")
     assert type(err) is errors.LostConnectionError and err.__cause__ is None
     assert type(errors._lost_connection_error("lost")) is errors.LostConnectionError
+
+
+def test_str_arguments_encode_as_utf8_with_surrogateescape():
+    """Function names, uniques and handles given as str are sent as UTF-8; a str
+    with lone surrogates (bytes decoded with surrogateescape) round-trips to the
+    original bytes, on the cached-UTF-8 fast path and on the codec path alike."""
+    from gearman import _core
+    assert _core.validate_function_name("r\u00e9sum\u00e9") == "r\u00e9sum\u00e9".encode()
+    raw = b"f\xff\xfe-\xc3\xa9"
+    assert _core.validate_function_name(raw.decode("utf-8", "surrogateescape")) == raw
+    engine = _core.ClientEngine()
+    t = engine.new_request(_core.KIND_STATUS, b"H:\xff:1".decode("utf-8", "surrogateescape"))
+    assert t.workload() == b"H:\xff:1" and t.jobHandle() == b"H:\xff:1".decode("utf-8", "surrogateescape")
+    t = engine.new_request(_core.KIND_STATUS_UNIQUE, "u-\udcff")
+    assert t.workload() == b"u-\xff"

@@ -8,11 +8,32 @@ cdef inline const unsigned char[::1] _as_buffer(object data):
     return memoryview(data).cast("B")
 
 
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+
+
+cdef inline bytes _utf8_se(str s):
+    """``s.encode("utf-8", "surrogateescape")``, fast for the common case.
+
+    A str without surrogates has one UTF-8 form, which CPython caches in the
+    str object: the function name given with every call costs one copy, not a
+    codec lookup.  A str with lone surrogates takes the codec path, so the
+    bytes are the same either way.
+    """
+    cdef const char *p
+    cdef Py_ssize_t n
+    try:
+        p = PyUnicode_AsUTF8AndSize(s, &n)
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape")
+    return PyBytes_FromStringAndSize(p, n)
+
+
 cdef bytes _name_bytes(object name, str what="function name"):
     """Validate a function name: str (UTF-8) or bytes, 1..512 bytes, no NUL."""
     cdef bytes b
     if isinstance(name, str):
-        b = (<str>name).encode("utf-8", "surrogateescape")
+        b = _utf8_se(<str>name)
     elif isinstance(name, bytes):
         b = <bytes>name
     elif isinstance(name, (bytearray, memoryview)):
@@ -53,7 +74,7 @@ cdef bytes _unique_bytes(object unique, str what="unique"):
     """Validate a caller-given unique: at most 64 UTF-8 bytes, no NUL."""
     cdef bytes b
     if isinstance(unique, str):
-        b = (<str>unique).encode("utf-8", "surrogateescape")
+        b = _utf8_se(<str>unique)
     elif isinstance(unique, bytes):
         b = <bytes>unique
     elif isinstance(unique, (bytearray, memoryview)):
@@ -70,7 +91,7 @@ cdef bytes _unique_bytes(object unique, str what="unique"):
 cdef bytes _handle_bytes(object handle):
     cdef bytes b
     if isinstance(handle, str):
-        b = (<str>handle).encode("utf-8", "surrogateescape")
+        b = _utf8_se(<str>handle)
     elif isinstance(handle, bytes):
         b = <bytes>handle
     else:

@@ -26,7 +26,7 @@ from collections import deque
 
 from gearman.errors import (
     GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError,
-    LostConnectionError, NoServersError, PacketTooLargeError, ProtocolError,
+    JobExceptionError, JobFailedError, LostConnectionError, NoServersError, PacketTooLargeError, ProtocolError,
     SERVER_ERROR_CLASSES, ServerError, ServerUnavailable, UnknownCommandError,
 )
 

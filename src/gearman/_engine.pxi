@@ -295,6 +295,8 @@ cdef class ClientEngine:
         cdef Task t
         if c.handles:
             return False
+        if not c.pending:
+            return True
         for entry in c.pending:
             if type(entry) is BatchRun:
                 if not (<BatchRun>entry).batch.abandoned:
@@ -901,6 +903,33 @@ cdef class ClientEngine:
         """Submit one job and drive I/O until it ends (foreground) or is created
         (background); returns the task.  Transport errors are left on the task;
         a timeout or an interrupt abandons it and propagates."""
+        return self._do(cmd, function, workload, unique, timeout)
+
+    def do_result(self, int cmd, object function, object workload, object unique,
+                  double timeout=-1.0):
+        """:meth:`do`, then what a PECL do* call returns: the job handle (str)
+        of a background job; the result (bytes) of a foreground one, every
+        WORK_DATA payload followed by the WORK_COMPLETE one (libgearman 1.1.20's
+        doNormal result).  Raises the task's transport error, JobFailedError
+        (WORK_FAIL) or JobExceptionError (WORK_EXCEPTION, ``payload`` set)."""
+        cdef Task t = self._do(cmd, function, workload, unique, timeout)
+        cdef object payload
+        if t.error is not None:
+            raise t.error
+        if t.background:            # the same test as gearman.client.task_outcome
+            return t._handle
+        if t.code == RC_WORK_FAIL:
+            raise JobFailedError(f"job {t._handle} failed (WORK_FAIL)", handle=t._handle)
+        if t.code == RC_WORK_EXCEPTION:
+            payload = t._data
+            raise JobExceptionError(
+                f"job {t._handle} raised: {(<bytes>payload).decode('utf-8', 'replace')}",
+                handle=t._handle, payload=payload)
+        if t._chunks:
+            return b"".join(t._chunks) + t._result
+        return t._result
+
+    cdef Task _do(self, int cmd, object function, object workload, object unique, double timeout):
         cdef Task t = self.new_submit(cmd, function, workload, unique, None)
         cdef double deadline = -1.0
         if timeout >= 0:
