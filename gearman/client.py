@@ -151,6 +151,7 @@ class GearmanClient(LegacyClientMixin):
         self._job_handle = ""
         self._new_tasks: List[Any] = []
         self._cb_table: List[Optional[Callable[..., Any]]] = [None] * len(_core.EVENTS)
+        self._has_cb = False        # any(self._cb_table), kept current by its setters
         if host_list:
             if isinstance(host_list, str):
                 host_list = [host_list]
@@ -484,15 +485,18 @@ class GearmanClient(LegacyClientMixin):
     def _add_task(self, cmd: int, function_name: Any, workload: Any, context: Any,
                   unique: Any) -> GearmanTask:
         try:
-            task = self._engine.new_submit(cmd, function_name, workload, unique, context)
+            task: GearmanTask = self._engine.new_submit(  # type: ignore[assignment]
+                cmd, function_name, workload, unique, context)  # the engine's task_type
         except GearmanError as exc:
             self._failed(exc)
             raise
-        if any(self._cb_table):
+        if self._has_cb:
             task.callbacks = self._cb_table
         self._new_tasks.append(task)
-        self._ok()
-        return cast(GearmanTask, task)   # the engine makes its task_type, GearmanTask
+        self._rc = C.GEARMAN_SUCCESS
+        self._error = ""
+        self._errno = 0
+        return task
 
     def addTask(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
                 unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
@@ -534,7 +538,7 @@ class GearmanClient(LegacyClientMixin):
         except GearmanError as exc:
             self._failed(exc)
             raise
-        if any(self._cb_table):
+        if self._has_cb:
             task.callbacks = self._cb_table
         self._new_tasks.append(task)
         return cast(GearmanTask, task)
@@ -651,6 +655,7 @@ class GearmanClient(LegacyClientMixin):
         if callback is not None and not callable(callback):
             raise InvalidTypeError("callback must be callable")
         self._cb_table[event] = _two_args(callback) if callback is not None else None
+        self._has_cb = any(self._cb_table)
         return True
 
     def setCreatedCallback(self, callback: Callable[..., Any]) -> bool:
@@ -692,6 +697,7 @@ class GearmanClient(LegacyClientMixin):
         """Remove every callback."""
         for i in range(len(self._cb_table)):
             self._cb_table[i] = None
+        self._has_cb = False
         return True
 
     # -- lifetime ---------------------------------------------------------------------
