@@ -1,5 +1,6 @@
 """addTask* + runTasks with callbacks, against a real gearmand."""
 import threading
+import time
 
 import pytest
 
@@ -166,7 +167,9 @@ def test_callbacks_apply_to_tasks_added_after_them(client, run_worker, fn):
 
 
 def test_non_blocking_run_tasks_with_wait(client, run_worker, fn):
-    run_worker({fn: lambda job, ctx: b"nb:" + job.workload()})
+    # each job takes 50 ms, so the first non-blocking runTasks() cannot see them
+    # all finished (a fast worker could answer within that one call: flaky)
+    run_worker({fn: lambda job, ctx: time.sleep(0.05) or b"nb:" + job.workload()})
     client.addOptions(gearman.GEARMAN_CLIENT_NON_BLOCKING)
     done = []
     client.setCompleteCallback(lambda t, c: done.append(t.data()))
