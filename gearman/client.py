@@ -25,8 +25,6 @@ from gearman.errors import (
     GearmanError,
     InvalidArgumentError,
     InvalidTypeError,
-    JobExceptionError,
-    JobFailedError,
 )
 
 __all__ = ["GearmanClient", "GearmanTask"]
@@ -93,29 +91,9 @@ class GearmanTask(_core.Task):
 add_pep8_aliases(GearmanTask, [m for m in TASK_METHODS if hasattr(GearmanTask, m)])
 
 
-def task_outcome(task: Any) -> Any:
-    """What a do* call returns for a finished task, or the error it raises.
-
-    Background: the handle.  Foreground: every WORK_DATA payload followed by the
-    WORK_COMPLETE payload (libgearman 1.1.20's doNormal result).  Raises the
-    task's transport error, JobFailedError or JobExceptionError.
-    """
-    exc = task.exception
-    if exc is not None:
-        raise exc
-    if task.background:
-        return task.handle
-    rc = task.code
-    if rc == C.GEARMAN_WORK_FAIL:
-        raise JobFailedError(f"job {task.handle} failed (WORK_FAIL)", handle=task.handle)
-    if rc == C.GEARMAN_WORK_EXCEPTION:
-        payload = task.data()
-        raise JobExceptionError(f"job {task.handle} raised: {payload.decode('utf-8', 'replace')}",
-                                handle=task.handle, payload=payload)
-    chunks = task.chunks
-    if chunks:
-        return b"".join(chunks) + task.result
-    return task.result
+#: What a do* call returns for a finished task, or the error it raises (compiled:
+#: the engine's ``do_result`` uses the same function).
+task_outcome = _core.task_outcome
 
 
 class GearmanClient(LegacyClientMixin):

@@ -912,22 +912,7 @@ cdef class ClientEngine:
         WORK_DATA payload followed by the WORK_COMPLETE one (libgearman 1.1.20's
         doNormal result).  Raises the task's transport error, JobFailedError
         (WORK_FAIL) or JobExceptionError (WORK_EXCEPTION, ``payload`` set)."""
-        cdef Task t = self._do(cmd, function, workload, unique, timeout)
-        cdef object payload
-        if t.error is not None:
-            raise t.error
-        if t.background:            # the same test as gearman.client.task_outcome
-            return t._handle
-        if t.code == RC_WORK_FAIL:
-            raise JobFailedError(f"job {t._handle} failed (WORK_FAIL)", handle=t._handle)
-        if t.code == RC_WORK_EXCEPTION:
-            payload = t._data
-            raise JobExceptionError(
-                f"job {t._handle} raised: {(<bytes>payload).decode('utf-8', 'replace')}",
-                handle=t._handle, payload=payload)
-        if t._chunks:
-            return b"".join(t._chunks) + t._result
-        return t._result
+        return task_outcome(self._do(cmd, function, workload, unique, timeout))
 
     cdef Task _do(self, int cmd, object function, object workload, object unique, double timeout):
         cdef Task t = self.new_submit(cmd, function, workload, unique, None)
@@ -1228,3 +1213,27 @@ cdef class ClientEngine:
             e = self.cb_exc
             self.cb_exc = None
             raise e
+
+
+cpdef object task_outcome(Task t):
+    """What a do* call returns for a finished task, or the error it raises.
+
+    Background: the handle.  Foreground: every WORK_DATA payload followed by the
+    WORK_COMPLETE payload (libgearman 1.1.20's doNormal result).  Raises the
+    task's transport error, JobFailedError or JobExceptionError.
+    """
+    cdef object payload
+    if t.error is not None:
+        raise t.error
+    if t.background:
+        return t._handle
+    if t.code == RC_WORK_FAIL:
+        raise JobFailedError(f"job {t._handle} failed (WORK_FAIL)", handle=t._handle)
+    if t.code == RC_WORK_EXCEPTION:
+        payload = t._data
+        raise JobExceptionError(
+            f"job {t._handle} raised: {(<bytes>payload).decode('utf-8', 'replace')}",
+            handle=t._handle, payload=payload)
+    if t._chunks:
+        return b"".join(t._chunks) + t._result
+    return t._result

@@ -263,19 +263,16 @@ cdef class PacketReader:
             return ()
         if argc == 1:
             return (PyBytes_FromStringAndSize(p, self.p_len),)
-        # the tuple is filled in place (no list in between); a packet short of
-        # separators fails before any tuple exists
+        # the tuple is filled in place (no list in between); if a separator is
+        # missing, the slots not yet filled are NULL, which the tuple's
+        # deallocation skips
         seps = argc - 1
-        z = p
-        for i in range(seps):
-            z = <const char *>memchr(z, 0, <size_t>(end - z))
-            if z == NULL:
-                self._fail(ProtocolError(
-                    f"{COMMAND_NAMES[self.p_cmd]} needs {argc} arguments, got {i + 1}"))
-            z += 1
         out = PyTuple_New(argc)
         for i in range(seps):
             z = <const char *>memchr(p, 0, <size_t>(end - p))
+            if z == NULL:
+                self._fail(ProtocolError(
+                    f"{COMMAND_NAMES[self.p_cmd]} needs {argc} arguments, got {i + 1}"))
             item = PyBytes_FromStringAndSize(p, z - p)
             Py_INCREF(item)
             PyTuple_SET_ITEM(out, i, item)
