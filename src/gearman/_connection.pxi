@@ -343,6 +343,7 @@ cdef class Connection:
                                           server=self.key)
             self.reader.commit(n)
             self.got_data = True
+            self.last_recv = gm_monotonic()
             total += n
             # Read again only for decrypted TLS bytes, which poll cannot see.
             if self.tls is not None and self.tls.pending():

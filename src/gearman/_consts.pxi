@@ -105,6 +105,10 @@ cdef enum ReturnCode:
     RC_TIMEOUT = 47
     RC_INVALID_ARGUMENT = 49
 
+# A connection that received within this many seconds is not checked for an
+# EOF before reuse (ClientEngine._check_idle).
+cdef double IDLE_CHECK_AFTER = 0.001
+
 # GearmanWorker option bits the core reads (gearman.constants has them all).
 cdef enum:
     WORKER_NON_BLOCKING = 2

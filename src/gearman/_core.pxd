@@ -137,6 +137,7 @@ cdef class Connection:
     cdef uint64_t queued            # total bytes ever queued on this connection's stream
     cdef uint64_t sent              # total bytes ever handed to the kernel
     cdef bint got_data              # anything received since this connect
+    cdef double last_recv           # monotonic time of the last bytes received (0: none)
     cdef PacketReader reader        # incoming stream
     cdef object pending             # deque of Task awaiting a reply, FIFO (JOB_CREATED etc.)
     cdef dict handles               # handle (str) -> Task or list of Task, for WORK_* packets
