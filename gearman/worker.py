@@ -328,11 +328,15 @@ class GearmanWorker(LegacyWorkerMixin):
         return True
 
     # -- working
+    def _default_servers(self) -> None:
+        """No server added: GEARMAN_SERVERS, else localhost:4730 (no I/O)."""
+        if not self._engine.servers:
+            for host, port in env_servers() or parse_servers(None):
+                self._engine.add_server(host, port)
+
     def _grab(self) -> Optional[GearmanJob]:
         engine = self._engine
-        if not engine.servers:
-            for host, port in env_servers() or parse_servers(None):
-                engine.add_server(host, port)
+        self._default_servers()
         block = not (self._options & C.GEARMAN_WORKER_NON_BLOCKING)
         found = engine.grab(self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0, block)
         if found is None:
@@ -351,12 +355,9 @@ class GearmanWorker(LegacyWorkerMixin):
         outcomes other than a returned result come back to ``_run_job``,
         ``_finish_job`` and ``_job_raised`` below.
         """
-        engine = self._engine
-        if not engine.servers:
-            for host, port in env_servers() or parse_servers(None):
-                engine.add_server(host, port)
+        self._default_servers()
         with self._lock:
-            rc: int = engine.work_one(self, GearmanJob)
+            rc: int = self._engine.work_one(self, GearmanJob)
         return rc == C.GEARMAN_SUCCESS
 
     def _run_job(self, job: GearmanJob) -> bool:
@@ -462,9 +463,7 @@ class GearmanWorker(LegacyWorkerMixin):
         """
         expected = _to_bytes(workload, "workload")
         with self._lock:
-            if not self._engine.servers:
-                for host, port in env_servers() or parse_servers(None):
-                    self._engine.add_server(host, port)
+            self._default_servers()
             try:
                 timeout = self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else 10.0
                 for echoed in self._engine.echo(expected, timeout):
@@ -509,9 +508,7 @@ class GearmanWorker(LegacyWorkerMixin):
                 installed[sig] = signal.signal(sig, on_signal)
         engine = self._engine
         wakeup_fd = None
-        if not engine.servers:
-            for host, port in env_servers() or parse_servers(None):
-                engine.add_server(host, port)
+        self._default_servers()
         if installed:
             # A signal that arrives just before grab() blocks in poll() would
             # otherwise wait for the next packet (for ever on an idle queue):
