@@ -259,6 +259,21 @@ class ClientEngine:
     def pump(self) -> int: ...
 
 @disjoint_base
+class ClientCore:
+    _engine: ClientEngine
+    _lock: Any
+    _rc: int
+    _error: Union[str, bool]
+    _errno: int
+    _job_handle: str
+    _timeout_ms: int
+    def _do_background(self, cmd: int, function: Union[str, bytes], workload: Any,
+                       unique: Optional[Union[str, bytes]]) -> str: ...
+    def _do_wait(self, cmd: int, function: Union[str, bytes], workload: Any,
+                 unique: Optional[Union[str, bytes]]) -> bytes: ...
+    def _job_status(self, job_handle: Union[str, bytes]) -> List[Any]: ...
+
+@disjoint_base
 class WorkerJob:
     _worker: Any
     _conn: Any

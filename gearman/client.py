@@ -42,7 +42,13 @@ _BACKGROUND = {
     "high": C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG,
     "low": C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG,
 }
-_BACKGROUND_COMMANDS = frozenset(_BACKGROUND.values())
+# the do* commands as module globals: one dict lookup each on the hot path
+_SUBMIT_JOB = C.GEARMAN_COMMAND_SUBMIT_JOB
+_SUBMIT_JOB_HIGH = C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH
+_SUBMIT_JOB_LOW = C.GEARMAN_COMMAND_SUBMIT_JOB_LOW
+_SUBMIT_JOB_BG = C.GEARMAN_COMMAND_SUBMIT_JOB_BG
+_SUBMIT_JOB_HIGH_BG = C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG
+_SUBMIT_JOB_LOW_BG = C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG
 # Options setOptions() may change (libgearman 1.1.20 set_options semantics).
 _SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
              | C.GEARMAN_CLIENT_FREE_TASKS | C.GEARMAN_CLIENT_GENERATE_UNIQUE
@@ -96,7 +102,7 @@ add_pep8_aliases(GearmanTask, [m for m in TASK_METHODS if hasattr(GearmanTask, m
 task_outcome = _core.task_outcome
 
 
-class GearmanClient(LegacyClientMixin):
+class GearmanClient(_core.ClientCore, LegacyClientMixin):
     """A Gearman client with PECL's API.
 
     ``GearmanClient()`` then ``addServer()``/``addServers()``; with no server
@@ -120,13 +126,10 @@ class GearmanClient(LegacyClientMixin):
         self._lock = threading.RLock()
         _LIVE_CLIENTS.add(self)
         self.random_unique_bytes = random_unique_bytes
-        self._rc = C.GEARMAN_SUCCESS
-        self._error: Union[str, bool] = False
-        self._errno = 0
+        # _rc, _error, _errno, _job_handle: fields of _core.ClientCore
         self._options = C.GEARMAN_CLIENT_FREE_TASKS
         self._timeout_ms = -1 if timeout is None else int(timeout)
         self._context: Any = ""
-        self._job_handle = ""
         self._new_tasks: List[Any] = []
         self._cb_table: List[Optional[Callable[..., Any]]] = [None] * len(_core.EVENTS)
         self._has_cb = False        # any(self._cb_table), kept current by its setters
@@ -287,26 +290,6 @@ class GearmanClient(LegacyClientMixin):
 
     # -- the do-family ---------------------------------------------------------------
 
-    def _do(self, cmd: int, function_name: Any, workload: Any, unique: Any) -> Any:
-        # the engine's do_result() is task_outcome() compiled: no task object
-        # reaches Python on this path
-        with self._lock:
-            engine = self._engine
-            try:
-                if not engine.servers:
-                    self._servers()
-                result = engine.do_result(cmd, function_name, workload, unique,
-                                          self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0)
-            except BaseException as exc:
-                self._failed(exc)
-                raise
-            if cmd in _BACKGROUND_COMMANDS:
-                self._job_handle = result
-            self._rc = C.GEARMAN_SUCCESS
-            self._error = ""
-            self._errno = 0
-            return result
-
     def doNormal(self, function_name: Union[str, bytes], workload: Payload,
                  unique: Optional[Union[str, bytes]] = None) -> bytes:
         """Run a job at normal priority and wait for it; return its result (bytes).
@@ -317,17 +300,17 @@ class GearmanClient(LegacyClientMixin):
         ServerUnavailable, LostConnectionError (the outcome is unknown),
         InvalidArgumentError / InvalidTypeError for bad arguments.
         """
-        return cast(bytes, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB, function_name, workload, unique))
+        return self._do_wait(_SUBMIT_JOB, function_name, workload, unique)
 
     def doHigh(self, function_name: Union[str, bytes], workload: Payload,
                unique: Optional[Union[str, bytes]] = None) -> bytes:
         """As :meth:`doNormal`, at high priority."""
-        return cast(bytes, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH, function_name, workload, unique))
+        return self._do_wait(_SUBMIT_JOB_HIGH, function_name, workload, unique)
 
     def doLow(self, function_name: Union[str, bytes], workload: Payload,
               unique: Optional[Union[str, bytes]] = None) -> bytes:
         """As :meth:`doNormal`, at low priority."""
-        return cast(bytes, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW, function_name, workload, unique))
+        return self._do_wait(_SUBMIT_JOB_LOW, function_name, workload, unique)
 
     def do(self, function_name: Union[str, bytes], workload: Payload,
            unique: Optional[Union[str, bytes]] = None) -> bytes:
@@ -342,17 +325,17 @@ class GearmanClient(LegacyClientMixin):
         same function and unique that is still queued or running is reused: its
         handle comes back and this workload is ignored.  Raises as doNormal.
         """
-        return cast(str, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_BG, function_name, workload, unique))
+        return self._do_background(_SUBMIT_JOB_BG, function_name, workload, unique)
 
     def doHighBackground(self, function_name: Union[str, bytes], workload: Payload,
                          unique: Optional[Union[str, bytes]] = None) -> str:
         """As :meth:`doBackground`, at high priority."""
-        return cast(str, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, function_name, workload, unique))
+        return self._do_background(_SUBMIT_JOB_HIGH_BG, function_name, workload, unique)
 
     def doLowBackground(self, function_name: Union[str, bytes], workload: Payload,
                         unique: Optional[Union[str, bytes]] = None) -> str:
         """As :meth:`doBackground`, at low priority."""
-        return cast(str, self._do(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, function_name, workload, unique))
+        return self._do_background(_SUBMIT_JOB_LOW_BG, function_name, workload, unique)
 
     def doJobHandle(self) -> str:
         """Return the handle of the last background do* call ('' if none)."""
@@ -382,20 +365,7 @@ class GearmanClient(LegacyClientMixin):
         ServerUnavailable if no server could be asked, GearmanTimeoutError,
         InvalidArgumentError / InvalidTypeError for a bad handle.
         """
-        with self._lock:
-            engine = self._engine
-            try:
-                if not engine.servers:
-                    self._servers()
-                status = engine.job_status(
-                    job_handle, self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0)
-            except BaseException as exc:
-                self._failed(exc)
-                raise
-            self._rc = C.GEARMAN_SUCCESS
-            self._error = ""
-            self._errno = 0
-            return status
+        return self._job_status(job_handle)
 
     def jobStatusByUniqueKey(self, unique_key: Union[str, bytes]) -> List[Any]:
         """Return ``[known, running, numerator, denominator]`` by unique (GET_STATUS_UNIQUE).

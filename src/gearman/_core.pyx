@@ -44,6 +44,7 @@ include "_connection.pxi"
 include "_task.pxi"
 include "_batch.pxi"
 include "_engine.pxi"
+include "_client.pxi"
 include "_worker.pxi"
 
 # Task kinds for ClientEngine.new_request

@@ -31,7 +31,8 @@ cdef class ClientEngine:
     cdef public object client_id        # bytes sent with SET_CLIENT_ID, or None
     cdef Py_ssize_t rr                  # round-robin cursor for jobs without a unique
     cdef dict handle_servers            # recent handle -> Connection (bounded)
-    cdef object handle_order            # deque of those handles, oldest first
+    cdef list handle_ring               # those handles in the order first seen: a ring
+    cdef Py_ssize_t ring_pos            # the ring's oldest slot once it is full
     cdef public Py_ssize_t handle_memory
     cdef public Py_ssize_t outstanding  # tasks submitted and not finished
     cdef pollfd *pfds
@@ -54,7 +55,8 @@ cdef class ClientEngine:
         self.client_id = None
         self.rr = 0
         self.handle_servers = {}
-        self.handle_order = deque()
+        self.handle_ring = []
+        self.ring_pos = 0
         self.handle_memory = 100000
         self.outstanding = 0
         self.pfds = NULL
@@ -279,15 +281,45 @@ cdef class ClientEngine:
     cdef int _remember(self, str handle, Connection c) except -1:
         """Keep handle -> server for jobStatus, the oldest forgotten past handle_memory.
 
-        A deque gives the oldest in O(1); ``next(iter(dict))`` after many
-        deletions scans the dict's dead slots and grew to ~50 us per job.
+        The order is a ring of handle_memory slots (a list: C-level indexing,
+        no method calls); ``next(iter(dict))`` after many deletions would scan
+        the dict's dead slots (it grew to ~50 us per job).
         """
-        if handle not in self.handle_servers:
-            self.handle_order.append(handle)
-            if len(self.handle_order) > self.handle_memory:
-                self.handle_servers.pop(self.handle_order.popleft(), None)
+        cdef list ring = self.handle_ring
+        cdef Py_ssize_t cap = self.handle_memory, n
+        cdef str old
+        if handle in self.handle_servers:
+            self.handle_servers[handle] = c
+            return 0
+        if cap <= 0:
+            return 0
+        n = len(ring)
+        if n != cap and self.ring_pos != 0:
+            # handle_memory changed after the ring wrapped: put it in order
+            ring = ring[self.ring_pos:] + ring[:self.ring_pos]
+            self.ring_pos = 0
+            self.handle_ring = ring
+        if n > cap:
+            for old in ring[:n - cap]:
+                self.handle_servers.pop(old, None)
+            ring = ring[n - cap:]
+            self.handle_ring = ring
+            n = cap
+        if n < cap:
+            ring.append(handle)
+        else:
+            old = <str>ring[self.ring_pos]
+            self.handle_servers.pop(old, None)
+            ring[self.ring_pos] = handle
+            self.ring_pos += 1
+            if self.ring_pos == cap:
+                self.ring_pos = 0
         self.handle_servers[handle] = c
         return 0
+
+    def remembered_handles(self):
+        """The handles whose server is remembered, oldest first (a copy)."""
+        return self.handle_ring[self.ring_pos:] + self.handle_ring[:self.ring_pos]
 
     cdef bint _idle(self, Connection c):
         """True if nothing a caller still waits for is on c: its FIFO holds only
@@ -927,15 +959,79 @@ cdef class ClientEngine:
             deadline = gm_monotonic() + timeout
         self.submit(t)
         try:
-            self._run([t], deadline)
+            self._wait_one(t, deadline)
         except BaseException:
             self.abandon(t)
             raise
         return t
 
+    cdef int _wait_one(self, Task t, double deadline) except -1:
+        """_run([t], deadline) for a do* or jobStatus call, leaner: while t sits
+        on a plain TCP connection that is up, poll that one socket.  Anything
+        else (a connect in progress, TLS, a paused runTasks, a failure that
+        moved t to another server) goes to the general loop, which also
+        handles whatever the other connections have."""
+        cdef Connection c
+        cdef pollfd p
+        cdef int ms, rc, err
+        cdef short rev
+        cdef double rem
+        if self.paused is not None or deadline == -2.0:
+            return self._run([t], deadline)
+        while t.state != TS_DONE:
+            c = t.conn
+            if c is None or c.state != CS_CONNECTED or c.tls is not None:
+                return self._run([t], deadline)
+            try:
+                if c.reader._end > c.reader._start:
+                    # left by an earlier call (whole packets) or half a packet
+                    if self._drain(c):
+                        return RC_PAUSE
+                    if t.state == TS_DONE or c is not t.conn or c.state != CS_CONNECTED:
+                        continue
+                if c.wbuf.pending() > 0:
+                    c.flush()
+            except GearmanError as e:
+                self._server_failed(c, e, True)
+                continue
+            ms = -1
+            if deadline >= 0:
+                rem = deadline - gm_monotonic()
+                if rem <= 0:
+                    raise GearmanTimeoutError("timed out waiting for the job server",
+                                              code=RC_TIMEOUT)
+                ms = <int>(rem * 1000.0) + 1
+            p.fd = c.fd
+            p.events = c.poll_events()
+            p.revents = 0
+            with nogil:
+                rc = gm_poll(&p, 1, ms)
+            if rc < 0:
+                err = gm_sockerr()
+                if GM_EINTR(err):
+                    PyErr_CheckSignals()
+                    continue
+                raise OSError(err, _sockerr_text(err))
+            rev = p.revents
+            if rc == 0 or not rev:
+                continue
+            try:
+                if rev & POLLOUT:
+                    c.flush()
+                if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
+                    c.fill()
+                    if self._drain(c):
+                        return RC_PAUSE
+            except GearmanError as e:
+                self._server_failed(c, e, True)
+        return RC_SUCCESS
+
     def job_status(self, object handle, double timeout=-1.0):
         """``[known, running, numerator, denominator]`` from the server that issued
         the handle, or from every server for a handle this client did not make."""
+        return self._job_status(handle, timeout)
+
+    cdef list _job_status(self, object handle, double timeout):
         cdef Task t
         cdef Connection c
         cdef list tasks = []
@@ -958,7 +1054,10 @@ cdef class ClientEngine:
         if timeout >= 0:
             deadline = gm_monotonic() + timeout
         try:
-            self._run(tasks, deadline)
+            if len(tasks) == 1:
+                self._wait_one(<Task>tasks[0], deadline)
+            else:
+                self._run(tasks, deadline)
         except BaseException:
             for t in tasks:
                 self.abandon(t)
