@@ -678,11 +678,95 @@ def run_aiogear(workload: str, port: int, n: int, warmup: int, payload: bytes,
     return dict(timing, version=f"aiogear {version('aiogear')}", module=aiogear.__file__)
 
 
+def run_pyfloor(workload: str, port: int, n: int, warmup: int, payload: bytes,
+                fn: str, rounds: int = 1, start_at: float = 0.0, prefix: str = "u") -> Dict[str, Any]:
+    """The least a Python client can do per round trip: the ``socket`` module on
+    one blocking socket, each request packed with ``struct`` and its answer read
+    and framed by hand; no library, no checks beyond the answer's command.
+    ``background`` sends SUBMIT_JOB_BG with unique p<i> (nothing coalesces),
+    ``status`` GET_STATUS of one queued handle, ``normal`` SUBMIT_JOB and reads
+    up to WORK_COMPLETE."""
+    import socket
+    import struct
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray(1 << 16)
+    view = memoryview(buf)
+    fnb = fn.encode()
+    pack = struct.Struct(">4sII").pack
+    unpack = struct.Struct(">II").unpack_from
+    state = {"start": 0, "end": 0, "i": 0}
+
+    def read() -> Tuple[int, bytes]:
+        # one whole packet out of buf (refilled by recv_into as needed)
+        while True:
+            start, end = state["start"], state["end"]
+            if end - start >= 12:
+                cmd, size = unpack(buf, start + 4)
+                if end - start >= 12 + size:
+                    state["start"] = start + 12 + size
+                    return cmd, bytes(view[start + 12:start + 12 + size])
+            if start:
+                buf[:end - start] = buf[start:end]
+                state["start"], state["end"] = 0, end - start
+            got = sock.recv_into(view[state["end"]:])
+            if not got:
+                raise RuntimeError("server closed the connection")
+            state["end"] += got
+
+    def submit(cmd: int, unique: bytes) -> Tuple[int, bytes]:
+        body = fnb + b"\0" + unique + b"\0" + payload
+        sock.sendall(pack(b"\0REQ", cmd, len(body)) + body)
+        return read()
+
+    def background() -> bytes:
+        state["i"] += 1
+        cmd, body = submit(18, b"p%d" % state["i"])
+        if cmd != 8:
+            raise RuntimeError(f"JOB_CREATED expected, got {cmd}")
+        return body
+
+    if workload == "background":
+        timing, _ = _timed(background, n, warmup)
+    elif workload == "status":
+        handle = background()
+        request = pack(b"\0REQ", 15, len(handle)) + handle
+
+        def status() -> bytes:
+            sock.sendall(request)
+            cmd, body = read()
+            if cmd != 20:
+                raise RuntimeError(f"STATUS_RES expected, got {cmd}")
+            return body
+
+        timing, last = _timed(status, n, warmup)
+        if last.split(b"\0")[1] != b"1":
+            raise RuntimeError(f"job unknown: {last!r}")
+    elif workload == "normal":
+        def normal() -> bytes:
+            cmd, body = submit(7, b"")
+            while cmd != 13:
+                if cmd not in (8, 12, 28):   # JOB_CREATED, WORK_STATUS, WORK_DATA
+                    raise RuntimeError(f"unexpected answer {cmd}")
+                cmd, body = read()
+            return body[body.index(b"\0") + 1:]
+
+        timing, last = _timed(normal, n, warmup)
+        if last != payload:
+            raise RuntimeError(f"bad echo: {last!r}")
+    else:
+        raise ValueError(f"pyfloor has no workload {workload!r}")
+    sock.close()
+    return dict(timing, version=f"python {sys.version.split()[0]} socket", module=socket.__file__)
+
+
 RUNNERS: Dict[str, Callable[..., Dict[str, Any]]] = {
     "cygearman": run_cygearman,
     "pygearman": run_pygearman,
     "gear": run_gear,
     "aiogear": run_aiogear,
+    "pyfloor": run_pyfloor,
 }
 
 

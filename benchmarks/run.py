@@ -60,10 +60,10 @@ CHART = HERE / "chart.py"
 DEFAULT_VENV = HERE / ".venv-peers"
 PEER_PACKAGES = ("pygearman==0.2.6", "gear==0.16.0", "aiogear==0.2.6", "matplotlib")
 
-CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "aiogear", "floor")
+CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "aiogear", "floor", "pyfloor")
 PEER_CLIENTS = ("pygearman", "gear", "aiogear")
 #: clients of the sequential workloads (aiogear only has a pipelined row)
-SEQ_CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "floor")
+SEQ_CLIENTS = ("cygearman", "libgearman", "php", "pygearman", "gear", "floor", "pyfloor")
 #: one call at a time, every client
 SEQ_WORKLOADS = ("background", "normal", "status")
 #: per client the variants of ``variants()``: pipelined background submission,
@@ -88,7 +88,9 @@ WORKLOAD_TITLES = {
 }
 FLOOR_TITLE = ("floor = no library: a hand-written C client on one blocking TCP socket "
                "(benchmarks/c/gmbench.c raw-*: send the packet, read the reply), the least any "
-               "client can do per round trip")
+               "client can do per round trip; pyfloor = the same in Python: the socket module "
+               "on one blocking socket, packets packed and framed by hand (benchmarks/pyclients.py "
+               "run_pyfloor), the least a Python client can do")
 #: (default N, --quick N) per workload; for "ceiling" N is per client process; for
 #: "memory" N is the pending tasks/jobs of one call (the flat run has --n-memory-flat)
 SIZES = {"background": (20000, 5000), "normal": (5000, 1000), "status": (20000, 5000),
@@ -526,6 +528,9 @@ def client_command(client: str, workload: str, port: int, cfg: Config, n: Option
     if client == "floor":
         # gmbench's hand-written blocking-socket client: the round-trip floor
         return [str(C_BINARY), "raw-" + workload, *tail[1:]], env
+    if client == "pyfloor":
+        # this interpreter, nothing of this repository imported
+        return [sys.executable, str(PYCLIENTS), client, *tail], env
     if client == "cygearman":
         env["PYTHONPATH"] = str(REPO)  # this checkout, with its in-place built core
         if workload == "payload":
@@ -1134,7 +1139,7 @@ def render(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> str:
                   " client process itself spent per operation in its timed loop (user space + kernel)",
               "workloads: " + "; ".join(f"{w} = {WORKLOAD_TITLES[w]}" for w in cfg.workloads
                                         if w in SEQ_WORKLOADS)]
-    if "floor" in cfg.clients:
+    if "floor" in cfg.clients or "pyfloor" in cfg.clients:
         lines.append(FLOOR_TITLE)
     return "\n".join(lines) + ("\n" + render_pipe(pipe, cfg) if pipe else "")
 

@@ -119,6 +119,34 @@ def test_job_status_after_the_handle_map_forgot_the_handle(gearmand_factory, fn)
     c.close()
 
 
+def test_the_handle_map_keeps_the_newest_handles_in_order(gearmand, fn):
+    """The handle -> server map is bounded by handle_memory and forgets the
+    oldest first, also when the bound changes after the ring wrapped."""
+    c = gearman.GearmanClient()
+    c.addServer("127.0.0.1", gearmand.port)
+    engine = c._engine
+    engine.handle_memory = 3
+    handles = [c.doBackground(fn, b"x", f"ring{i}") for i in range(7)]
+    assert engine.remembered_handles() == handles[-3:]
+    # a coalesced submission (same unique) does not count as a new handle
+    assert c.doBackground(fn, b"x", "ring5") == handles[5]
+    assert engine.remembered_handles() == handles[-3:]
+    engine.handle_memory = 5                    # grows after wrapping
+    handles += [c.doBackground(fn, b"x", f"ring{i}") for i in range(7, 10)]
+    assert engine.remembered_handles() == handles[-5:]
+    engine.handle_memory = 2                    # shrinks: the oldest go
+    handles.append(c.doBackground(fn, b"x", "ring10"))
+    assert engine.remembered_handles() == handles[-2:]
+    assert all(engine.server_of(h) is not None for h in handles[-2:])
+    assert all(engine.server_of(h) is None for h in handles[:-2])
+    engine.handle_memory = 0                    # remembers none
+    h = c.doBackground(fn, b"x", "ring11")
+    assert engine.server_of(h) is None
+    assert engine.remembered_handles() == []
+    assert c.jobStatus(h) == [True, False, 0, 0]
+    c.close()
+
+
 def test_do_status_is_zero_zero_as_libgearman(client):
     assert client.doStatus() == [0, 0]
 

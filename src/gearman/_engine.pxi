@@ -292,6 +292,10 @@ cdef class ClientEngine:
             self.handle_servers[handle] = c
             return 0
         if cap <= 0:
+            if ring:
+                self.handle_servers.clear()
+                self.handle_ring = []
+                self.ring_pos = 0
             return 0
         n = len(ring)
         if n != cap and self.ring_pos != 0:
