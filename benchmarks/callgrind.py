@@ -74,7 +74,8 @@ def run_once(path: str, port: int, n: int, workdir: Path, keep: bool) -> int:
     script = workdir / "child.py"
     script.write_text(CHILD)
     out_file = workdir / f"callgrind.out.{path}.{n}"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # a fixed hash seed: the same dict probing in every run, so counts repeat
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0")
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
             sys.executable, str(script), path, str(port), str(n)]
     r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)

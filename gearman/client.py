@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import threading
 import weakref
 from typing import Any, Callable, List, Optional, TypeVar, Union, cast
 
@@ -64,7 +63,7 @@ _LIVE_CLIENTS: "weakref.WeakSet[GearmanClient]" = weakref.WeakSet()
 
 def _reinit_locks_after_fork() -> None:
     for client in list(_LIVE_CLIENTS):
-        client._lock = threading.RLock()
+        client._lock = _core.ClientLock()
 
 
 if hasattr(os, "register_at_fork"):          # POSIX only; Windows has no fork
@@ -123,7 +122,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         engine.exceptions = False
         engine.ssl_context = ssl_context
         self._engine = engine
-        self._lock = threading.RLock()
+        # self._lock: a _core.ClientLock, made by ClientCore
         _LIVE_CLIENTS.add(self)
         self.random_unique_bytes = random_unique_bytes
         # _rc, _error, _errno, _job_handle: fields of _core.ClientCore

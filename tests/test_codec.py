@@ -898,6 +898,15 @@ def test_new_unique_format():
         _core.validate_unique(u)
 
 
+def test_new_unique_is_a_fixed_prefix_and_a_counter():
+    """The first 18 characters are the process's random prefix; the last 62 bits
+    (after the RFC variant) count up by one per unique."""
+    us = [_core.new_unique() for _ in range(3000)]
+    assert len({u[:18] for u in us}) == 1
+    low = [int(u.replace("-", "")[16:], 16) & ((1 << 62) - 1) for u in us]
+    assert all((b - a) % (1 << 62) == 1 for a, b in zip(low, low[1:]))
+
+
 def test_new_unique_has_no_repeats():
     n = 100_000
     assert len({_core.new_unique() for _ in range(n)}) == n

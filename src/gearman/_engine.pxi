@@ -31,6 +31,8 @@ cdef class ClientEngine:
     cdef public object client_id        # bytes sent with SET_CLIENT_ID, or None
     cdef Py_ssize_t rr                  # round-robin cursor for jobs without a unique
     cdef dict handle_servers            # recent handle -> Connection (bounded)
+    cdef object _fn_key                 # the last function name given (str or bytes)...
+    cdef bytes _fn_bytes                # ...validated and encoded
     cdef list handle_ring               # those handles in the order first seen: a ring
     cdef Py_ssize_t ring_pos            # the ring's oldest slot once it is full
     cdef public Py_ssize_t handle_memory
@@ -143,7 +145,13 @@ cdef class ClientEngine:
             raise InvalidArgumentError(f"command {cmd} is not a job submission")
         t.kind = TASK_SUBMIT
         t.command = cmd
-        t._function = _name_bytes(function)
+        if function is self._fn_key:
+            t._function = self._fn_bytes     # the last name, validated and encoded then
+        else:
+            t._function = _name_bytes(function)
+            if type(function) is str or type(function) is bytes:
+                self._fn_key = function
+                self._fn_bytes = t._function
         t._workload = _payload(workload, self.max_packet_size)
         t.context = context
         if unique is None or (isinstance(unique, (str, bytes)) and len(unique) == 0):
@@ -288,14 +296,18 @@ cdef class ClientEngine:
         cdef list ring = self.handle_ring
         cdef Py_ssize_t cap = self.handle_memory, n
         cdef str old
-        if handle in self.handle_servers:
-            self.handle_servers[handle] = c
-            return 0
+        cdef dict known = self.handle_servers
+        cdef Py_ssize_t before = len(known)
         if cap <= 0:
             if ring:
-                self.handle_servers.clear()
+                known.clear()
                 self.handle_ring = []
                 self.ring_pos = 0
+            return 0
+        prev = known.setdefault(handle, c)      # one hash and lookup, not two
+        if len(known) == before:
+            if prev is not c:
+                known[handle] = c
             return 0
         n = len(ring)
         if n != cap and self.ring_pos != 0:
@@ -318,7 +330,6 @@ cdef class ClientEngine:
             self.ring_pos += 1
             if self.ring_pos == cap:
                 self.ring_pos = 0
-        self.handle_servers[handle] = c
         return 0
 
     def remembered_handles(self):

@@ -3,6 +3,15 @@
 # processes, cheap (no syscall, no MAC address), reseeded in a forked child.
 
 cdef const char *_HEX = b"0123456789abcdef"
+# two hex digits per byte value, and where each of the 8 counter bytes goes in
+# the unique's last 18 characters ("-vvvv-cccccccccccc"; the version's dashes
+# and the prefix's 16 digits are written once per seed)
+cdef char _HEX2[512]
+cdef int _k
+for _k in range(256):
+    _HEX2[2 * _k] = _HEX[_k >> 4]
+    _HEX2[2 * _k + 1] = _HEX[_k & 15]
+cdef int[8] _COUNTER_AT = [19, 21, 24, 26, 28, 30, 32, 34]
 
 
 @cython.final
@@ -16,7 +25,7 @@ cdef class UniqueGen:
     def _reseed(self):
         cdef bytes r = os.urandom(16)
         cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(r)
-        cdef int i
+        cdef int i, j = 0
         for i in range(8):
             self._prefix[i] = p[i]
         self._prefix[6] = (self._prefix[6] & 0x0F) | 0x80     # version 8
@@ -24,28 +33,31 @@ cdef class UniqueGen:
         for i in range(8):
             self._counter = (self._counter << 8) | p[8 + i]
         self._pid = gm_getpid()
+        # "pppppppp-pppp-8ppp": the prefix's 8 bytes in UUID layout
+        for i in range(8):
+            if i == 4 or i == 6:
+                self._prefix_hex[j] = 45  # '-'
+                j += 1
+            self._prefix_hex[j] = _HEX2[2 * self._prefix[i]]
+            self._prefix_hex[j + 1] = _HEX2[2 * self._prefix[i] + 1]
+            j += 2
 
     cdef void fill(self, char *out) noexcept:
         """Write the next unique (36 ASCII bytes) at out."""
-        cdef unsigned char raw[16]
-        cdef uint64_t c
-        cdef int i, j
-        for i in range(8):
-            raw[i] = self._prefix[i]
-        c = self._counter
+        cdef uint64_t c = self._counter
+        cdef unsigned int b
+        cdef int i
         self._counter += 1
-        for i in range(8):
-            raw[15 - i] = <unsigned char>(c & 0xFF)
+        memcpy(out, self._prefix_hex, 18)
+        out[18] = 45  # '-'
+        out[23] = 45
+        for i in range(7, -1, -1):
+            b = <unsigned int>(c & 0xFF)
             c >>= 8
-        raw[8] = (raw[8] & 0x3F) | 0x80                         # RFC variant
-        j = 0
-        for i in range(16):
-            if i == 4 or i == 6 or i == 8 or i == 10:
-                out[j] = 45  # '-'
-                j += 1
-            out[j] = _HEX[raw[i] >> 4]
-            out[j + 1] = _HEX[raw[i] & 15]
-            j += 2
+            if i == 0:
+                b = (b & 0x3F) | 0x80                           # RFC variant
+            out[_COUNTER_AT[i]] = _HEX2[2 * b]
+            out[_COUNTER_AT[i] + 1] = _HEX2[2 * b + 1]
 
     cdef bytes next(self):
         cdef char out[36]
