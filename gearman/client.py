@@ -129,8 +129,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         self._options = C.GEARMAN_CLIENT_FREE_TASKS
         self._timeout_ms = -1 if timeout is None else int(timeout)
         self._context: Any = ""
-        self._new_tasks: List[Any] = []
-        self._cb_table: List[Optional[Callable[..., Any]]] = [None] * len(_core.EVENTS)
+        self._new_tasks = []
+        self._cb_table = [None] * len(_core.EVENTS)
         self._has_cb = False        # any(self._cb_table), kept current by its setters
         if host_list:
             if isinstance(host_list, str):
@@ -429,21 +429,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
 
     # -- concurrent tasks (addTask* + runTasks) ---------------------------------------
 
-    def _add_task(self, cmd: int, function_name: Any, workload: Any, context: Any,
-                  unique: Any) -> GearmanTask:
-        try:
-            task: GearmanTask = self._engine.new_submit(  # type: ignore[assignment]
-                cmd, function_name, workload, unique, context)  # the engine's task_type
-        except GearmanError as exc:
-            self._failed(exc)
-            raise
-        if self._has_cb:
-            task.callbacks = self._cb_table
-        self._new_tasks.append(task)
-        self._rc = C.GEARMAN_SUCCESS
-        self._error = ""
-        self._errno = 0
-        return task
+    # (the addTask* methods return the engine's task_type, a GearmanTask: the
+    # ignore comments say so to mypy, for which _add_submit gives a _core.Task)
 
     def addTask(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
                 unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
@@ -451,32 +438,32 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
 
         Raises InvalidArgumentError / InvalidTypeError for bad arguments.
         """
-        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB, function_name, workload, context, unique)
+        return self._add_submit(_SUBMIT_JOB, function_name, workload, context, unique)  # type: ignore[return-value]
 
     def addTaskHigh(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
                     unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
         """As :meth:`addTask`, at high priority."""
-        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH, function_name, workload, context, unique)
+        return self._add_submit(_SUBMIT_JOB_HIGH, function_name, workload, context, unique)  # type: ignore[return-value]
 
     def addTaskLow(self, function_name: Union[str, bytes], workload: Payload, context: Any = None,
                    unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
         """As :meth:`addTask`, at low priority."""
-        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW, function_name, workload, context, unique)
+        return self._add_submit(_SUBMIT_JOB_LOW, function_name, workload, context, unique)  # type: ignore[return-value]
 
     def addTaskBackground(self, function_name: Union[str, bytes], workload: Payload,
                           context: Any = None, unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
         """Queue a background task: it finishes at JOB_CREATED (created callback)."""
-        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_BG, function_name, workload, context, unique)
+        return self._add_submit(_SUBMIT_JOB_BG, function_name, workload, context, unique)  # type: ignore[return-value]
 
     def addTaskHighBackground(self, function_name: Union[str, bytes], workload: Payload,
                               context: Any = None, unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
         """As :meth:`addTaskBackground`, at high priority."""
-        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, function_name, workload, context, unique)
+        return self._add_submit(_SUBMIT_JOB_HIGH_BG, function_name, workload, context, unique)  # type: ignore[return-value]
 
     def addTaskLowBackground(self, function_name: Union[str, bytes], workload: Payload,
                              context: Any = None, unique: Optional[Union[str, bytes]] = None) -> GearmanTask:
         """As :meth:`addTaskBackground`, at low priority."""
-        return self._add_task(C.GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, function_name, workload, context, unique)
+        return self._add_submit(_SUBMIT_JOB_LOW_BG, function_name, workload, context, unique)  # type: ignore[return-value]
 
     def addTaskStatus(self, job_handle: Union[str, bytes], context: Any = None) -> GearmanTask:
         """Queue a status query; the status callback gets isKnown()/isRunning()/numbers."""
@@ -506,17 +493,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
             try:
                 self._servers()
                 new, self._new_tasks = self._new_tasks, []
-                for task in new:
-                    if task.kind == _core.KIND_STATUS:
-                        conn = engine.server_of(task.handle)
-                        if conn is None and engine.servers:
-                            conn = engine.servers[0]
-                        if conn is None:
-                            engine.submit(task)       # raises NoServersError
-                        else:
-                            engine.submit_to(conn, task)
-                    else:
-                        engine.submit(task)
+                engine.submit_all(new)
                 if self._options & C.GEARMAN_CLIENT_NON_BLOCKING:
                     rc = engine.run_nonblocking(None)
                     if rc == C.GEARMAN_IO_WAIT:
@@ -529,10 +506,9 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                     self._rc = engine.pause_code
                     self._error = ""
                     return True
-                for task in new:
-                    exc = task.exception
-                    if isinstance(exc, ConnectionError):
-                        raise exc
+                exc = _core.first_connection_error(new)
+                if exc is not None:
+                    raise exc
             except BaseException as exc:
                 self._failed(exc)
                 raise

@@ -130,6 +130,9 @@ cdef class ClientCore:
     cdef public object _error           # error(): False (fresh), '' or the text
     cdef public int _errno              # getErrno()
     cdef public object _job_handle      # doJobHandle()
+    cdef public list _new_tasks         # added by addTask*, not yet run by runTasks
+    cdef public list _cb_table          # the callbacks set (setCompleteCallback...)
+    cdef public bint _has_cb            # any of them set
     cdef object _timeout_obj            # timeout() as set, ms (-1: none)
     cdef double _timeout_s              # the same in seconds, -1.0: none
 
@@ -139,6 +142,9 @@ cdef class ClientCore:
         self._error = False
         self._errno = 0
         self._job_handle = ""
+        self._new_tasks = []
+        self._cb_table = []
+        self._has_cb = False
         self._timeout_obj = -1
         self._timeout_s = -1.0
 
@@ -211,3 +217,20 @@ cdef class ClientCore:
             return status
         finally:
             lock.leave()
+
+    def _add_submit(self, int cmd, object function, object workload, object context,
+                    object unique):
+        """addTask* (no I/O): a validated task, queued for runTasks."""
+        cdef Task task
+        try:
+            task = self._engine.new_submit(cmd, function, workload, unique, context)
+        except GearmanError as exc:
+            self._failed(exc)
+            raise
+        if self._has_cb:
+            task.callbacks = self._cb_table
+        self._new_tasks.append(task)
+        self._rc = RC_SUCCESS
+        self._error = ""
+        self._errno = 0
+        return task

@@ -458,6 +458,23 @@ cdef class ClientEngine:
         self._write_task(c, t)
         return 0
 
+    def submit_all(self, list tasks):
+        """Queue the tasks of a runTasks() in order: a status query on the server
+        that issued its handle (else the first server), the others by submit()."""
+        cdef Task t
+        cdef Connection c
+        for t in tasks:
+            if t.kind == TASK_STATUS:
+                c = self.handle_servers.get(t._handle)
+                if c is None and self.servers:
+                    c = <Connection>self.servers[0]
+                if c is None:
+                    self.submit(t)              # raises NoServersError
+                else:
+                    self.submit_to(c, t)
+            else:
+                self.submit(t)
+
     cpdef object server_of(self, str handle):
         """The Connection that issued a handle, if this client remembers it."""
         return self.handle_servers.get(handle)
@@ -1333,6 +1350,16 @@ cdef class ClientEngine:
             e = self.cb_exc
             self.cb_exc = None
             raise e
+
+
+def first_connection_error(list tasks):
+    """The error of the first task that a transport failure ended (a
+    ConnectionError: ServerUnavailable, LostConnectionError), else None."""
+    cdef Task t
+    for t in tasks:
+        if isinstance(t.error, ConnectionError):
+            return t.error
+    return None
 
 
 cpdef object task_outcome(Task t):
