@@ -176,6 +176,13 @@ class Task:
 
 
 @final
+class Fifo:
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def append(self, item: Any) -> None: ...
+    def popleft(self) -> Any: ...
+
+@final
 class Connection:
     last_error: Optional[BaseException]
     def __new__(cls, host: str, port: int, connect_timeout: float = ...,

@@ -8,6 +8,7 @@ decoder (with its exception class), encoder validation, the unique generators an
 the server-spec parser.  Pure in-process tests: no server, no sockets.
 """
 import bisect
+import collections
 import importlib.util
 import os
 import random
@@ -1089,3 +1090,23 @@ def test_str_arguments_encode_as_utf8_with_surrogateescape():
     assert t.workload() == b"H:\xff:1" and t.jobHandle() == b"H:\xff:1".decode("utf-8", "surrogateescape")
     t = engine.new_request(_core.KIND_STATUS_UNIQUE, "u-\udcff")
     assert t.workload() == b"u-\xff"
+
+
+# --- the request FIFO of a connection ---------------------------------------------------------
+
+def test_fifo_keeps_order_across_wrap_around_and_growth():
+    f = _core.Fifo()
+    model = collections.deque()
+    n = 0
+    # pushes and pops in uneven runs: the ring wraps, grows while wrapped, empties
+    for push, pop in [(5, 3), (10, 0), (0, 12), (20, 7), (3, 16), (1, 1), (40, 40)]:
+        for _ in range(push):
+            f.append(n)
+            model.append(n)
+            n += 1
+        for _ in range(pop):
+            assert f.popleft() == model.popleft()
+        assert len(f) == len(model)
+        assert list(f) == list(model)
+    with pytest.raises(IndexError):
+        f.popleft()

@@ -121,6 +121,19 @@ cdef class Task:
     cdef public object callbacks    # CallbackTable snapshot or None (do* has none)
 
 
+cdef class Fifo:
+    cdef list ring                  # slots; len is a power of two
+    cdef Py_ssize_t head            # index of the first item
+    cdef Py_ssize_t count           # items held
+    cdef inline Py_ssize_t size(self) noexcept
+    cdef int push(self, object item) except -1
+    cdef object pop(self)
+    cdef object first(self)
+    cdef object last(self)
+    cdef object at(self, Py_ssize_t k)
+    cdef list items_in_order(self)
+
+
 cdef class Connection:
     cdef readonly str host          # host as the user spelled it
     cdef readonly int port
@@ -140,7 +153,7 @@ cdef class Connection:
     cdef bint got_data              # anything received since this connect
     cdef double last_recv           # monotonic time of the last bytes received (0: none)
     cdef PacketReader reader        # incoming stream
-    cdef object pending             # deque of Task awaiting a reply, FIFO (JOB_CREATED etc.)
+    cdef Fifo pending               # Task (BatchRun) awaiting a reply, in order (JOB_CREATED etc.)
     cdef dict handles               # handle (str) -> Task or list of Task, for WORK_* packets
     cdef int failures               # consecutive connect failures (backoff exponent)
     cdef double down_until          # monotonic time before which we don't retry

@@ -99,7 +99,7 @@ cdef class ClientEngine:
         self.fork_gen = _fork_generation
         for c in self.servers:
             c.close()
-            c.pending = deque()
+            c.pending = Fifo()
             c.handles = {}
             c.wbuf.clear()
             c.reader = PacketReader(c.max_packet_size, b"\0RES", False)
@@ -266,7 +266,7 @@ cdef class ClientEngine:
             # Inherited across fork(): the parent still uses this socket.
             # Close our copy (no shutdown) and open our own.
             c.close()
-            c.pending = deque()
+            c.pending = Fifo()
             c.handles = {}
             c.wbuf.clear()
         if c.state != CS_DISCONNECTED:
@@ -282,7 +282,7 @@ cdef class ClientEngine:
             opt.conn = c
             opt.state = TS_QUEUED
             c.wbuf.write_one(CMD_OPTION_REQ, "exceptions", 10)
-            c.pending.append(opt)
+            c.pending.push(opt)
         c.queued = c.wbuf.pending()
         return 0
 
@@ -340,11 +340,14 @@ cdef class ClientEngine:
         """True if nothing a caller still waits for is on c: its FIFO holds only
         abandoned requests (a timed-out call's), answered ones or the options."""
         cdef Task t
+        cdef Fifo pend = c.pending
+        cdef Py_ssize_t k
         if c.handles:
             return False
-        if not c.pending:
+        if pend.size() == 0:
             return True
-        for entry in c.pending:
+        for k in range(pend.size()):
+            entry = pend.at(k)      # no copy: this runs before each request
             if type(entry) is BatchRun:
                 if not (<BatchRun>entry).batch.abandoned:
                     return False
@@ -402,7 +405,7 @@ cdef class ClientEngine:
         t.wend = c.queued
         t.conn = c
         t.state = TS_QUEUED
-        c.pending.append(t)
+        c.pending.push(t)
         return 0
 
     cdef int _route(self, Task t) except -1:
@@ -530,9 +533,9 @@ cdef class ClientEngine:
         c.failures += 1
         c.down_until = gm_monotonic() + _backoff(c.failures)
         c.last_error = exc
-        pend = c.pending
+        pend = c.pending.items_in_order()
         handles = c.handles
-        c.pending = deque()
+        c.pending = Fifo()
         c.handles = {}
         c.wbuf.clear()
         cdef list again_batch = []
@@ -612,13 +615,13 @@ cdef class ClientEngine:
 
     cdef object _take(self, Connection c, int kind, str what):
         cdef Task t
-        if not c.pending:
+        if c.pending.size() == 0:
             raise ProtocolError(f"{c.key} sent {what} that answers no request",
                                 code=RC_UNEXPECTED_PACKET)
-        if type(c.pending[0]) is BatchRun:
+        if type(c.pending.first()) is BatchRun:
             raise ProtocolError(f"{c.key} sent {what} where JOB_CREATED was due",
                                 code=RC_UNEXPECTED_PACKET)
-        t = <Task>c.pending.popleft()
+        t = <Task>c.pending.pop()
         if t.kind != kind:
             raise ProtocolError(f"{c.key} sent {what} in answer to {COMMAND_NAMES[t.command]}",
                                 code=RC_UNEXPECTED_PACKET)
@@ -649,7 +652,7 @@ cdef class ClientEngine:
         cdef str handle
         cdef const char *z
         if cmd == CMD_JOB_CREATED:
-            if c.pending and type(c.pending[0]) is BatchRun:
+            if c.pending.size() and type(c.pending.first()) is BatchRun:
                 return self._batch_answer(c, _handle_str(r.p_body, r.p_len), None)
             t = <Task>self._take(c, TASK_SUBMIT, "JOB_CREATED")
             handle = _handle_str(r.p_body, r.p_len)
@@ -756,14 +759,14 @@ cdef class ClientEngine:
             args = r._args()
             code = args[0].decode("ascii", "replace")
             text = args[1].decode("utf-8", "replace")
-            if not c.pending:
+            if c.pending.size() == 0:
                 log.warning("server %s sent ERROR %s %s outside any request", c.key, code, text)
                 return 0
-            if type(c.pending[0]) is BatchRun:
+            if type(c.pending.first()) is BatchRun:
                 cls = SERVER_ERROR_CLASSES.get(code, ServerError)
                 return self._batch_answer(c, None, cls(
                     f"server {c.key} answered {code}: {text}", server=c.key, server_code=code))
-            t = <Task>c.pending.popleft()
+            t = <Task>c.pending.pop()
             if t.kind == TASK_OPTION:
                 log.warning("server %s refused the exceptions option: %s %s", c.key, code, text)
                 self._finish(t, RC_SUCCESS)
@@ -1204,13 +1207,13 @@ cdef class ClientEngine:
         wb.write_submit(b.cmd, PyBytes_AS_STRING(b.function), fl, up, ul, w)
         c.queued += <uint64_t>(wb.pending() - before)
         b.wend[i] = c.queued
-        last = c.pending[len(c.pending) - 1] if c.pending else None
+        last = c.pending.last()
         if type(last) is BatchRun and (<BatchRun>last).batch is b:
             run = <BatchRun>last
         else:
             run = BatchRun.__new__(BatchRun)
             run.batch = b
-            c.pending.append(run)
+            c.pending.push(run)
         run.push(i)
         return 0
 
@@ -1232,12 +1235,12 @@ cdef class ClientEngine:
         return 0
 
     cdef int _batch_answer(self, Connection c, object handle, object err) except -1:
-        cdef BatchRun run = <BatchRun>c.pending[0]
+        cdef BatchRun run = <BatchRun>c.pending.first()
         cdef Batch b = run.batch
         cdef Py_ssize_t i = run.idx[run.pos]
         run.pos += 1
         if run.pos == run.n:
-            c.pending.popleft()
+            c.pending.pop()
         if b.abandoned:
             return 0
         if err is not None:

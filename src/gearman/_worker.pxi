@@ -182,7 +182,7 @@ cdef class WorkerEngine:
         cdef Connection c
         for c in self.servers:
             c.close()
-            c.pending = deque()
+            c.pending = Fifo()
             c.abilities_sent = False
         self.grabbing = None
 
@@ -292,7 +292,7 @@ cdef class WorkerEngine:
                     c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
                     c.wstate = WS_SLEEPING
             elif cmd == CMD_ECHO_RES:
-                c.pending.append(PyBytes_FromStringAndSize(r.p_body, r.p_len))
+                c.pending.push(PyBytes_FromStringAndSize(r.p_body, r.p_len))
             elif cmd == CMD_OPTION_RES:
                 pass
             else:
@@ -648,17 +648,17 @@ cdef class WorkerEngine:
             if c.state == CS_DISCONNECTED:
                 raise ServerUnavailable(f"could not connect to {c.key}: {c.last_error}",
                                         code=RC_COULD_NOT_CONNECT, server=c.key)
-            c.pending = deque()
+            c.pending = Fifo()
             c.wbuf.write_one(CMD_ECHO_REQ, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
             try:
-                while not c.pending:
+                while c.pending.size() == 0:
                     if c.state == CS_CONNECTED:
                         c.flush()
                         job = self._handle(c)
                         if job is not None:
                             self.ready.append(job)
                             continue
-                        if c.pending:
+                        if c.pending.size():
                             break
                     elif c.state == CS_DISCONNECTED:
                         raise LostConnectionError(f"lost {c.key} during echo", server=c.key)
@@ -699,7 +699,7 @@ cdef class WorkerEngine:
             except GearmanError as e:
                 self._fail(c, e)
                 raise
-            out.append(c.pending.popleft())
+            out.append(c.pending.pop())
         return out
 
 
