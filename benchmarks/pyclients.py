@@ -684,8 +684,8 @@ def run_pyfloor(workload: str, port: int, n: int, warmup: int, payload: bytes,
     one blocking socket, each request packed with ``struct`` and its answer read
     and framed by hand; no library, no checks beyond the answer's command.
     ``background`` sends SUBMIT_JOB_BG with unique p<i> (nothing coalesces),
-    ``status`` GET_STATUS of one queued handle, ``normal`` SUBMIT_JOB and reads
-    up to WORK_COMPLETE."""
+    ``status`` GET_STATUS of one queued handle, ``normal`` SUBMIT_JOB (unique
+    p<i>) and reads up to WORK_COMPLETE."""
     import socket
     import struct
 
@@ -745,7 +745,8 @@ def run_pyfloor(workload: str, port: int, n: int, warmup: int, payload: bytes,
             raise RuntimeError(f"job unknown: {last!r}")
     elif workload == "normal":
         def normal() -> bytes:
-            cmd, body = submit(7, b"")
+            state["i"] += 1
+            cmd, body = submit(7, b"p%d" % state["i"])
             while cmd != 13:
                 if cmd not in (8, 12, 28):   # JOB_CREATED, WORK_STATUS, WORK_DATA
                     raise RuntimeError(f"unexpected answer {cmd}")

@@ -117,8 +117,12 @@ cdef inline bint _is_submit(int cmd) noexcept:
 
 cdef inline uint32_t _parse_u32(bytes b) except? 0:
     """Decimal text to uint32 the way gearmand's atoi does, but strict-ish."""
-    cdef const char *p = PyBytes_AS_STRING(b)
-    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(b)
+    return _parse_u32_at(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+
+cdef inline uint32_t _parse_u32_at(const char *p, Py_ssize_t n) noexcept:
+    """_parse_u32 of n bytes at p (leading digits; capped at 2**32 - 1)."""
+    cdef Py_ssize_t i
     cdef uint64_t v = 0
     for i in range(n):
         if p[i] < 48 or p[i] > 57:

@@ -80,6 +80,7 @@ cdef class PacketReader:
     cdef int _next(self) except -1
     cdef int _check_payload(self, uint32_t cmd, const char *body, Py_ssize_t n) except -1
     cdef int _fail(self, object exc) except -1
+    cdef int _fields(self, Py_ssize_t *off, Py_ssize_t *ln) except -1
     cdef tuple _args(self)
 
 

@@ -33,6 +33,8 @@ cdef class ClientEngine:
     cdef dict handle_servers            # recent handle -> Connection (bounded)
     cdef object _fn_key                 # the last function name given (str or bytes)...
     cdef bytes _fn_bytes                # ...validated and encoded
+    cdef object _h_key                  # the last job handle given to jobStatus...
+    cdef bytes _h_bytes                 # ...validated and encoded
     cdef list handle_ring               # those handles in the order first seen: a ring
     cdef Py_ssize_t ring_pos            # the ring's oldest slot once it is full
     cdef public Py_ssize_t handle_memory
@@ -189,7 +191,13 @@ cdef class ClientEngine:
         t.context = context
         if kind == TASK_STATUS:
             t.command = CMD_GET_STATUS
-            t._workload = _handle_bytes(arg)
+            if arg is self._h_key:
+                t._workload = self._h_bytes     # the last handle asked about (a poll loop)
+            else:
+                t._workload = _handle_bytes(arg)
+                if type(arg) is str or type(arg) is bytes:
+                    self._h_key = arg
+                    self._h_bytes = t._workload
             if type(arg) is str:
                 t._handle = <str>arg        # no decode of what was just encoded
             else:
@@ -645,6 +653,8 @@ cdef class ClientEngine:
 
     cdef int _dispatch(self, Connection c) except -1:
         cdef PacketReader r = c.reader
+        cdef Py_ssize_t off[8]
+        cdef Py_ssize_t ln[8]
         cdef uint32_t cmd = r.p_cmd
         cdef Task t
         cdef object entry
@@ -730,17 +740,17 @@ cdef class ClientEngine:
         if cmd == CMD_STATUS_RES or cmd == CMD_STATUS_RES_UNIQUE:
             t = <Task>self._take(c, TASK_STATUS if cmd == CMD_STATUS_RES else TASK_STATUS_UNIQUE,
                                  COMMAND_NAMES[cmd])
-            args = r._args()
+            r._fields(off, ln)          # the fields in place: no bytes objects
             if t.abandoned:
                 t.state = TS_DONE
                 return 0
             self._finish(t, RC_SUCCESS)
-            t._known = args[1] == b"1"
-            t._running = args[2] == b"1"
-            t._numerator = _parse_u32(args[3])
-            t._denominator = _parse_u32(args[4])
+            t._known = ln[1] == 1 and r.p_body[off[1]] == 49          # b"1"
+            t._running = ln[2] == 1 and r.p_body[off[2]] == 49
+            t._numerator = _parse_u32_at(r.p_body + off[3], ln[3])
+            t._denominator = _parse_u32_at(r.p_body + off[4], ln[4])
             if cmd == CMD_STATUS_RES_UNIQUE:
-                t._result = _parse_u32(args[5])
+                t._result = _parse_u32_at(r.p_body + off[5], ln[5])
             t._data = b""
             return self._deliver(t, EV_STATUS)
         if cmd == CMD_ECHO_RES:

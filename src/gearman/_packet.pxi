@@ -244,6 +244,27 @@ cdef class PacketReader:
                 f"({self.max_packet_size} bytes)", code=RC_DATA_TOO_LARGE))
         return 0
 
+    cdef int _fields(self, Py_ssize_t *off, Py_ssize_t *ln) except -1:
+        """Where the current packet's arguments are in p_body (offsets and
+        lengths, ARGC of them, the last one the rest), without making objects;
+        the same ProtocolError as _args() when a separator is missing."""
+        cdef int argc = ARGC[self.p_cmd]
+        cdef const char *p = self.p_body
+        cdef const char *end = self.p_body + self.p_len
+        cdef const char *z
+        cdef int i
+        for i in range(argc - 1):
+            z = <const char *>memchr(p, 0, <size_t>(end - p))
+            if z == NULL:
+                self._fail(ProtocolError(
+                    f"{COMMAND_NAMES[self.p_cmd]} needs {argc} arguments, got {i + 1}"))
+            off[i] = p - self.p_body
+            ln[i] = z - p
+            p = z + 1
+        off[argc - 1] = p - self.p_body
+        ln[argc - 1] = end - p
+        return 0
+
     cdef tuple _args(self):
         """Split the current packet's body into its arguments (bytes)."""
         cdef int argc = ARGC[self.p_cmd]
