@@ -97,7 +97,7 @@ add_pep8_aliases(GearmanTask, [m for m in TASK_METHODS if hasattr(GearmanTask, m
 
 
 #: What a do* call returns for a finished task, or the error it raises (compiled:
-#: the engine's ``do_result`` uses the same function).
+#: ``_core.ClientCore``'s do* calls use the same function).
 task_outcome = _core.task_outcome
 
 

@@ -982,20 +982,8 @@ cdef class ClientEngine:
 
     # -- one-call paths for the blocking facade (no per-call Python glue) -----------
 
-    def do(self, int cmd, object function, object workload, object unique, double timeout=-1.0):
-        """Submit one job and drive I/O until it ends (foreground) or is created
-        (background); returns the task.  Transport errors are left on the task;
-        a timeout or an interrupt abandons it and propagates."""
-        return self._do(cmd, function, workload, unique, timeout)
-
-    def do_result(self, int cmd, object function, object workload, object unique,
-                  double timeout=-1.0):
-        """:meth:`do`, then what a PECL do* call returns: the job handle (str)
-        of a background job; the result (bytes) of a foreground one, every
-        WORK_DATA payload followed by the WORK_COMPLETE one (libgearman 1.1.20's
-        doNormal result).  Raises the task's transport error, JobFailedError
-        (WORK_FAIL) or JobExceptionError (WORK_EXCEPTION, ``payload`` set)."""
-        return task_outcome(self._do(cmd, function, workload, unique, timeout))
+    # do*() and jobStatus() of the blocking facade: ClientCore calls these
+    # (no Python-level wrappers: one path, the compiled one)
 
     cdef Task _do(self, int cmd, object function, object workload, object unique, double timeout):
         cdef Task t = self.new_submit(cmd, function, workload, unique, None)
@@ -1071,12 +1059,9 @@ cdef class ClientEngine:
                 self._server_failed(c, e, True)
         return RC_SUCCESS
 
-    def job_status(self, object handle, double timeout=-1.0):
+    cdef list _job_status(self, object handle, double timeout):
         """``[known, running, numerator, denominator]`` from the server that issued
         the handle, or from every server for a handle this client did not make."""
-        return self._job_status(handle, timeout)
-
-    cdef list _job_status(self, object handle, double timeout):
         cdef Task t
         cdef Connection c
         cdef list tasks = []
