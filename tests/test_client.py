@@ -594,3 +594,15 @@ def test_engine_task_type_must_be_a_task_class():
     engine.task_type = gearman.GearmanTask
     t = engine.new_request(_core.KIND_STATUS, "H:x:1")
     assert type(t) is gearman.GearmanTask and t.jobHandle() == "H:x:1"
+
+
+def test_a_subclass_that_skips_init_gets_an_error_not_a_crash():
+    class Careless(gearman.GearmanClient):
+        def __init__(self):
+            pass            # no super().__init__()
+
+    c = Careless()
+    for call in (lambda: c.doBackground("f", b"x"), lambda: c.doNormal("f", b"x"),
+                 lambda: c.jobStatus("H:x:1"), lambda: c.addTaskBackground("f", b"x")):
+        with pytest.raises(gearman.GearmanError, match="__init__ was not called"):
+            call()

@@ -153,3 +153,4 @@ def test_a_forked_child_gets_a_free_lock_even_if_a_thread_held_it(gearmand, fn):
     t.join(5)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     c.close()
+

@@ -165,8 +165,15 @@ cdef class ClientCore:
             self._timeout_s = value / 1000.0 if value >= 0 else -1.0
             self._timeout_obj = value
 
+    cdef inline ClientEngine _live_engine(self):
+        # a typed None would be dereferenced in C: say what is wrong instead
+        if self._engine is None:
+            raise InvalidArgumentError("this client has no engine: GearmanClient.__init__ "
+                                       "was not called (a subclass must call it)")
+        return self._engine
+
     cdef object _call(self, int cmd, object function, object workload, object unique):
-        cdef ClientEngine engine = self._engine
+        cdef ClientEngine engine = self._live_engine()
         cdef ClientLock lock = self._lock_obj
         lock.enter(-1.0)
         try:
@@ -200,7 +207,7 @@ cdef class ClientCore:
 
     def _job_status(self, object job_handle):
         """jobStatus(): ``[known, running, numerator, denominator]``."""
-        cdef ClientEngine engine = self._engine
+        cdef ClientEngine engine = self._live_engine()
         cdef ClientLock lock = self._lock_obj
         lock.enter(-1.0)
         try:
@@ -223,7 +230,7 @@ cdef class ClientCore:
         """addTask* (no I/O): a validated task, queued for runTasks."""
         cdef Task task
         try:
-            task = self._engine.new_submit(cmd, function, workload, unique, context)
+            task = self._live_engine().new_submit(cmd, function, workload, unique, context)
         except GearmanError as exc:
             self._failed(exc)
             raise
