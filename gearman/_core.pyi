@@ -292,6 +292,16 @@ class ClientCore:
                     unique: Optional[Union[str, bytes]]) -> Task: ...
 
 @disjoint_base
+class WorkerCore:
+    _lock: ClientLock
+    _callbacks: Dict[bytes, Tuple[Callable[..., Any], Any]]
+    _rc: int
+    _error: Union[str, bool]
+    _errno: int
+    _options: int
+    _timeout_ms: int
+
+@disjoint_base
 class WorkerJob:
     _worker: Any
     _conn: Any

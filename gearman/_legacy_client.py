@@ -8,8 +8,8 @@ request becomes one engine task, a batch is written pipelined and waited for
 in one engine run.
 
 What the mixin needs from the class it is mixed into: ``self._engine`` (a
-``gearman._core.ClientEngine``) and ``self._lock`` (an ``RLock``), as
-``GearmanClient.__init__`` makes them.  It defines no ``__init__``.
+``gearman._core.ClientEngine``) and ``self._lock`` (a re-entrant lock,
+``gearman._core.ClientLock``), as ``GearmanClient`` makes them.  It defines no ``__init__``.
 
 Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
 

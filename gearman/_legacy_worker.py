@@ -12,8 +12,8 @@ worker's job runner, so a worker may mix ``register_task`` and ``addFunction``
 functions: each callback gets its own kind of job object.
 
 What the mixin needs from the class it is mixed into (``GearmanWorker``):
-``self._engine`` (a ``gearman._core.WorkerEngine``), ``self._lock`` (an
-``RLock``), ``self._callbacks`` (function name bytes -> ``(callable, context)``)
+``self._engine`` (a ``gearman._core.WorkerEngine``), ``self._lock`` (a
+re-entrant ``gearman._core.ClientLock``), ``self._callbacks`` (function name bytes -> ``(callable, context)``)
 and ``self._run_job(pecl_job)``; the PECL job class
 ``gearman.worker.GearmanJob`` with its public ``send*`` methods and its
 ``_conn`` slot; and, for the ``work()`` dispatch, either a ``_work_one()``

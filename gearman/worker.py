@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import weakref
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Union
 
 from gearman import _core
 from gearman import constants as C
@@ -35,7 +35,7 @@ _LIVE_WORKERS: "weakref.WeakSet[GearmanWorker]" = weakref.WeakSet()
 
 def _reinit_locks_after_fork() -> None:
     for worker in list(_LIVE_WORKERS):
-        worker._lock = threading.RLock()
+        worker._lock = _core.ClientLock()
 
 
 if hasattr(os, "register_at_fork"):          # POSIX only; Windows has no fork
@@ -158,7 +158,7 @@ class GearmanJob(_core.WorkerJob):
 add_pep8_aliases(GearmanJob, JOB_METHODS)
 
 
-class GearmanWorker(LegacyWorkerMixin):
+class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
     """A Gearman worker with PECL's API: ``addServer``, ``addFunction``, ``work``."""
 
     def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
@@ -168,12 +168,10 @@ class GearmanWorker(LegacyWorkerMixin):
         engine.connect_timeout = float(connect_timeout)
         engine.max_packet_size = int(max_packet_size)
         self._engine = engine
-        self._lock = threading.RLock()
+        # _lock (a _core.ClientLock), _callbacks, _rc, _error, _errno, _options,
+        # _timeout_ms: fields of _core.WorkerCore, which the compiled job loop reads
         _LIVE_WORKERS.add(self)
-        self._callbacks: Dict[bytes, Tuple[Callable[..., Any], Any]] = {}
-        self._rc = C.GEARMAN_SUCCESS
-        self._error: Union[str, bool] = False
-        self._errno = 0
+        self._callbacks = {}
         self._timeout_ms = -1
         self._exceptions = True     # report callback exceptions as WORK_EXCEPTION
         self._options = C.GEARMAN_WORKER_GRAB_UNIQ | C.GEARMAN_WORKER_GRAB_ALL | C.GEARMAN_WORKER_PACKET_INIT

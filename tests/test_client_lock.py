@@ -154,3 +154,21 @@ def test_a_forked_child_gets_a_free_lock_even_if_a_thread_held_it(gearmand, fn):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     c.close()
 
+
+
+def test_a_worker_holds_the_same_kind_of_lock():
+    w = gearman.GearmanWorker()
+    assert isinstance(w._lock, _core.ClientLock)
+    with pytest.raises(gearman.errors.InvalidTypeError):
+        w._lock = threading.RLock()
+    with w._lock:
+        assert w._lock._is_owned()
+    assert not w._lock._is_owned()
+
+
+def test_serve_jobs_wants_a_worker_core():
+    engine = _core.WorkerEngine()
+    with pytest.raises(TypeError):
+        engine.serve_jobs(object(), gearman.GearmanJob, 1)
+    with pytest.raises(TypeError):
+        engine.work_one(object(), gearman.GearmanJob)

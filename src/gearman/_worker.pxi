@@ -36,6 +36,48 @@ cdef class WorkerJob:
         self._finished = False
 
 
+cdef class WorkerCore:
+    """Base of :class:`gearman.GearmanWorker`: the fields its compiled job loop
+    (:meth:`WorkerEngine.serve_jobs`) reads and writes for every job, in C
+    (as Python attributes they were ~1,000 instructions a job)."""
+
+    cdef ClientLock _lock_obj           # held while a job is taken and handled
+    cdef public dict _callbacks         # function name (bytes) -> (callable, context)
+    cdef public int _rc                 # returnCode()
+    cdef public object _error           # error(): False (fresh), '' or the text
+    cdef public int _errno              # getErrno()
+    cdef public int _options            # GEARMAN_WORKER_* bits
+    cdef object _timeout_obj            # timeout() as set, ms (-1: none)
+    cdef double _timeout_s              # the same in seconds, -1.0: none
+
+    def __cinit__(self, *args, **kwargs):
+        self._lock_obj = ClientLock()
+        self._callbacks = {}
+        self._rc = RC_SUCCESS
+        self._error = False
+        self._errno = 0
+        self._options = 0
+        self._timeout_obj = -1
+        self._timeout_s = -1.0
+
+    property _lock:
+        def __get__(self):
+            return self._lock_obj
+
+        def __set__(self, value):
+            if type(value) is not ClientLock:
+                raise InvalidTypeError(f"a worker's lock is a ClientLock, not {type(value).__name__}")
+            self._lock_obj = value
+
+    property _timeout_ms:
+        def __get__(self):
+            return self._timeout_obj
+
+        def __set__(self, value):
+            self._timeout_s = value / 1000.0 if value >= 0 else -1.0
+            self._timeout_obj = value
+
+
 @cython.final
 cdef class WorkerEngine:
     """The compiled engine behind ``GearmanWorker``."""
@@ -525,22 +567,22 @@ cdef class WorkerEngine:
         """
         cdef Py_ssize_t handled = 0, limit = -1
         cdef int rc
-        cdef object lock = worker._lock
+        cdef WorkerCore w = <WorkerCore?>worker
+        cdef ClientLock lock
         if max_jobs is not None:
             limit = max_jobs
         if not issubclass(job_type, WorkerJob):
             raise InvalidTypeError("job_type must be a subclass of WorkerJob")
-        acquire = lock.acquire
-        release = lock.release
         while limit < 0 or handled < limit:
             # the next GRAB may ride with this job's result, unless this job is
             # the last one
             self.eager_grab = limit < 0 or handled + 1 < limit
-            acquire()
+            lock = w._lock_obj              # read each time: a fork replaces it
+            lock.enter(-1.0)
             try:
-                rc = self._serve_one(worker, job_type)
+                rc = self._serve_one(w, job_type)
             finally:
-                release()
+                lock.leave()
             if rc == RC_SUCCESS:
                 handled += 1
             elif rc == RC_SHUTDOWN or rc == RC_NO_REGISTERED_FUNCTIONS or rc == RC_NO_SERVERS:
@@ -554,24 +596,22 @@ cdef class WorkerEngine:
         worker's lock); returns the code also left in ``worker._rc``."""
         if not issubclass(job_type, WorkerJob):
             raise InvalidTypeError("job_type must be a subclass of WorkerJob")
-        return self._serve_one(worker, job_type)
+        return self._serve_one(<WorkerCore?>worker, job_type)
 
-    cdef int _serve_one(self, worker, job_type) except? -1:
+    cdef int _serve_one(self, WorkerCore worker, job_type) except? -1:
         """One job of serve_jobs(); returns the code it left in worker._rc."""
         cdef object found, entry, result, data
         cdef WorkerJob job
-        cdef int timeout_ms, options, code
+        cdef int options, code
         cdef tuple t
         if not self.functions:
             return _set_rc(worker, RC_NO_REGISTERED_FUNCTIONS, "no functions are registered")
         if self.stopping:
             self.stopping = False
             return _set_rc(worker, RC_SHUTDOWN, "worker was stopped")
-        timeout_ms = worker._timeout_ms
         options = worker._options
         try:
-            found = self._grab(timeout_ms / 1000.0 if timeout_ms >= 0 else -1.0,
-                               not (options & WORKER_NON_BLOCKING))
+            found = self._grab(worker._timeout_s, not (options & WORKER_NON_BLOCKING))
         except GearmanError as exc:
             return _set_rc(worker, exc.code, str(exc))
         if found is None:
@@ -597,7 +637,7 @@ cdef class WorkerEngine:
         job._reducer = t[5]
         job._rc = RC_SUCCESS
         job._finished = False
-        entry = (<dict?>worker._callbacks).get(job._function)
+        entry = worker._callbacks.get(job._function) if worker._callbacks is not None else None
         if entry is None:
             return _finish_via(worker, job, None, True)
         try:
@@ -703,7 +743,7 @@ cdef class WorkerEngine:
         return out
 
 
-cdef int _set_rc(object worker, int rc, str error) except -1:
+cdef inline int _set_rc(WorkerCore worker, int rc, str error) except -1:
     worker._rc = rc
     worker._error = error
     return rc
