@@ -435,6 +435,7 @@ class GearmandServer:
             proc = self._handle.proc
             if proc is not None and self.is_running():
                 proc.send_signal(signal.SIGSTOP)
+                _wait_stopped(proc.pid)
 
     def resume(self) -> None:
         """Let a paused gearmand run again (SIGCONT)."""
@@ -538,6 +539,26 @@ class GearmandServer:
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
         return f"<GearmandServer {self.address} {state}{' persistent' if self.persistent else ''}>"
+
+
+def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Return once process ``pid`` is stopped: kill() only queues SIGSTOP, and a
+    gearmand running on another CPU may still answer a request sent just after
+    it.  Linux: its state in /proc/PID/stat; elsewhere a short sleep."""
+    stat = f"/proc/{pid}/stat"
+    if not os.path.exists(stat):
+        time.sleep(0.05)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(stat) as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return                  # gone: nothing left to wait for
+        if state in ("T", "t"):
+            return
+        time.sleep(0.001)
 
 
 def _reply_complete(buf: bytes, words: str) -> bool:

@@ -182,6 +182,11 @@ def test_pause_makes_the_server_hang_and_resume_revives_it(gearmand_factory):
     server = gearmand_factory()
     server.pause()
     try:
+        if os.path.exists(f"/proc/{server.pid}/stat"):
+            # pause() returns once the process is stopped, not when SIGSTOP is
+            # merely queued (a request sent right after must not be answered)
+            with open(f"/proc/{server.pid}/stat") as f:
+                assert f.read().rpartition(")")[2].split()[0] in ("T", "t")
         with pytest.raises(OSError):      # TimeoutError: connected, but no answer
             server.admin("version", timeout=0.5)
     finally:
