@@ -272,14 +272,17 @@ class ClientLock:
     def _reset_after_fork(self) -> None: ...
 
 @disjoint_base
-class ClientCore:
-    _engine: ClientEngine
+class CallerState:
     _lock: ClientLock
     _rc: int
     _error: Union[str, bool]
     _errno: int
-    _job_handle: str
     _timeout_ms: int
+
+@disjoint_base
+class ClientCore(CallerState):
+    _engine: ClientEngine
+    _job_handle: str
     def _do_background(self, cmd: int, function: Union[str, bytes], workload: Any,
                        unique: Optional[Union[str, bytes]]) -> str: ...
     def _do_wait(self, cmd: int, function: Union[str, bytes], workload: Any,
@@ -292,14 +295,9 @@ class ClientCore:
                     unique: Optional[Union[str, bytes]]) -> Task: ...
 
 @disjoint_base
-class WorkerCore:
-    _lock: ClientLock
+class WorkerCore(CallerState):
     _callbacks: Dict[bytes, Tuple[Callable[..., Any], Any]]
-    _rc: int
-    _error: Union[str, bool]
-    _errno: int
     _options: int
-    _timeout_ms: int
 
 @disjoint_base
 class WorkerJob:

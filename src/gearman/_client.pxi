@@ -121,18 +121,15 @@ cdef class ClientLock:
         self._count = 0
 
 
-cdef class ClientCore:
-    """Base of :class:`gearman.GearmanClient` (its state; see there)."""
+cdef class CallerState:
+    """What GearmanClient and GearmanWorker both keep in C: their lock and the
+    PECL outcome of their last call (returnCode / error / getErrno), and their
+    timeout (ms as set, and in seconds for the engine)."""
 
-    cdef public ClientEngine _engine
     cdef ClientLock _lock_obj           # every call holds it (replaced in a forked child)
     cdef public int _rc                 # returnCode()
     cdef public object _error           # error(): False (fresh), '' or the text
     cdef public int _errno              # getErrno()
-    cdef public object _job_handle      # doJobHandle()
-    cdef public list _new_tasks         # added by addTask*, not yet run by runTasks
-    cdef public list _cb_table          # the callbacks set (setCompleteCallback...)
-    cdef public bint _has_cb            # any of them set
     cdef object _timeout_obj            # timeout() as set, ms (-1: none)
     cdef double _timeout_s              # the same in seconds, -1.0: none
 
@@ -141,10 +138,6 @@ cdef class ClientCore:
         self._rc = RC_SUCCESS
         self._error = False
         self._errno = 0
-        self._job_handle = ""
-        self._new_tasks = []
-        self._cb_table = []
-        self._has_cb = False
         self._timeout_obj = -1
         self._timeout_s = -1.0
 
@@ -154,7 +147,7 @@ cdef class ClientCore:
 
         def __set__(self, value):
             if type(value) is not ClientLock:
-                raise InvalidTypeError(f"a client's lock is a ClientLock, not {type(value).__name__}")
+                raise InvalidTypeError(f"the lock is a ClientLock, not {type(value).__name__}")
             self._lock_obj = value
 
     property _timeout_ms:
@@ -164,6 +157,22 @@ cdef class ClientCore:
         def __set__(self, value):
             self._timeout_s = value / 1000.0 if value >= 0 else -1.0
             self._timeout_obj = value
+
+
+cdef class ClientCore(CallerState):
+    """Base of :class:`gearman.GearmanClient` (its state; see there)."""
+
+    cdef public ClientEngine _engine
+    cdef public object _job_handle      # doJobHandle()
+    cdef public list _new_tasks         # added by addTask*, not yet run by runTasks
+    cdef public list _cb_table          # the callbacks set (setCompleteCallback...)
+    cdef public bint _has_cb            # any of them set
+
+    def __cinit__(self, *args, **kwargs):
+        self._job_handle = ""
+        self._new_tasks = []
+        self._cb_table = []
+        self._has_cb = False
 
     cdef inline ClientEngine _live_engine(self):
         # a typed None would be dereferenced in C: say what is wrong instead

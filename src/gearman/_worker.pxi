@@ -36,46 +36,17 @@ cdef class WorkerJob:
         self._finished = False
 
 
-cdef class WorkerCore:
+cdef class WorkerCore(CallerState):
     """Base of :class:`gearman.GearmanWorker`: the fields its compiled job loop
     (:meth:`WorkerEngine.serve_jobs`) reads and writes for every job, in C
     (as Python attributes they were ~1,000 instructions a job)."""
 
-    cdef ClientLock _lock_obj           # held while a job is taken and handled
     cdef public dict _callbacks         # function name (bytes) -> (callable, context)
-    cdef public int _rc                 # returnCode()
-    cdef public object _error           # error(): False (fresh), '' or the text
-    cdef public int _errno              # getErrno()
     cdef public int _options            # GEARMAN_WORKER_* bits
-    cdef object _timeout_obj            # timeout() as set, ms (-1: none)
-    cdef double _timeout_s              # the same in seconds, -1.0: none
 
     def __cinit__(self, *args, **kwargs):
-        self._lock_obj = ClientLock()
         self._callbacks = {}
-        self._rc = RC_SUCCESS
-        self._error = False
-        self._errno = 0
         self._options = 0
-        self._timeout_obj = -1
-        self._timeout_s = -1.0
-
-    property _lock:
-        def __get__(self):
-            return self._lock_obj
-
-        def __set__(self, value):
-            if type(value) is not ClientLock:
-                raise InvalidTypeError(f"a worker's lock is a ClientLock, not {type(value).__name__}")
-            self._lock_obj = value
-
-    property _timeout_ms:
-        def __get__(self):
-            return self._timeout_obj
-
-        def __set__(self, value):
-            self._timeout_s = value / 1000.0 if value >= 0 else -1.0
-            self._timeout_obj = value
 
 
 @cython.final
