@@ -268,39 +268,26 @@ cdef class PacketReader:
     cdef tuple _args(self):
         """Split the current packet's body into its arguments (bytes)."""
         cdef int argc = ARGC[self.p_cmd]
-        cdef bint data = HAS_DATA[self.p_cmd]
-        cdef const char *p = self.p_body
-        cdef const char *end = self.p_body + self.p_len
-        cdef const char *z
-        cdef int i, seps
+        cdef Py_ssize_t off[8]
+        cdef Py_ssize_t ln[8]
+        cdef int i
         cdef tuple out
         cdef object item
-        if self.p_cmd == CMD_TEXT:
-            return (PyBytes_FromStringAndSize(p, self.p_len),)
+        if self.p_cmd == CMD_TEXT or argc == 1:
+            return (PyBytes_FromStringAndSize(self.p_body, self.p_len),)
         if argc == 0:
             if self.p_len:
                 self._fail(ProtocolError(
                     f"{COMMAND_NAMES[self.p_cmd]} takes no arguments, got {self.p_len} body bytes"))
             return ()
-        if argc == 1:
-            return (PyBytes_FromStringAndSize(p, self.p_len),)
-        # the tuple is filled in place (no list in between); if a separator is
-        # missing, the slots not yet filled are NULL, which the tuple's
-        # deallocation skips
-        seps = argc - 1
+        # where the arguments are (a packet short of separators fails here,
+        # before any object exists), then the tuple filled in place
+        self._fields(off, ln)
         out = PyTuple_New(argc)
-        for i in range(seps):
-            z = <const char *>memchr(p, 0, <size_t>(end - p))
-            if z == NULL:
-                self._fail(ProtocolError(
-                    f"{COMMAND_NAMES[self.p_cmd]} needs {argc} arguments, got {i + 1}"))
-            item = PyBytes_FromStringAndSize(p, z - p)
+        for i in range(argc):
+            item = PyBytes_FromStringAndSize(self.p_body + off[i], ln[i])
             Py_INCREF(item)
             PyTuple_SET_ITEM(out, i, item)
-            p = z + 1
-        item = PyBytes_FromStringAndSize(p, end - p)
-        Py_INCREF(item)
-        PyTuple_SET_ITEM(out, seps, item)
         return out
 
     # -- Python API ----------------------------------------------------------
