@@ -278,7 +278,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                     with self._lock:
                         found = engine.grab(remaining, True)
                         if found is not None:
-                            self._run_job(pecl_job(self, *found))
+                            found._worker = self
+                            self._run_job(found)
                 if found is not None:
                     if not self.after_job():
                         return

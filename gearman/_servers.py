@@ -28,9 +28,8 @@ def parse_servers(servers: Optional[str]) -> List[Tuple[str, int]]:
 
 
 def env_servers() -> List[Tuple[str, int]]:
-    """Servers named by ``GEARMAN_SERVERS``, or []."""
-    value = os.environ.get("GEARMAN_SERVERS", "").strip()
-    return parse_servers(value) if value else []
+    """Servers named by ``GEARMAN_SERVERS``, or [] (the core's one fallback)."""
+    return list(_core.default_servers())
 
 
 def parse_host_entry(entry: Any) -> Tuple[str, int]:

@@ -26,7 +26,7 @@ from gearman import constants as C
 from gearman._servers import env_servers, parse_servers
 from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
 from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError, NoServersError
-from gearman.worker import GearmanJob, _to_bytes
+from gearman.worker import GearmanJob
 
 __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker"]
 
@@ -390,6 +390,10 @@ class _Slot:
 
     def __init__(self, owner: "AsyncGearmanWorker") -> None:
         engine = _core.WorkerEngine()
+        engine.job_type = GearmanJob
+        # results are queued and written as the socket takes them: a slow or
+        # stalled server never blocks the event loop (see _drain_output)
+        engine.blocking_send = False
         engine.connect_timeout = owner._connect_timeout
         engine.ssl_context = owner._ssl_context
         for host, port in owner._servers:
@@ -483,22 +487,49 @@ class AsyncGearmanWorker:
         slot.driver.attach()
         engine = slot._engine
         while not self._stopping.is_set():
-            found = engine.grab(-1.0, False)
-            if found is None:
-                slot.ready.clear()
-                slot.driver.sync()
-                await slot.ready.wait()
+            job = engine.grab(-1.0, False)
+            if job is None:
+                await self._wait_io(slot)
                 continue
-            conn, handle, function, unique, workload, reducer = found
-            job = GearmanJob(slot, conn, handle, function, unique, workload, reducer)
-            await self._run_job(job)
+            job._worker = slot
+            await self._run_job(slot, job)
+            await self._drain_output(slot)
             self.jobs_done += 1
 
-    async def _run_job(self, job: GearmanJob) -> None:
+    @staticmethod
+    async def _wait_io(slot: _Slot, timeout: Optional[float] = None) -> None:
+        """Sleep until the slot's engine has I/O to do (or ``timeout`` passes)."""
+        slot.ready.clear()
+        slot.driver.sync()
+        if timeout is None:
+            await slot.ready.wait()
+        else:
+            try:
+                await asyncio.wait_for(slot.ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _drain_output(self, slot: _Slot) -> None:
+        """Wait, without blocking the loop, until the kernel took what the job
+        sent; a server that takes nothing for ``io_timeout`` seconds is
+        dropped (gearmand re-queues a job whose answer it never got)."""
+        engine = slot._engine
+        deadline = time.monotonic() + engine.io_timeout
+        while engine.flush() > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("a job server took no output for %g s: dropping the connection",
+                            engine.io_timeout)
+                engine.close()
+                return
+            await self._wait_io(slot, left)
+
+    async def _run_job(self, slot: _Slot, job: GearmanJob) -> None:
+        engine = slot._engine
         fn = self._functions.get(job._function)
         try:
             if fn is None:
-                job.sendFail()
+                engine.settle(job, None, _core.NO_CALLBACK, slot._exceptions)
                 return
             try:
                 result = fn(job)
@@ -509,19 +540,11 @@ class AsyncGearmanWorker:
                     job.sendFail()
                 raise
             except Exception as exc:    # the worker goes on; the client is told
-                log.exception("job %s of %r raised", job.handle(), job.functionName())
-                if not job._finished:
-                    job.sendException(f"{type(exc).__name__}: {exc}")
+                engine.settle(job, None, exc, slot._exceptions)
                 return
-            if not job._finished:
-                try:
-                    data = _to_bytes(result, "result")
-                except InvalidTypeError as exc:
-                    # a result that is not bytes-like fails the job (it must not
-                    # stay assigned to this worker unanswered)
-                    log.error("job %s of %r: %s", job.handle(), job.functionName(), exc)
-                    job.sendException(f"{type(exc).__name__}: {exc}")
-                    return
-                job.sendComplete(data)
+            # the one outcome routine: a result that cannot be sent (not
+            # bytes-like, not encodable) fails the job instead of leaving it
+            # assigned to this worker unanswered
+            engine.settle(job, result, None, slot._exceptions)
         except GearmanError as exc:
             log.warning("could not report job %s: %s", job.handle(), exc)

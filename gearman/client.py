@@ -148,16 +148,6 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         self._error = ""
         self._errno = 0
 
-    def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, GearmanError):
-            self._rc = exc.code
-            self._error = str(exc)
-            self._errno = getattr(exc, "errno", None) or 0
-        elif isinstance(exc, OSError):
-            self._rc = C.GEARMAN_ERRNO
-            self._error = str(exc)
-            self._errno = exc.errno or 0
-
     def returnCode(self) -> int:
         """Return the code of the last operation (``GEARMAN_SUCCESS``, ``GEARMAN_TIMEOUT``...)."""
         return self._rc
@@ -201,10 +191,10 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         return True
 
     def _servers(self) -> None:
+        """No server added: the servers GEARMAN_SERVERS names (the core's one fallback)."""
         if not self._engine.servers:
-            for host, port in env_servers():
+            for host, port in _core.default_servers():
                 self._engine.add_server(host, port)
-            self._engine.exceptions = True
 
     @property
     def servers(self) -> List[str]:

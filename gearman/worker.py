@@ -1,8 +1,11 @@
 """GearmanWorker and GearmanJob: PECL's worker API (PEP 8 aliases included).
 
-``work()`` waits for one job, runs its callback and reports the outcome; it
-returns True when the job completed and False otherwise, with
-``returnCode()`` saying why (``GEARMAN_TIMEOUT``, ``GEARMAN_WORK_FAIL``...).
+``work()`` waits for one job, runs its callback and answers the job; it
+returns True when a job was received and answered, whatever the callback did
+(a callback that raised is answered with WORK_EXCEPTION and logged with its
+traceback on the ``gearman.worker`` logger), and False only when no job could
+be handled, with ``returnCode()`` saying why (``GEARMAN_TIMEOUT``,
+``GEARMAN_NO_SERVERS``...). So ``while worker.work(): pass`` keeps serving.
 """
 from __future__ import annotations
 
@@ -164,6 +167,7 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
     def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
                  max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
         engine = _core.WorkerEngine()
+        engine.job_type = GearmanJob
         engine.ssl_context = ssl_context
         engine.connect_timeout = float(connect_timeout)
         engine.max_packet_size = int(max_packet_size)
@@ -327,31 +331,31 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
 
     # -- working
     def _default_servers(self) -> None:
-        """No server added: GEARMAN_SERVERS, else localhost:4730 (no I/O)."""
+        """No server added: the servers GEARMAN_SERVERS names (no I/O). With none,
+        work() reports GEARMAN_NO_SERVERS, as the client raises NoServersError."""
         if not self._engine.servers:
-            for host, port in env_servers() or parse_servers(None):
+            for host, port in _core.default_servers():
                 self._engine.add_server(host, port)
 
     def _grab(self) -> Optional[GearmanJob]:
         engine = self._engine
         self._default_servers()
         block = not (self._options & C.GEARMAN_WORKER_NON_BLOCKING)
-        found = engine.grab(self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0, block)
-        if found is None:
-            return None
-        conn, handle, function, unique, workload, reducer = found
-        return GearmanJob(self, conn, handle, function, unique, workload, reducer)
+        job: Optional[GearmanJob] = engine.grab(
+            self._timeout_ms / 1000.0 if self._timeout_ms >= 0 else -1.0, block)
+        if job is not None:
+            job._worker = self
+        return job
 
     def _work_one(self) -> bool:
-        """Wait for one job, run its callback, report the outcome.
+        """Wait for one job, run its callback, answer the job.
 
-        Returns True if the job completed; False otherwise, with returnCode()
+        Returns True when a job was received and answered, whatever the
+        callback did; False when no job could be handled, with returnCode()
         GEARMAN_TIMEOUT (no job in time), GEARMAN_NO_JOBS (non-blocking, none
-        ready), GEARMAN_WORK_FAIL / GEARMAN_WORK_EXCEPTION (the job failed),
-        GEARMAN_NO_REGISTERED_FUNCTIONS, GEARMAN_LOST_CONNECTION.  The steps
-        are compiled (``_core.WorkerEngine.work_one``, shared with serve());
-        outcomes other than a returned result come back to ``_run_job``,
-        ``_finish_job`` and ``_job_raised`` below.
+        ready), GEARMAN_NO_REGISTERED_FUNCTIONS, GEARMAN_NO_SERVERS,
+        GEARMAN_LOST_CONNECTION (the answer could not be sent)...  The steps
+        are compiled (``_core.WorkerEngine.work_one``, shared with serve()).
         """
         self._default_servers()
         with self._lock:
@@ -359,67 +363,9 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
         return rc == C.GEARMAN_SUCCESS
 
     def _run_job(self, job: GearmanJob) -> bool:
-        entry = self._callbacks.get(job._function)
-        if entry is None:
-            try:
-                job.sendFail()
-            except GearmanError as exc:
-                self._set(exc.code, str(exc))
-                return False
-            self._set(C.GEARMAN_INVALID_FUNCTION_NAME, f"no callback for {job.functionName()!r}")
-            return False
-        function, context = entry
-        try:
-            result = function(job, context)
-        except Exception as exc:   # the worker goes on; the client is told
-            return self._job_raised(job, exc)
-        return self._finish_job(job, result)
-
-    def _job_raised(self, job: GearmanJob, exc: Exception) -> bool:
-        """Report a callback's exception (WORK_EXCEPTION, or WORK_FAIL without the handler)."""
-        log.exception("callback for %r raised", job.functionName(), exc_info=exc)
-        try:
-            if not self._exceptions:
-                # gearmand 1.1 turns WORK_EXCEPTION into a NUL-terminated
-                # WORK_FAIL that libgearman clients never match: without
-                # the exception handler, report a plain failure.
-                if not job._finished:
-                    job.sendFail()
-                self._set(C.GEARMAN_WORK_FAIL, f"callback raised {exc!r}")
-                return False
-            if not job._finished:
-                job.sendException(f"{type(exc).__name__}: {exc}")
-        except GearmanError as err:
-            self._set(err.code, str(err))
-            return False
-        self._set(C.GEARMAN_WORK_EXCEPTION, f"callback raised {exc!r}")
-        return False
-
-    def _finish_job(self, job: GearmanJob, result: Any) -> bool:
-        """Report what a callback returned (WORK_COMPLETE, or what it set)."""
-        try:
-            if job._finished:
-                self._set(job._rc)
-                return job._rc == C.GEARMAN_SUCCESS
-            if job._rc != C.GEARMAN_SUCCESS:
-                job.sendFail()
-                self._set(C.GEARMAN_WORK_FAIL, "job failed")
-                return False
-            try:
-                data = _to_bytes(result, "callback result")
-            except InvalidTypeError as exc:
-                # reported like an exception in the callback: the job must not
-                # stay assigned to this worker unanswered
-                return self._job_raised(job, exc)
-            job.sendComplete(data)
-        except LostConnectionError as exc:
-            self._set(exc.code, str(exc))
-            return False
-        except GearmanError as exc:
-            self._set(exc.code, str(exc))
-            return False
-        self._set(C.GEARMAN_SUCCESS)
-        return True
+        """Run the callback of a job already grabbed and answer it (as work() does)."""
+        rc: int = self._engine.run_job(self, job)
+        return rc == C.GEARMAN_SUCCESS
 
     def wait(self) -> bool:
         """Wait (up to the timeout) for activity from a server, for non-blocking use.

@@ -243,3 +243,71 @@ def test_async_worker_drains_on_sigterm(gearmand, fn, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_large_result_to_a_stalled_server_does_not_block_the_loop(run, gearmand_factory, fn):
+    """A result the server does not take (SIGSTOP) is written as the socket takes
+    it: the event loop keeps running other coroutines meanwhile, and the result
+    goes out once the server resumes."""
+    server = gearmand_factory()
+    big = b"r" * (32 * 1024 * 1024)
+    ticks = []
+    returned = asyncio.Event()
+
+    def job_fn(job):
+        server.pause()              # the server stops reading from here on
+        returned.set()
+        return big
+
+    async def ticker():
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    async def body():
+        w = AsyncGearmanWorker(server.address, concurrency=1)
+        w.register(fn, job_fn)
+        wt = asyncio.ensure_future(w.run())
+        tt = asyncio.ensure_future(ticker())
+        try:
+            c = gearman.GearmanClient()
+            c.addServer("127.0.0.1", server.port)
+            c.doBackground(fn, b"x")
+            c.close()
+            await asyncio.wait_for(returned.wait(), 10)
+            before = len(ticks)
+            await asyncio.sleep(1.0)
+            # a loop blocked in a send would not have run the ticker at all
+            assert len(ticks) - before >= 10
+            server.resume()
+            assert await asyncio.wait_for(_jobs_done(w, 1), 20)
+        finally:
+            server.resume()
+            tt.cancel()
+            w.stop()
+            await asyncio.wait_for(wt, 20)
+        assert w.jobs_done == 1
+
+    run(body())
+
+
+async def _jobs_done(w, n):
+    while w.jobs_done < n:
+        await asyncio.sleep(0.02)
+    return True
+
+
+def test_unencodable_result_fails_the_job_and_the_slot_goes_on(run, gearmand, fn):
+    """A result UTF-8 cannot encode (a lone surrogate) ends its job with
+    WORK_EXCEPTION naming the cause; the same worker slot serves the next job."""
+    def job_fn(job):
+        return "bad \udc80" if job.workload() == b"poison" else b"ok"
+
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            with pytest.raises(errors.JobExceptionError) as ei:
+                await c.do_normal(fn, b"poison", timeout=10)
+            assert b"UnicodeEncodeError" in ei.value.payload
+            assert await c.do_normal(fn, b"fine", timeout=10) == b"ok"
+
+    run(with_worker(gearmand.address, {fn: job_fn}, body, concurrency=1))

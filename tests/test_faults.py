@@ -381,8 +381,9 @@ def test_restart_during_a_foreground_job(gearmand_factory, fn):
     cth.start()
     try:
         assert holding.wait(10)
+        # the worker may start the job before the client thread read JOB_CREATED
+        assert wait_until(lambda: old.jobHandle().startswith("H:"))
         old_handle = old.jobHandle()
-        assert old_handle.startswith("H:")
         server.restart()                        # SIGTERM; queues and registrations gone
         cth.join(15)
         assert not cth.is_alive()

@@ -109,7 +109,10 @@ def test_callback_exception_is_reported_and_worker_goes_on(client, worker, fn):
     assert b"ValueError: bad workload" in ei.value.payload
     assert client.doNormal(fn, b"fine") == b"good"
     th.join(10)
-    assert results == [False, True]
+    # a job answered is a job handled, whatever its callback did (docs/api.md):
+    # the README's ``while worker.work(): pass`` goes on after a raising job
+    assert results == [True, True]
+    assert worker.returnCode() == gearman.GEARMAN_SUCCESS
 
 
 def test_grab_job_without_callback(client, worker, fn):
@@ -594,3 +597,51 @@ def test_serve_reports_every_kind_of_callback_outcome(client, gearmand, fn):
     # stayed assigned to the worker, unanswered, before)
     assert results["badtype"][0] == "exc" and b"InvalidTypeError" in results["badtype"][1]
     assert results["nocb"][0] == "fail"
+
+
+def test_readme_worker_loop_survives_a_raising_job(client, gearmand, fn):
+    """The README's loop, ``while worker.work(): pass``: a job whose callback
+    raises is answered (WORK_EXCEPTION) and the loop serves the next job."""
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+
+    def cb(job, ctx):
+        if job.workload() == b"raise":
+            raise RuntimeError("this job fails")
+        return job.workload()[::-1]
+
+    w.addFunction(fn, cb)
+    served = []
+
+    def loop():
+        while w.work():
+            served.append(w.returnCode())
+
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    try:
+        with pytest.raises(errors.JobExceptionError):
+            client.doNormal(fn, b"raise")
+        assert client.doNormal(fn, b"abc") == b"cba"
+        assert th.is_alive()        # the loop did not end on the raising job
+        assert served[:2] == [gearman.GEARMAN_SUCCESS, gearman.GEARMAN_SUCCESS]
+    finally:
+        w.stop()
+        th.join(10)
+        w.close()
+    assert not th.is_alive()
+
+
+def test_unencodable_result_fails_the_job_and_work_goes_on(client, worker, fn):
+    """A str result UTF-8 cannot encode (a lone surrogate) fails that job with
+    WORK_EXCEPTION naming the cause; the worker goes on with the next job."""
+    worker.addFunction(fn, lambda job, ctx: "bad \udc80" if job.workload() == b"poison" else "ok")
+    results = []
+    th = threading.Thread(target=lambda: results.extend([worker.work(), worker.work()]))
+    th.start()
+    with pytest.raises(errors.JobExceptionError) as ei:
+        client.doNormal(fn, b"poison")
+    assert b"UnicodeEncodeError" in ei.value.payload
+    assert client.doNormal(fn, b"fine") == b"ok"
+    th.join(10)
+    assert results == [True, True]

@@ -74,7 +74,9 @@ static inline uint64_t gm_mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/* FNV-1a 64 over a byte range, continuing from h. */
+/* FNV-1a 64: the offset basis a hash starts from, and one byte range hashed
+ * continuing from h. */
+#define GM_FNV_OFFSET 0xcbf29ce484222325ULL
 static inline uint64_t gm_fnv1a(uint64_t h, const unsigned char *p, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }

@@ -166,7 +166,7 @@ cdef class Connection:
         self.port = port
         self.key = f"{host.lower()}:{port}"
         kb = self.key.encode("utf-8")
-        self.seed = gm_mix64(gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
+        self.seed = gm_mix64(gm_fnv1a(GM_FNV_OFFSET,
                                       <const unsigned char *>PyBytes_AS_STRING(kb),
                                       <size_t>PyBytes_GET_SIZE(kb)))
         self.sock = None
@@ -441,6 +441,3 @@ cdef class Connection:
             except OSError:
                 pass
         return 0
-
-    def _close(self):
-        self.close()

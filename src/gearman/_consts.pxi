@@ -84,9 +84,11 @@ cdef enum ReturnCode:
     RC_SUCCESS = 0
     RC_IO_WAIT = 1
     RC_SHUTDOWN = 2
+    RC_ERRNO = 4
     RC_INVALID_PACKET = 10
     RC_UNEXPECTED_PACKET = 11
     RC_GETADDRINFO = 12
+    RC_NO_ACTIVE_FDS = 7
     RC_NO_SERVERS = 13
     RC_LOST_CONNECTION = 14
     RC_SERVER_ERROR = 18
@@ -96,6 +98,7 @@ cdef enum ReturnCode:
     RC_WORK_EXCEPTION = 23
     RC_WORK_FAIL = 24
     RC_COULD_NOT_CONNECT = 26
+    RC_INVALID_FUNCTION_NAME = 31
     RC_DATA_TOO_LARGE = 30
     RC_NO_REGISTERED_FUNCTIONS = 34
     RC_NO_JOBS = 35
@@ -104,6 +107,38 @@ cdef enum ReturnCode:
     RC_QUEUE_ERROR = 42
     RC_TIMEOUT = 47
     RC_INVALID_ARGUMENT = 49
+
+# Deadlines (monotonic seconds) have two special values.
+cdef enum:
+    DEADLINE_NONE = -1              # wait as long as it takes
+    DEADLINE_NOW = -2               # do what is possible now, never wait
+
+# EngineBase._poll_round(): what one round saw.
+cdef enum PollResult:
+    POLL_NOTHING = 1                # no connection, timer or wake-up fd to wait on
+    POLL_EVENTS = 2                 # something was ready and has been handled
+    POLL_TIMER = 3                  # a connect deadline or a retry time ended the wait
+    POLL_TIMEOUT = 4                # the caller's deadline passed (DEADLINE_NOW: nothing ready)
+    POLL_WOKEN = 5                  # the wake-up fd fired (stop(), a signal)
+    POLL_INTERRUPTED = 6            # poll() was interrupted; signal handlers ran
+    POLL_PAUSED = 7                 # a callback asked runTasks to pause (client)
+
+# EngineBase._poll_round() flags.
+cdef enum:
+    PF_WAKE = 1                     # also wait on the wake-up fd
+    PF_RETRY_TIMERS = 2             # end the wait when a down server is due for a retry
+    PF_NO_DISPATCH = 4              # read into the buffers, leave the packets there
+    PF_NO_BACKOFF = 8               # a failure in this round is not a connect failure
+    PF_WRITING = 16                 # a round to write: done once ``only`` has nothing left to send
+
+# EngineBase._conn_failed() modes.
+cdef enum:
+    FAIL_BACKOFF = 1                # count a failure and keep the server down a while
+    FAIL_REROUTE = 2                # requests never sent go to another server (client)
+
+# A client routes with a 64-bit mask of the servers tried per request.
+cdef enum:
+    MAX_CLIENT_SERVERS = 64
 
 # A connection that received within this many seconds is not checked for an
 # EOF before reuse (ClientEngine._check_idle).

@@ -141,3 +141,13 @@ def validate_function_name(name):
 def validate_unique(unique):
     """Return a caller-given unique as validated bytes (<= 64 bytes, no NUL)."""
     return _unique_bytes(unique)
+
+
+cdef inline uint64_t _route_hash(bytes function, const unsigned char *key, size_t n) noexcept:
+    """The rendezvous key of a job: FNV-1a 64 of the function name, then (after a
+    separator byte) of ``key``, the unique or, for the unique "-", the workload."""
+    cdef uint64_t h = gm_fnv1a(GM_FNV_OFFSET, <const unsigned char *>PyBytes_AS_STRING(function),
+                               <size_t>PyBytes_GET_SIZE(function))
+    if n == 0:
+        return h
+    return gm_fnv1a(h ^ 0xff, key, n)

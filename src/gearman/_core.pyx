@@ -1,7 +1,8 @@
 # cython: language_level=3
 """The compiled core of cygearman: packet codec, connections and engines.
 
-Assembled from focused fragments by ``include`` (declarations in _core.pxd).
+Assembled from focused fragments by ``include``; each fragment's classes are
+declared in the .pxd of the same name (see _core.pxd). docs/design.md maps them.
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
@@ -43,9 +44,10 @@ include "_unique.pxi"
 include "_connection.pxi"
 include "_task.pxi"
 include "_batch.pxi"
-include "_engine.pxi"
-include "_client.pxi"
-include "_worker.pxi"
+include "_engine_base.pxi"
+include "_client_engine.pxi"
+include "_worker_engine.pxi"
+include "_caller.pxi"
 
 # Task kinds for ClientEngine.new_request
 KIND_STATUS = TASK_STATUS
@@ -56,3 +58,8 @@ POLL_IN = POLLIN
 POLL_OUT = POLLOUT
 EVENTS = ("none", "created", "data", "warning", "status", "complete", "fail", "exception",
           "workload")
+# task states (Task.state), for the facades that translate them
+TASK_STATE_NEW = TS_NEW
+TASK_STATE_QUEUED = TS_QUEUED
+TASK_STATE_CREATED = TS_CREATED
+TASK_STATE_DONE = TS_DONE

@@ -1,7 +1,9 @@
-# ClientEngine: the connections of one client, task routing, reply matching
-# and the blocking event loop that drives them (poll with the GIL released).
-# Routing and matching are plain state here, so an asyncio driver can feed
-# the same connections later without duplicating any of it.
+# ClientEngine: routing a client's requests to servers (rendezvous hashing for
+# caller-given uniques), matching the replies (a FIFO per connection for
+# JOB_CREATED / STATUS_RES / ECHO_RES / OPTION_RES / ERROR, a handle map for
+# WORK_*), and settling the requests of a failed connection. The connections
+# and the poll loop are EngineBase's; the blocking calls (run, do*, jobStatus)
+# and gearman.aio's pump() both drive them through _poll_round.
 
 class _CallbackAbort(Exception):
     """Internal: a user callback raised; the engine unwinds and re-raises it."""
@@ -18,62 +20,26 @@ cdef object _lost(Connection c, Task t, object cause=None):
 
 
 @cython.final
-cdef class ClientEngine:
-    """The compiled engine behind ``GearmanClient``: servers, tasks, event loop."""
+cdef class ClientEngine(EngineBase):
+    """The compiled engine behind ``GearmanClient``: routing, the task table and
+    reply matching, on the connections and poll loop of :class:`EngineBase`."""
 
-    cdef public list servers            # Connection objects, in the order added
-    cdef public int timeout_ms          # whole-call limit, ms; -1 = none
-    cdef public double connect_timeout  # seconds per connect attempt (never infinite)
-    cdef public Py_ssize_t max_packet_size
-    cdef public bint exceptions         # send OPTION_REQ "exceptions" on connect
-    cdef public bint generate_unique    # make a unique when none is given
-    cdef public object ssl_context
-    cdef public object client_id        # bytes sent with SET_CLIENT_ID, or None
-    cdef Py_ssize_t rr                  # round-robin cursor for jobs without a unique
-    cdef dict handle_servers            # recent handle -> Connection (bounded)
-    cdef object _fn_key                 # the last function name given (str or bytes)...
-    cdef bytes _fn_bytes                # ...validated and encoded
-    cdef object _h_key                  # the last job handle given to jobStatus...
-    cdef bytes _h_bytes                 # ...validated and encoded
-    cdef list handle_ring               # those handles in the order first seen: a ring
-    cdef Py_ssize_t ring_pos            # the ring's oldest slot once it is full
-    cdef public Py_ssize_t handle_memory
-    cdef public Py_ssize_t outstanding  # tasks submitted and not finished
-    cdef pollfd *pfds
-    cdef Py_ssize_t pfds_alloc
-    cdef public object paused           # (task, event) awaiting re-delivery, or None
-    cdef public int pause_code
-    cdef object cb_exc                  # exception raised by a callback
-    cdef type _task_type                # class of new tasks (the facade's GearmanTask)
-    cdef public list finished_log       # tasks finished since take_finished(), or None: off
-    cdef int fork_gen                   # _fork_generation these connections belong to
-
-    def __cinit__(self):
-        self.servers = []
+    def __cinit__(self, *args, **kwargs):
+        self.max_servers = MAX_CLIENT_SERVERS
         self.timeout_ms = -1
-        self.connect_timeout = 5.0
-        self.max_packet_size = DEFAULT_MAX_PACKET
         self.exceptions = True
         self.generate_unique = True
-        self.ssl_context = None
-        self.client_id = None
         self.rr = 0
         self.handle_servers = {}
         self.handle_ring = []
         self.ring_pos = 0
         self.handle_memory = 100000
         self.outstanding = 0
-        self.pfds = NULL
-        self.pfds_alloc = 0
         self.paused = None
         self.pause_code = 0
         self._task_type = Task
         self.finished_log = None
         self.fork_gen = _fork_generation
-
-    def __dealloc__(self):
-        if self.pfds != NULL:
-            PyMem_Free(self.pfds)
 
     @property
     def task_type(self):
@@ -113,27 +79,12 @@ cdef class ClientEngine:
             self.finished_log = []
         return 0
 
-    def add_server(self, str host, int port):
-        """Add a server (no I/O); returns its Connection (the existing one if a duplicate)."""
-        cdef Connection c
-        key = f"{host.lower()}:{port}"
-        for c in self.servers:
-            if c.key == key:
-                return c
-        if len(self.servers) >= 64:
-            raise InvalidArgumentError("a client supports at most 64 servers")
-        c = Connection(host, port, self.connect_timeout, self.max_packet_size, self.ssl_context)
-        self.servers.append(c)
-        return c
-
     def close(self):
         """Close every connection; tasks in flight end with LostConnectionError."""
         cdef Connection c
         for c in self.servers:
             if c.state != CS_DISCONNECTED:
-                self._server_failed(c, LostConnectionError("client closed", server=c.key), False)
-            c.failures = 0
-            c.down_until = 0.0
+                self._conn_failed(c, LostConnectionError("client closed", server=c.key), 0)
 
     # -- task creation -----------------------------------------------------------
 
@@ -168,18 +119,12 @@ cdef class ClientEngine:
             if u == b"-":
                 # gearmand coalesces "-" on the workload bytes: route by them.
                 mv = _as_buffer(t._workload)
-                t.route_hash = gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
-                                        <const unsigned char *>PyBytes_AS_STRING(t._function),
-                                        <size_t>PyBytes_GET_SIZE(t._function))
-                if mv.shape[0]:
-                    t.route_hash = gm_fnv1a(t.route_hash ^ 0xff, &mv[0], <size_t>mv.shape[0])
+                t.route_hash = _route_hash(t._function, &mv[0] if mv.shape[0] else NULL,
+                                           <size_t>mv.shape[0])
             else:
-                t.route_hash = gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
-                                        <const unsigned char *>PyBytes_AS_STRING(t._function),
-                                        <size_t>PyBytes_GET_SIZE(t._function))
-                t.route_hash = gm_fnv1a(t.route_hash ^ 0xff,
-                                        <const unsigned char *>PyBytes_AS_STRING(u),
-                                        <size_t>PyBytes_GET_SIZE(u))
+                t.route_hash = _route_hash(t._function,
+                                           <const unsigned char *>PyBytes_AS_STRING(u),
+                                           <size_t>PyBytes_GET_SIZE(u))
         if not _is_background(cmd):
             t._chunks = []
         return t
@@ -372,8 +317,6 @@ cdef class ClientEngine:
         call that timed out: if it died meanwhile, the next call must go to a
         fresh connection, not fail as "outcome unknown" on the dead one.
         """
-        cdef pollfd p
-        cdef int r
         if c.state != CS_CONNECTED or c.tls is not None or not self._idle(c):
             return 0
         if gm_monotonic() - c.last_recv < IDLE_CHECK_AFTER:
@@ -382,19 +325,9 @@ cdef class ClientEngine:
             # server that died in that window makes the call's outcome unknown
             # (LostConnectionError) instead of sending it to a fresh connection.
             return 0
-        p.fd = c.fd
-        p.events = POLLIN
-        p.revents = 0
-        r = gm_poll(&p, 1, 0)
-        if r > 0 and p.revents:
-            try:
-                c.fill()
-                self._drain(c)
-            except GearmanError as e:
-                self._server_failed(c, e, True)
-                # the old connection failed, not a connect attempt: no backoff
-                c.failures = 0
-                c.down_until = 0.0
+        # one look, no wait: an EOF (or a late answer) already there is handled
+        # now; the old connection failed, not a connect attempt: no backoff
+        self._poll_round(DEADLINE_NOW, c, PF_NO_BACKOFF)
         return 0
 
     cdef int _write_task(self, Connection c, Task t) except -1:
@@ -432,7 +365,7 @@ cdef class ClientEngine:
                     self._check_idle(c)
                 self._connect(c)
             except GearmanError as e:
-                self._server_failed(c, e, True)
+                self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
                 continue
             self._write_task(c, t)
             return 0
@@ -463,7 +396,7 @@ cdef class ClientEngine:
         try:
             self._connect(c)
         except GearmanError as e:
-            self._server_failed(c, e, True)
+            self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
             self._finish_error(t, e)
             return 0
         self._write_task(c, t)
@@ -532,23 +465,21 @@ cdef class ClientEngine:
         # A queued task stays in its connection's FIFO so that the answers of
         # the requests behind it still match; its answer is dropped on arrival.
 
-    cdef int _server_failed(self, Connection c, object exc, bint reroute) except -1:
-        """A connection broke: reroute what was never sent, fail what was."""
+    cdef int _on_failure(self, Connection c, object exc, int how) except -1:
+        """Settle the requests of a connection that failed: those whose bytes the
+        kernel never took are rerouted (FAIL_REROUTE) or fail with the
+        connection's error; those it took end "outcome unknown"."""
         cdef Task t
         cdef list again = []
         cdef object entry
-        c.close()
-        c.failures += 1
-        c.down_until = gm_monotonic() + _backoff(c.failures)
-        c.last_error = exc
+        cdef list again_batch = []
+        cdef BatchRun run
+        cdef Py_ssize_t k, i
+        cdef bint reroute = how & FAIL_REROUTE
         pend = c.pending.items_in_order()
         handles = c.handles
         c.pending = Fifo()
         c.handles = {}
-        c.wbuf.clear()
-        cdef list again_batch = []
-        cdef BatchRun run
-        cdef Py_ssize_t k, i
         for entry in pend:
             if type(entry) is BatchRun:
                 run = <BatchRun>entry
@@ -613,7 +544,7 @@ cdef class ClientEngine:
             return 1
         return 0
 
-    cdef int _drain(self, Connection c) except -1:
+    cdef int _on_data(self, Connection c) except -1:
         """Dispatch every whole packet buffered on c; 1 if a callback paused."""
         while c.state == CS_CONNECTED and c.reader._next():
             c.failures = 0              # a valid packet: the server is healthy
@@ -796,17 +727,6 @@ cdef class ClientEngine:
 
     # -- the blocking loop -------------------------------------------------------
 
-    cdef int _ensure_pfds(self, Py_ssize_t n) except -1:
-        cdef pollfd *p
-        if n <= self.pfds_alloc:
-            return 0
-        p = <pollfd *>PyMem_Realloc(self.pfds, <size_t>(n * sizeof(pollfd)))
-        if p == NULL:
-            raise MemoryError()
-        self.pfds = p
-        self.pfds_alloc = n
-        return 0
-
     cdef bint _done(self, list wait):
         cdef Task t
         if wait is None:
@@ -823,34 +743,11 @@ cdef class ClientEngine:
         finished, GEARMAN_PAUSE when a callback paused, else GEARMAN_IO_WAIT.
         """
         try:
-            return self._run(wait, -2.0)
+            return self._run(wait, DEADLINE_NOW)
         except _CallbackAbort:
             e = self.cb_exc
             self.cb_exc = None
             raise e
-
-    def wait_ready(self, double timeout=-1.0):
-        """Block until some connection is readable or writable; False on timeout."""
-        cdef Connection c
-        cdef Py_ssize_t nfds = 0
-        cdef int rc, ms = -1 if timeout < 0 else <int>(timeout * 1000.0)
-        self._ensure_pfds(len(self.servers))
-        for c in self.servers:
-            if c.state == CS_DISCONNECTED:
-                continue
-            self.pfds[nfds].fd = c.fd
-            self.pfds[nfds].events = POLLIN | (POLLOUT if c.writable_wanted() else 0)
-            self.pfds[nfds].revents = 0
-            nfds += 1
-        if nfds == 0:
-            raise GearmanError("no connection to wait on", code=7)
-        while True:
-            with nogil:
-                rc = gm_poll(self.pfds, nfds, ms)
-            if rc < 0 and GM_EINTR(gm_sockerr()):
-                PyErr_CheckSignals()
-                continue
-            return rc > 0
 
     def run(self, list wait=None, double timeout=-1.0):
         """Drive I/O until every task in ``wait`` (default: all) finished.
@@ -859,7 +756,7 @@ cdef class ClientEngine:
         Raises GearmanTimeoutError when ``timeout`` (seconds, <0 = none) passes;
         a callback's exception propagates.
         """
-        cdef double deadline = -1.0
+        cdef double deadline = DEADLINE_NONE
         if timeout >= 0:
             deadline = gm_monotonic() + timeout
         try:
@@ -869,14 +766,24 @@ cdef class ClientEngine:
             self.cb_exc = None
             raise e
 
+    cdef object _timeout_error(self, list wait):
+        """The error of a call whose deadline passed, naming what it waited for:
+        the server's answer, or (once the server accepted a foreground job) a
+        worker to finish it."""
+        cdef Task t
+        if wait is not None:
+            for t in wait:
+                if t.state == TS_CREATED:
+                    return GearmanTimeoutError(
+                        f"timed out waiting for a worker to finish job {t._handle} "
+                        f"(the server {t.conn.key if t.conn is not None else ''} accepted it)",
+                        code=RC_TIMEOUT, handle=t._handle)
+        return GearmanTimeoutError("timed out waiting for the job server", code=RC_TIMEOUT)
+
     cdef int _run(self, list wait, double deadline) except -1:
         cdef Connection c
         cdef Task t
-        cdef Py_ssize_t i, n, nfds
-        cdef int ms, rc, err, ev
-        cdef short rev
-        cdef double now, rem
-        cdef list conns
+        cdef int ev, r
         self._check_fork()
         if self.paused is not None:
             t, ev, data = self.paused
@@ -885,100 +792,35 @@ cdef class ClientEngine:
             if self._deliver(t, ev):
                 return RC_PAUSE
         while True:
+            # packets left buffered by a pause or an earlier call
             for c in self.servers:
                 if c.state == CS_CONNECTED and c.reader._end > c.reader._start:
                     try:
-                        if self._drain(c):
+                        if self._on_data(c):
                             return RC_PAUSE
                     except GearmanError as e:
-                        self._server_failed(c, e, True)
+                        self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
             if self._done(wait):
                 return RC_SUCCESS
-            n = len(self.servers)
-            self._ensure_pfds(n)
-            conns = []
-            nfds = 0
-            for c in self.servers:
-                if c.state == CS_DISCONNECTED:
-                    continue
-                if c.state == CS_CONNECTED and c.wbuf.pending() > 0:
-                    try:
-                        c.flush()
-                    except GearmanError as e:
-                        self._server_failed(c, e, True)
-                        continue
-                self.pfds[nfds].fd = c.fd
-                self.pfds[nfds].revents = 0
-                self.pfds[nfds].events = c.poll_events()
-                conns.append(c)
-                nfds += 1
-            if self._done(wait):
-                return RC_SUCCESS
-            if nfds == 0:
+            r = self._poll_round(deadline, None, 0)
+            if r == POLL_PAUSED:
+                return RC_PAUSE
+            if r == POLL_NOTHING:
+                if self._done(wait):
+                    return RC_SUCCESS
                 # Every task should sit on a live connection; if none is left,
                 # nothing can finish them.
                 for c in self.servers:
-                    self._server_failed(c, LostConnectionError("no live connection"), False)
+                    self._conn_failed(c, LostConnectionError("no live connection"), 0)
                 if self._done(wait):
                     return RC_SUCCESS
                 raise LostConnectionError("no live connection is left to finish the request",
                                           code=RC_LOST_CONNECTION)
-            now = gm_monotonic()
-            ms = -1
-            if deadline == -2.0:
-                ms = 0                      # non-blocking: one look, no wait
-            elif deadline >= 0:
-                rem = deadline - now
-                if rem <= 0:
-                    raise GearmanTimeoutError("timed out waiting for the job server",
-                                              code=RC_TIMEOUT)
-                ms = <int>(rem * 1000.0) + 1
-            for c in conns:
-                if c.state == CS_CONNECTING or c.state == CS_HANDSHAKE:
-                    rem = c.connect_deadline - now
-                    if rem <= 0:
-                        self._server_failed(c, ServerUnavailable(
-                            f"connect to {c.key} timed out after {c.connect_timeout:g} s",
-                            code=RC_TIMEOUT, server=c.key), True)
-                        ms = 0
-                        continue
-                    if ms < 0 or rem * 1000.0 + 1 < ms:
-                        ms = <int>(rem * 1000.0) + 1
-            if deadline == -2.0:
-                ms = 0
-            with nogil:
-                rc = gm_poll(self.pfds, nfds, ms)
-            if rc < 0:
-                err = gm_sockerr()
-                if GM_EINTR(err):
-                    PyErr_CheckSignals()
-                    continue
-                raise OSError(err, _sockerr_text(err))
-            if rc == 0:
-                if deadline == -2.0:
-                    return RC_IO_WAIT
-                continue
-            for i in range(nfds):
-                rev = self.pfds[i].revents
-                if not rev:
-                    continue
-                c = <Connection>conns[i]
-                if c.state == CS_DISCONNECTED:
-                    continue
-                try:
-                    if c.state == CS_CONNECTING:
-                        c.finish_connect()
-                    elif c.state == CS_HANDSHAKE:
-                        c.do_handshake()
-                    else:
-                        if rev & POLLOUT:
-                            c.flush()
-                        if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
-                            c.fill()
-                            if self._drain(c):
-                                return RC_PAUSE
-                except GearmanError as e:
-                    self._server_failed(c, e, True)
+            if r == POLL_TIMEOUT:
+                if deadline == DEADLINE_NOW:
+                    return RC_SUCCESS if self._done(wait) else RC_IO_WAIT
+                if not self._done(wait):
+                    raise self._timeout_error(wait)
 
     # -- one-call paths for the blocking facade (no per-call Python glue) -----------
 
@@ -1000,63 +842,32 @@ cdef class ClientEngine:
 
     cdef int _wait_one(self, Task t, double deadline) except -1:
         """_run([t], deadline) for a do* or jobStatus call, leaner: while t sits
-        on a plain TCP connection that is up, poll that one socket.  Anything
-        else (a connect in progress, TLS, a paused runTasks, a failure that
-        moved t to another server) goes to the general loop, which also
+        on a plain TCP connection that is up, the round polls that one socket.
+        Anything else (a connect in progress, TLS, a paused runTasks, a failure
+        that moved t to another server) goes to the general loop, which also
         handles whatever the other connections have."""
         cdef Connection c
-        cdef pollfd p
-        cdef int ms, rc, err
-        cdef short rev
-        cdef double rem
-        if self.paused is not None or deadline == -2.0:
+        cdef int r
+        if self.paused is not None or deadline == DEADLINE_NOW:
             return self._run([t], deadline)
         while t.state != TS_DONE:
             c = t.conn
             if c is None or c.state != CS_CONNECTED or c.tls is not None:
                 return self._run([t], deadline)
-            try:
-                if c.reader._end > c.reader._start:
-                    # left by an earlier call (whole packets) or half a packet
-                    if self._drain(c):
+            if c.reader._end > c.reader._start:
+                # left by an earlier call (whole packets) or half a packet
+                try:
+                    if self._on_data(c):
                         return RC_PAUSE
-                    if t.state == TS_DONE or c is not t.conn or c.state != CS_CONNECTED:
-                        continue
-                if c.wbuf.pending() > 0:
-                    c.flush()
-            except GearmanError as e:
-                self._server_failed(c, e, True)
-                continue
-            ms = -1
-            if deadline >= 0:
-                rem = deadline - gm_monotonic()
-                if rem <= 0:
-                    raise GearmanTimeoutError("timed out waiting for the job server",
-                                              code=RC_TIMEOUT)
-                ms = <int>(rem * 1000.0) + 1
-            p.fd = c.fd
-            p.events = c.poll_events()
-            p.revents = 0
-            with nogil:
-                rc = gm_poll(&p, 1, ms)
-            if rc < 0:
-                err = gm_sockerr()
-                if GM_EINTR(err):
-                    PyErr_CheckSignals()
+                except GearmanError as e:
+                    self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
+                if t.state == TS_DONE or c is not t.conn or c.state != CS_CONNECTED:
                     continue
-                raise OSError(err, _sockerr_text(err))
-            rev = p.revents
-            if rc == 0 or not rev:
-                continue
-            try:
-                if rev & POLLOUT:
-                    c.flush()
-                if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
-                    c.fill()
-                    if self._drain(c):
-                        return RC_PAUSE
-            except GearmanError as e:
-                self._server_failed(c, e, True)
+            r = self._poll_round(deadline, c, 0)
+            if r == POLL_PAUSED:
+                return RC_PAUSE
+            if r == POLL_TIMEOUT and t.state != TS_DONE:
+                raise self._timeout_error([t])
         return RC_SUCCESS
 
     cdef list _job_status(self, object handle, double timeout):
@@ -1064,8 +875,8 @@ cdef class ClientEngine:
         the handle, or from every server for a handle this client did not make."""
         cdef Task t
         cdef Connection c
-        cdef list tasks = []
-        cdef double deadline = -1.0
+        cdef list tasks
+        cdef double deadline = DEADLINE_NONE
         cdef str hs
         if isinstance(handle, bytes):
             hs = (<bytes>handle).decode("utf-8", "surrogateescape")
@@ -1075,19 +886,32 @@ cdef class ClientEngine:
             raise InvalidTypeError(f"job handle must be str or bytes, not {type(handle).__name__}")
         if not self.servers:
             raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+        if timeout >= 0:
+            deadline = gm_monotonic() + timeout
         c = self.handle_servers.get(hs)
-        targets = (c,) if c is not None else tuple(self.servers)
-        for c in targets:
+        if c is None and len(self.servers) == 1:
+            c = <Connection>self.servers[0]
+        if c is not None:
+            # one server to ask (the one that issued the handle): no task list
+            t = self.new_request(TASK_STATUS, hs)
+            self.submit_to(c, t)
+            try:
+                self._wait_one(t, deadline)
+            except BaseException:
+                self.abandon(t)
+                raise
+            if t.error is not None:
+                raise t.error
+            if t._known:
+                return [True, t._running, t._numerator, t._denominator]
+            return [False, False, 0, 0]
+        tasks = []
+        for c in self.servers:
             t = self.new_request(TASK_STATUS, hs)
             self.submit_to(c, t)
             tasks.append(t)
-        if timeout >= 0:
-            deadline = gm_monotonic() + timeout
         try:
-            if len(tasks) == 1:
-                self._wait_one(<Task>tasks[0], deadline)
-            else:
-                self._run(tasks, deadline)
+            self._run(tasks, deadline)
         except BaseException:
             for t in tasks:
                 self.abandon(t)
@@ -1149,11 +973,9 @@ cdef class ClientEngine:
                     if u == b"#":
                         u = workload_hash_unique(b.workloads[i]).encode("ascii")
                         b.uniques[i] = u
-                    b.hash[i] = gm_fnv1a(gm_fnv1a(<uint64_t>0xcbf29ce484222325ULL,
-                                                  <const unsigned char *>PyBytes_AS_STRING(b.function),
-                                                  <size_t>PyBytes_GET_SIZE(b.function)) ^ 0xff,
-                                         <const unsigned char *>PyBytes_AS_STRING(u),
-                                         <size_t>PyBytes_GET_SIZE(u))
+                    b.hash[i] = _route_hash(b.function,
+                                            <const unsigned char *>PyBytes_AS_STRING(u),
+                                            <size_t>PyBytes_GET_SIZE(u))
         self._check_fork()
         self.outstanding += n
         for i in range(n):
@@ -1180,7 +1002,7 @@ cdef class ClientEngine:
                     self._check_idle(c)
                 self._connect(c)
             except GearmanError as e:
-                self._server_failed(c, e, True)
+                self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
                 continue
             break
         if hashed or b.uniques is not None:
@@ -1261,89 +1083,28 @@ cdef class ClientEngine:
         self.finished_log = []
         return out
 
-    def watch_list(self):
-        """``[(fd, events, generation)]`` for every open connection: what an event
-        loop must watch (POLLIN / POLLOUT bits) to drive this engine with pump()."""
-        cdef Connection c
-        return [(c.fd, c.poll_events(), c.generation) for c in self.servers
-                if c.state != CS_DISCONNECTED]
-
-    def next_deadline(self):
-        """Monotonic time of the earliest connect deadline, or -1.0 if none."""
-        cdef Connection c
-        cdef double d = -1.0
-        for c in self.servers:
-            if (c.state == CS_CONNECTING or c.state == CS_HANDSHAKE) and \
-                    (d < 0 or c.connect_deadline < d):
-                d = c.connect_deadline
-        return d
-
     def pump(self):
         """Do whatever I/O is possible now, without waiting: finish connects and
         handshakes, write pending output, read and dispatch what arrived, and
         fail connections whose connect deadline passed.  Returns GEARMAN_PAUSE if a
         callback paused, else GEARMAN_SUCCESS.  A callback's exception propagates."""
         cdef Connection c
-        cdef Py_ssize_t i, nfds = 0
-        cdef list conns = []
-        cdef short rev
-        cdef int rc, err
-        cdef double now = gm_monotonic()
+        cdef int r
         self._check_fork()
         try:
-            for c in list(self.servers):
-                if (c.state == CS_CONNECTING or c.state == CS_HANDSHAKE) and \
-                        c.connect_deadline <= now:
-                    self._server_failed(c, ServerUnavailable(
-                        f"connect to {c.key} timed out after {c.connect_timeout:g} s",
-                        code=RC_TIMEOUT, server=c.key), True)
-            self._ensure_pfds(len(self.servers))
             for c in self.servers:
-                if c.state == CS_DISCONNECTED:
-                    continue
                 if c.state == CS_CONNECTED and c.reader._end > c.reader._start:
                     try:
-                        if self._drain(c):
+                        if self._on_data(c):
                             return RC_PAUSE
                     except GearmanError as e:
-                        self._server_failed(c, e, True)
-                        continue
-                if c.state == CS_CONNECTED and c.wbuf.pending() > 0:
-                    try:
-                        c.flush()
-                    except GearmanError as e:
-                        self._server_failed(c, e, True)
-                        continue
-                self.pfds[nfds].fd = c.fd
-                self.pfds[nfds].events = c.poll_events()
-                self.pfds[nfds].revents = 0
-                conns.append(c)
-                nfds += 1
-            if nfds == 0:
-                return RC_SUCCESS
-            rc = gm_poll(self.pfds, nfds, 0)
-            if rc <= 0:
-                return RC_SUCCESS
-            for i in range(nfds):
-                rev = self.pfds[i].revents
-                c = <Connection>conns[i]
-                if not rev or c.state == CS_DISCONNECTED:
-                    continue
-                try:
-                    if c.state == CS_CONNECTING:
-                        c.finish_connect()
-                    elif c.state == CS_HANDSHAKE:
-                        c.do_handshake()
-                    if c.state == CS_CONNECTED:
-                        if c.wbuf.pending() > 0:
-                            c.flush()
-                        if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
-                            c.fill()
-                            if self._drain(c):
-                                return RC_PAUSE
-                except GearmanError as e:
-                    self._server_failed(c, e, True)
-            return RC_SUCCESS
+                        self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
+            while True:
+                r = self._poll_round(DEADLINE_NOW, None, 0)
+                if r == POLL_PAUSED:
+                    return RC_PAUSE
+                if r != POLL_INTERRUPTED:
+                    return RC_SUCCESS
         except _CallbackAbort:
             e = self.cb_exc
             self.cb_exc = None

@@ -1,12 +1,12 @@
-# ClientCore: the fields of GearmanClient that its sequential calls touch, and
-# those calls' bodies, compiled.  gearman.client.GearmanClient subclasses it and
-# keeps the documented methods (doNormal, doBackground, jobStatus...), each one
-# line calling in here: a do* call is one Python frame, its lock, engine call
-# and PECL bookkeeping (returnCode / error / getErrno) are C.
+# The compiled base classes of the facade objects. ClientLock is their lock;
+# CallerState their PECL outcome bookkeeping (returnCode / error / getErrno)
+# and timeout; ClientCore holds the fields of GearmanClient that its
+# sequential calls touch, and those calls' bodies (a do* call is one Python
+# frame: its lock, engine call and bookkeeping are C); WorkerCore holds the
+# fields the worker's job loop (WorkerEngine.serve_jobs) reads for every job.
 
 
 cdef extern from "pythread.h":
-    ctypedef void *PyThread_type_lock
     ctypedef enum PyLockStatus:
         PY_LOCK_FAILURE = 0
         PY_LOCK_ACQUIRED = 1
@@ -27,10 +27,6 @@ cdef class ClientLock:
     method calls cost ~900 instructions per call).  Like RLock, its owner and
     count are guarded by the GIL; a waiting acquire releases the GIL and can be
     interrupted by a signal handler that raises (Ctrl-C)."""
-
-    cdef PyThread_type_lock _lock
-    cdef unsigned long _owner
-    cdef Py_ssize_t _count
 
     def __cinit__(self):
         self._lock = PyThread_allocate_lock()
@@ -109,29 +105,11 @@ cdef class ClientLock:
     def _is_owned(self):
         return self._count > 0 and self._owner == PyThread_get_thread_ident()
 
-    def _reset_after_fork(self):
-        """In a forked child: a fresh lock, held by nobody (the thread that may
-        have held it in the parent does not exist here)."""
-        if self._lock is not NULL:
-            PyThread_free_lock(self._lock)
-        self._lock = PyThread_allocate_lock()
-        if self._lock is NULL:
-            raise MemoryError("cannot allocate a lock")
-        self._owner = 0
-        self._count = 0
-
 
 cdef class CallerState:
     """What GearmanClient and GearmanWorker both keep in C: their lock and the
     PECL outcome of their last call (returnCode / error / getErrno), and their
     timeout (ms as set, and in seconds for the engine)."""
-
-    cdef ClientLock _lock_obj           # every call holds it (replaced in a forked child)
-    cdef public int _rc                 # returnCode()
-    cdef public object _error           # error(): False (fresh), '' or the text
-    cdef public int _errno              # getErrno()
-    cdef object _timeout_obj            # timeout() as set, ms (-1: none)
-    cdef double _timeout_s              # the same in seconds, -1.0: none
 
     def __cinit__(self, *args, **kwargs):
         self._lock_obj = ClientLock()
@@ -140,6 +118,19 @@ cdef class CallerState:
         self._errno = 0
         self._timeout_obj = -1
         self._timeout_s = -1.0
+
+    cpdef int _failed(self, object exc) except -1:
+        """Record a failed call's outcome: the GearmanError's code and text, or
+        GEARMAN_ERRNO and the errno of an OSError."""
+        if isinstance(exc, GearmanError):
+            self._rc = exc.code
+            self._error = str(exc)
+            self._errno = getattr(exc, "errno", None) or 0
+        elif isinstance(exc, OSError):
+            self._rc = RC_ERRNO
+            self._error = str(exc)
+            self._errno = exc.errno or 0
+        return 0
 
     property _lock:
         def __get__(self):
@@ -162,12 +153,6 @@ cdef class CallerState:
 cdef class ClientCore(CallerState):
     """Base of :class:`gearman.GearmanClient` (its state; see there)."""
 
-    cdef public ClientEngine _engine
-    cdef public object _job_handle      # doJobHandle()
-    cdef public list _new_tasks         # added by addTask*, not yet run by runTasks
-    cdef public list _cb_table          # the callbacks set (setCompleteCallback...)
-    cdef public bint _has_cb            # any of them set
-
     def __cinit__(self, *args, **kwargs):
         self._job_handle = ""
         self._new_tasks = []
@@ -188,7 +173,7 @@ cdef class ClientCore(CallerState):
         try:
             try:
                 if not engine.servers:
-                    self._servers()
+                    _add_env_servers(engine)
                 result = task_outcome(engine._do(cmd, function, workload, unique, self._timeout_s))
             except BaseException as exc:
                 self._failed(exc)
@@ -222,7 +207,7 @@ cdef class ClientCore(CallerState):
         try:
             try:
                 if not engine.servers:
-                    self._servers()
+                    _add_env_servers(engine)
                 status = engine._job_status(job_handle, self._timeout_s)
             except BaseException as exc:
                 self._failed(exc)
@@ -250,3 +235,32 @@ cdef class ClientCore(CallerState):
         self._error = ""
         self._errno = 0
         return task
+
+
+cdef class WorkerCore(CallerState):
+    """Base of :class:`gearman.GearmanWorker`: the fields its compiled job loop
+    (:meth:`WorkerEngine.serve_jobs`) reads and writes for every job, in C."""
+
+    def __cinit__(self, *args, **kwargs):
+        self._callbacks = {}
+        self._options = 0
+        self._exceptions = True
+
+
+cdef int _add_env_servers(EngineBase engine) except -1:
+    """No server was added: take the servers GEARMAN_SERVERS names (no I/O)."""
+    for host, port in default_servers():
+        engine.add_server(host, port)
+    return 0
+
+
+def default_servers():
+    """The servers ``GEARMAN_SERVERS`` names, as ``[(host, port)]`` ([] if unset):
+    the one fallback of every client and worker that was given no server."""
+    cdef str value = os.environ.get("GEARMAN_SERVERS", "").strip()
+    out = []
+    for part in value.split(","):
+        part = part.strip()
+        if part:
+            out.append(parse_server_spec(part, 4730))
+    return out
