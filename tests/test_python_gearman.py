@@ -972,3 +972,97 @@ def test_util_helpers():
     finally:
         a.close()
         b.close()
+
+
+# --- identifiers, complete, the one admin stack (issue 17) ----------------------------------
+
+def test_identifiers_serve_bytes_and_str_code():
+    from gearman.job import Identifier
+    job = GearmanJob(None, b"H:host:12", "resize", b"u-1", b"")
+    for value, text in ((job.handle, "H:host:12"), (job.task, "resize"), (job.unique, "u-1")):
+        assert type(value) is Identifier and isinstance(value, str)
+        raw = text.encode()
+        # bytes-style code (pygearman ports)
+        assert value.decode() == text and type(value.decode()) is str
+        assert value == raw and raw == value and not (value != raw)
+        assert bytes(value) == raw and b"<%s>" % value == b"<" + raw + b">"
+        assert value + b"!" == raw + b"!" and b"!" + value == b"!" + raw
+        assert {raw: 1}[value] == 1 and {value: 1}[raw] == 1 and raw in {value}
+        # str-style code (python-gearman 2.0.2 on Python 2)
+        assert value == text and {text: 1}[value] == 1
+        assert json.loads(json.dumps({"k": value})) == {"k": text}
+        assert "%s" % value == text and value + "," == text + "," and "," + value == "," + text
+        assert type(value + ",") is str
+    assert job.to_dict()["job_handle"] == b"H:host:12"
+    # not UTF-8: kept byte for byte
+    odd = GearmanJob(None, None, b"\xff\xfe", None, None).task
+    assert bytes(odd) == b"\xff\xfe" and odd == b"\xff\xfe"
+    # the documented limit: a non-ASCII identifier hashes as its str only
+    accented = GearmanJob(None, None, "caf\u00e9", None, None).task
+    assert accented == "caf\u00e9".encode() and {"caf\u00e9": 1}[accented] == 1
+    assert accented.decode() == "caf\u00e9"
+    assert GearmanJob(None, None, None, None, None).handle is None
+    # the PECL surface keeps plain str
+    assert issubclass(Identifier, str)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_complete_means_what_it_meant_in_python_gearman(background):
+    """2.0.2: background -> ``state in (JOB_CREATED)``; foreground -> COMPLETE or FAILED."""
+    expected = {JOB_UNKNOWN: False, "PENDING": False, JOB_CREATED: background,
+                JOB_FAILED: not background, JOB_COMPLETE: not background}
+    for state, complete in expected.items():
+        r = GearmanJobRequest(GearmanJob(None, None, "t", None, b""), background=background)
+        r.state = state
+        assert r.complete is complete, (background, state)
+
+
+def test_admin_client_is_a_view_on_gearman_admin(gearmand, fn):
+    import gearman.admin
+    admin = GearmanAdminClient([gearmand.address], poll_timeout=5)
+    assert isinstance(admin._admin, gearman.admin.Admin)
+    assert admin._admin.servers == [gearmand.address]
+    for bad in ("H:x\0y", "two words", "line\nbreak", ""):
+        with pytest.raises(errors.InvalidArgumentError):
+            admin.cancel_job(bad)
+    admin.poll_timeout = 3
+    assert admin._admin.timeout == 3 and admin.admin_client_timeout == 3
+    assert admin.get_version().startswith("OK ")
+    admin.shutdown()
+
+
+def test_legacy_worker_does_not_import_the_worker_module():
+    import ast
+    import inspect
+    from gearman import _legacy_worker
+    tree = ast.parse(inspect.getsource(_legacy_worker))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    from_gearman = {a.name for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module == "gearman" for a in node.names}
+    assert "gearman.worker" not in imported and "worker" not in from_gearman
+
+
+def test_worker_loop_internals_of_python_gearman(gearmand, gm_client, fn):
+    """establish_worker_connections / establish_connection / handler maps / set_job_lock."""
+    w = GearmanWorker([gearmand.address, "127.0.0.1:1"])
+    up, down = w.connection_list
+    assert w.establish_worker_connections() == [up]
+    assert sorted(c.gearman_port for c in w.randomized_connections) == sorted([gearmand.port, 1])
+    with pytest.raises(errors.ConnectionError):
+        w.establish_connection(down)
+    with pytest.raises(AssertionError):
+        w.establish_connection(GearmanConnection("elsewhere", 4730))
+    assert w.handler_to_connection_map == {} and not w.has_job_lock()
+    assert w.set_job_lock(object(), True) is False        # not one of this worker's handlers
+    w.shutdown()
+    c = GearmanClient([gearmand.address])
+    [conn] = c.connection_list
+    assert not conn.connected
+    assert c.establish_connection(conn) is conn and conn.connected
+    [(view, handler)] = c.connection_to_handler_map.items()
+    assert view == conn and c.handler_to_connection_map == {handler: conn}
+    assert handler.connection_manager is c
+    c.shutdown()
+    with pytest.raises(errors.ServerUnavailable):
+        c.poll_connections_until_stopped(c.connection_list, lambda any_activity: True, timeout=1)
