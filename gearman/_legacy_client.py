@@ -11,7 +11,7 @@ What the mixin needs from the class it is mixed into: ``self._engine`` (a
 ``gearman._core.ClientEngine``) and ``self._lock`` (a re-entrant lock,
 ``gearman._core.ClientLock``), as ``GearmanClient`` makes them.  It defines no ``__init__``.
 
-Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
+Differences from python-gearman, all deliberate (docs/migration.md, section 2):
 
 * A job the server refuses (``ERROR``, e.g. QUEUE_ERROR from ``maxqueue``)
   ends ``JOB_FAILED`` with ``request.error`` set, instead of waiting forever.

@@ -22,7 +22,7 @@ the MRO (the PECL one-job ``work``), plus the ``_host_list_given`` flag set by
 ``__init__``.  It defines no ``__init__`` and imports nothing from
 ``gearman.worker``.
 
-Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
+Differences from python-gearman, all deliberate (docs/migration.md, section 2):
 
 * ``register_task('name')`` and ``register_task(b'name')`` are the same
   function (pygearman died on the first job of a str registration).
@@ -481,7 +481,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                    data: Any) -> GearmanJob:
         """Build a job of ``job_class`` on the connection of ``command_handler`` (python-gearman)."""
         connection = self.handler_to_connection_map.get(command_handler)
-        return self.job_class(connection, job_handle, task, unique, data)
+        job: GearmanJob = self.job_class(connection, job_handle, task, unique, data)
+        return job
 
     def after_poll(self, any_activity: bool) -> bool:
         """Called before each round and after each wait; return False to leave ``work()``."""
@@ -603,6 +604,10 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             self.send_job_failure(current_job)
             return
         self._legacy_send(current_job, C.GEARMAN_COMMAND_WORK_EXCEPTION, payload, final=True)
+
+    def wait_until_updates_sent(self, multiple_gearman_jobs: Any,
+                                poll_timeout: Optional[float] = None) -> None:
+        """Return at once: each ``send_job_*`` already waited until the kernel took its packet."""
 
     _PECL_SENDERS = {
         C.GEARMAN_COMMAND_WORK_STATUS: "sendStatus",

@@ -9,7 +9,7 @@
   WORK_EXCEPTION in.  Worker: JOB_ASSIGN data in; WORK_DATA / WORK_WARNING /
   WORK_COMPLETE / WORK_EXCEPTION out.  Admin client: nowhere) and to nothing
   else (task names, uniques, handles, status numbers, admin text).
-* "Better than the forks" (PYTHON_GEARMAN_API.md 13-14), one test each.
+* "Better than the forks" (docs/migration.md, section 2), one test each.
 
 The connection failures are real: a proxy between client and gearmand drops
 or cuts connections (``_cut_proxy.py``), or gearmand is killed or restarted.
