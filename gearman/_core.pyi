@@ -41,6 +41,7 @@ KIND_ECHO: int
 POLL_IN: int
 POLL_OUT: int
 EVENTS: Tuple[str, ...]
+EVENT_INDEX: Dict[str, int]
 TASK_STATE_NEW: int
 TASK_STATE_QUEUED: int
 TASK_STATE_CREATED: int

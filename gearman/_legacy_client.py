@@ -11,7 +11,7 @@ What the mixin needs from the class it is mixed into: ``self._engine`` (a
 ``gearman._core.ClientEngine``) and ``self._lock`` (a re-entrant lock,
 ``gearman._core.ClientLock``), as ``GearmanClient`` makes them.  It defines no ``__init__``.
 
-Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
+Differences from python-gearman, all deliberate (docs/migration.md, section 2):
 
 * A job the server refuses (``ERROR``, e.g. QUEUE_ERROR from ``maxqueue``)
   ends ``JOB_FAILED`` with ``request.error`` set, instead of waiting forever.
@@ -34,7 +34,7 @@ Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from gearman import _core
 from gearman.connection import GearmanConnection, add_server_with_tls
@@ -48,13 +48,14 @@ from gearman.constants import (
     PRIORITY_NONE,
 )
 from gearman.errors import (
+    ConnectionError as _GearmanConnectionError,
     ExceededConnectionAttempts,
     GearmanError,
     GearmanTimeoutError,
     ServerError,
     ServerUnavailable,
 )
-from gearman.job import GearmanJobRequest
+from gearman.job import GearmanJobRequest, as_identifier
 from gearman.protocol import submit_cmd_for_background_priority
 from gearman.util import disambiguate_server_parameter, host_tls_context
 
@@ -63,11 +64,11 @@ __all__ = ["LegacyClientMixin", "RANDOM_UNIQUE_BYTES"]
 #: python-gearman's ``gearman.client.RANDOM_UNIQUE_BYTES``.
 RANDOM_UNIQUE_BYTES = 16
 
-# engine task states (src/gearman/_consts.pxi)
-_TS_QUEUED = 1
-_TS_CREATED = 2
-_TS_DONE = 3
-_EV = {name: i for i, name in enumerate(_core.EVENTS)}
+# the core's task states (Task.state), exported by gearman._core
+_TS_QUEUED = _core.TASK_STATE_QUEUED
+_TS_CREATED = _core.TASK_STATE_CREATED
+_TS_DONE = _core.TASK_STATE_DONE
+_EV = _core.EVENT_INDEX
 
 
 def _check_multiple(requests: Any, what: str = "job requests") -> None:
@@ -87,8 +88,10 @@ def _incomplete_in_time(request: GearmanJobRequest) -> bool:
     python-gearman 2.0.2 also flagged a request whose connection broke
     (``JOB_UNKNOWN``) as timed out; its docs (``check_request_status``, the
     "Recovering from failed connections" recipe) tell the two apart, and so do we.
+    A background job the server refused (``JOB_FAILED``) is not complete (it
+    was not queued) and did not time out either.
     """
-    return not request.complete and request.state != JOB_UNKNOWN
+    return not request.complete and request.state != JOB_UNKNOWN and request.state != JOB_FAILED
 
 
 def _remaining(deadline: Optional[float]) -> float:
@@ -133,6 +136,7 @@ class LegacyClientMixin(GearmanConnectionManager):
         with self._lock:
             core = add_server_with_tls(self._engine, host, port, tls)
             self._engine.exceptions = True
+            self._legacy_note_tls(core.key, hostport_tuple, tls)
             wrapped = self._wrap_connection(core)
         assert wrapped is not None
         return wrapped
@@ -336,7 +340,7 @@ class LegacyClientMixin(GearmanConnectionManager):
                     failures.append(t.exception)
                 else:
                     r.status = {
-                        "handle": t.handle,
+                        "handle": as_identifier(t.handle),
                         "known": bool(t.isKnown()),
                         "running": bool(t.isRunning()),
                         "numerator": t.taskNumerator(),
@@ -348,6 +352,95 @@ class LegacyClientMixin(GearmanConnectionManager):
                 exc = failures[0]
                 raise ServerUnavailable(f"Found no valid connections in list: {exc}") from exc
         return requests
+
+    # -- python-gearman's poll loop, on the engine ------------------------------------
+    # (poll_connections_until_stopped / poll_connections_once / establish_connection
+    # are GearmanConnectionManager's; these are the client's two steps)
+
+    def _legacy_connect(self, core_connection: Any) -> None:
+        """Open the engine's connection to one server with an ECHO round trip.
+
+        Raises gearman.errors.ConnectionError if it cannot be reached within
+        ``connect_timeout``.
+        """
+        with self._lock:
+            engine = self._engine
+            probe = engine.new_request(_core.KIND_ECHO, b"")
+            try:
+                engine.submit_to(core_connection, probe)
+                engine.run([probe], float(engine.connect_timeout))
+            except GearmanError as exc:
+                if probe.state != _TS_DONE:
+                    engine.abandon(probe)
+                raise _GearmanConnectionError(
+                    f"could not connect to {core_connection.key}: {exc}") from exc
+            if probe.exception is not None:
+                raise _GearmanConnectionError(
+                    f"could not connect to {core_connection.key}: {probe.exception}") from probe.exception
+
+    def _legacy_poll_once(self, connections: List[GearmanConnection], timeout: Optional[float]
+                          ) -> Tuple[Set[GearmanConnection], Set[GearmanConnection],
+                                     Set[GearmanConnection], bool]:
+        """Wait (up to ``timeout`` s, None = no limit) for I/O and process it.
+
+        Every answer is applied to its request (state, result, updates) by the
+        request callbacks while the engine dispatches it.  Returns the
+        connections that delivered packets and those that failed during the
+        step; a request whose connection failed is settled as python-gearman
+        did (``JOB_UNKNOWN``; a server ERROR: ``JOB_FAILED`` with ``error``).
+        """
+        engine = self._engine
+        with self._lock:
+            active = self._legacy_active_servers()
+            active.clear()
+            before = {c.key: c.generation for c in engine.servers if c.connected}
+            # log the tasks that end in this step (only while it runs: other
+            # calls of this client do not pay for the log)
+            engine.finished_log = []
+            try:
+                try:
+                    ready = engine.wait_ready(-1.0 if timeout is None else max(0.0, float(timeout)))
+                except GearmanError:
+                    ready = False           # no connection left to wait on
+                if ready:
+                    engine.run_nonblocking(None)
+                finished = engine.take_finished()
+            finally:
+                engine.finished_log = None
+            self._legacy_settle(finished)
+            after = {c.key: c.generation for c in engine.servers if c.connected}
+            wrap = self._wrap_connection
+            rd = {v for v in map(wrap, engine.servers) if v is not None and v.key in active}
+            failed_keys = {k for k, gen in before.items() if after.get(k) != gen}
+            ex = {v for v in map(wrap, engine.servers) if v is not None and v.key in failed_keys}
+            ex |= {c for c in connections if not c.connected}
+        return rd, set(), ex, False
+
+    def _legacy_active_servers(self) -> Set[str]:
+        """Keys of the servers whose packets reached a request in the current poll step."""
+        active: Optional[Set[str]] = self.__dict__.get("_legacy_active")
+        if active is None:
+            active = self.__dict__["_legacy_active"] = set()
+        return active
+
+    @staticmethod
+    def _legacy_settle(finished: List[Any]) -> None:
+        """Apply engine-side endings (lost connection, server ERROR) to the requests they hit.
+
+        ``finished``: the engine tasks that ended during a poll step.
+        """
+        for t in finished:
+            r = t.context
+            if not isinstance(r, GearmanJobRequest) or r._task is not t:
+                continue
+            exc = t.exception
+            if exc is None or (r.state != JOB_PENDING and r.state != JOB_CREATED):
+                continue
+            if isinstance(exc, ServerError):
+                r.error = exc
+                r.state = JOB_FAILED
+            else:
+                r.state = JOB_UNKNOWN       # the connection broke: outcome unknown
 
     # -- internals ---------------------------------------------------------------------
 
@@ -383,8 +476,10 @@ class LegacyClientMixin(GearmanConnectionManager):
             return table
         wrap = self._wrap_connection
         servers = self._engine.servers
+        active = self._legacy_active_servers()
 
         def created(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             job = r.gearman_job
             job.handle = t.handle
             key = t.server
@@ -396,14 +491,17 @@ class LegacyClientMixin(GearmanConnectionManager):
                 r.state = JOB_CREATED
 
         def data(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             r.data_updates.append(self.data_encoder.decode(t.data()))
 
         def warning(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             r.warning_updates.append(self.data_encoder.decode(t.data()))
 
         def status(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             r.status = {
-                "handle": t.handle,
+                "handle": as_identifier(t.handle),
                 "known": True,
                 "running": True,
                 "numerator": t.taskNumerator(),
@@ -412,15 +510,18 @@ class LegacyClientMixin(GearmanConnectionManager):
             }
 
         def complete(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             r.result = self.data_encoder.decode(t.result)
             r.state = JOB_COMPLETE
 
         def fail(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             if t.exception is not None:
                 r.error = t.exception        # the server refused the job (ERROR packet)
             r.state = JOB_FAILED
 
         def exception(t: Any, r: GearmanJobRequest) -> None:
+            active.add(t.server)
             r.exception = self.data_encoder.decode(t.data())
             r.state = JOB_FAILED
 

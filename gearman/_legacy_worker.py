@@ -13,14 +13,16 @@ functions: each callback gets its own kind of job object.
 
 What the mixin needs from the class it is mixed into (``GearmanWorker``):
 ``self._engine`` (a ``gearman._core.WorkerEngine``), ``self._lock`` (a
-re-entrant ``gearman._core.ClientLock``), ``self._callbacks`` (function name bytes -> ``(callable, context)``)
-and ``self._run_job(pecl_job)``; the PECL job class
-``gearman.worker.GearmanJob`` with its public ``send*`` methods and its
-``_conn`` slot; and, for the ``work()`` dispatch, either a ``_work_one()``
-method or a ``work()`` later in the MRO (the PECL one-job ``work``), plus the
-``_host_list_given`` flag set by ``__init__``.  It defines no ``__init__``.
+re-entrant ``gearman._core.ClientLock``), ``self._callbacks`` (function name bytes -> ``(callable, context)``),
+``self._timeout_ms``, ``self._grab()`` (one PECL job -- with its public
+``send*`` methods and its ``_conn`` slot -- or None, waiting up to
+``_timeout_ms``) and ``self._run_job(pecl_job)``; and, for the
+``work()`` dispatch, either a ``_work_one()`` method or a ``work()`` later in
+the MRO (the PECL one-job ``work``), plus the ``_host_list_given`` flag set by
+``__init__``.  It defines no ``__init__`` and imports nothing from
+``gearman.worker``.
 
-Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
+Differences from python-gearman, all deliberate (docs/migration.md, section 2):
 
 * ``register_task('name')`` and ``register_task(b'name')`` are the same
   function (pygearman died on the first job of a str registration).
@@ -33,7 +35,11 @@ Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
   job ended are ignored (no stray WORK_COMPLETE after ``send_job_failure``).
 * A server that goes away mid-loop is reconnected with backoff instead of
   killing ``work()``; ServerUnavailable is raised when, at the start of a
-  round (every ``poll_timeout`` seconds), no server can be reached.
+  round (every ``poll_timeout`` seconds), no server can be reached
+  (``establish_worker_connections`` returned none).
+* ``shutdown()`` during ``work()`` (from a signal handler or another thread)
+  ends ``work()`` after the running job, which returns None; pygearman kept
+  polling until ``poll_timeout`` and then raised ServerUnavailable.
 * Connections are closed when ``work()`` returns and by ``shutdown()`` only
   if the engine has ``disconnect()`` (closing without tearing the engine down);
   without it they stay open after ``work()``, and ``shutdown()`` is final.
@@ -41,15 +47,19 @@ Differences from python-gearman, all deliberate (PYTHON_GEARMAN_API.md 14):
 from __future__ import annotations
 
 import logging
+import math
+import random
+import signal
 import socket
 import sys
+import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from gearman import _core
 from gearman import constants as C
 from gearman.connection import GearmanConnection, add_server_with_tls
-from gearman.connection_manager import GearmanConnectionManager
+from gearman.connection_manager import GearmanConnectionManager, GearmanWorkerCommandHandler
 from gearman.errors import (
     ConnectionError as _GearmanConnectionError,
     GearmanError,
@@ -70,20 +80,15 @@ log = logging.getLogger("gearman.worker")
 POLL_TIMEOUT_IN_SECONDS = 60.0
 
 _UNSET: Any = object()
-_PECL_JOB: Any = None       # gearman.worker.GearmanJob, imported on first use (import cycle)
+
+#: Longest sleep of a poll step that cannot grab (no function registered, or the
+#: job lock held by someone else), so the callback keeps being called.
+_IDLE_STEP = 0.2
 
 
 def _ended(job: Any) -> bool:
     """True once WORK_COMPLETE/FAIL/EXCEPTION went out for ``job``: later sends are dropped."""
     return bool(getattr(job, "_legacy_final", False))
-
-
-def _pecl_job_class() -> Any:
-    global _PECL_JOB
-    if _PECL_JOB is None:
-        from gearman.worker import GearmanJob as pecl_job
-        _PECL_JOB = pecl_job
-    return _PECL_JOB
 
 
 class LegacyWorkerMixin(GearmanConnectionManager):
@@ -93,7 +98,16 @@ class LegacyWorkerMixin(GearmanConnectionManager):
     _engine: Any
     _lock: Any
     _callbacks: Dict[bytes, Any]
+    _timeout_ms: int
     _run_job: Callable[[Any], Any]
+    _grab: Callable[[], Any]
+
+    command_handler_class: Any = GearmanWorkerCommandHandler
+    #: python-gearman's worker-level job lock: the handler of the connection whose
+    #: job is running (None between jobs).  Set by ``set_job_lock`` and by the loop.
+    command_handler_holding_job_lock: Any = None
+    #: python-gearman's shuffled copy of ``connection_list`` of the current round.
+    randomized_connections: Optional[List[GearmanConnection]] = None
 
     # -- connections ---------------------------------------------------------------------
 
@@ -113,13 +127,20 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         host, port = disambiguate_server_parameter(hostport_tuple)
         tls = host_tls_context(hostport_tuple)
         with self._lock:
-            view = self._wrap_connection(add_server_with_tls(self._engine, host, port, tls))
+            core = add_server_with_tls(self._engine, host, port, tls)
+            self._legacy_note_tls(core.key, hostport_tuple, tls)
+            view = self._wrap_connection(core)
             self._host_list_given = True
         assert view is not None
         return view
 
     def shutdown(self) -> None:
-        """Close every connection.
+        """Close every connection; during ``work()``, end it first.
+
+        Called while ``work()`` runs (from a signal handler, as OpenVDM's
+        workers do on SIGINT, or from another thread): the running job
+        finishes and its result is sent, then ``work()`` returns None and
+        closes the connections.  Otherwise the connections are closed now.
 
         With an engine that can disconnect without being torn down
         (``WorkerEngine.disconnect``), the worker stays usable and the next
@@ -127,6 +148,13 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         closed for good and a later ``work()`` raises InvalidWorkerState rather
         than returning at once (which would make a retry loop spin).
         """
+        self.command_handler_holding_job_lock = None
+        if self.__dict__.get("_legacy_working"):
+            # Never close sockets under a grab() in progress (a signal handler
+            # runs inside it): stop the loop; work() closes them on its way out.
+            self.__dict__["_legacy_stop_requested"] = True
+            self._legacy_wake()
+            return
         if self._legacy_disconnect():
             return
         self.__dict__["_legacy_closed"] = True
@@ -135,6 +163,12 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             close()
         else:
             self._engine.close()
+
+    def _legacy_wake(self) -> None:
+        """End a poll step in progress (PECL ``stop()``'s effect, without calling a method
+        named ``stop``: applications' subclasses use that name for a flag, as OpenVDM does)."""
+        self._engine.stopping = True
+        self._engine.wake()
 
     def _legacy_disconnect(self) -> bool:
         """Close the connections but keep the worker usable, if the engine can; True if done."""
@@ -220,13 +254,15 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         """Work jobs.
 
         python-gearman style (the worker was built with a host list, or
-        ``poll_timeout`` is given): loop until :meth:`after_poll` or
-        :meth:`after_job` returns False, then return None.  ``poll_timeout``
-        (seconds, default 60, None = no limit) is the length of one round:
-        ``after_poll(False)`` is called when no job came for that long, and each
-        round starts by checking that a server is reachable, raising
-        ServerUnavailable if none is.  ``stop()`` from another thread ends the
-        loop too.
+        ``poll_timeout`` is given): python-gearman 2.0.2's loop.  Each round
+        (``poll_timeout`` seconds, default 60, None = no limit) calls
+        :meth:`establish_worker_connections` and raises ServerUnavailable if it
+        returned none, then :meth:`poll_connections_until_stopped`, which runs
+        jobs and calls ``after_poll(any_activity)`` before the first poll and
+        after each one (after a job, ``after_poll(True)`` then ``after_job()``).
+        The loop ends when one of them returns False, or on ``stop()`` /
+        ``shutdown()`` (from another thread or a signal handler); then the
+        connections are closed and None is returned.
 
         PECL style (``GearmanWorker()`` plus ``addServer``, no argument): handle
         one job and return True/False (see the PECL ``work``).
@@ -242,66 +278,211 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             poll_timeout = POLL_TIMEOUT_IN_SECONDS
         if self.__dict__.get("_legacy_closed"):
             raise InvalidWorkerState("this worker was shut down; create a new GearmanWorker")
+        timeout = None if poll_timeout is None else float(poll_timeout)
+        jobs_seen = [self.__dict__.get("_legacy_jobs_done", 0)]
+
+        def continue_while_connections_alive(any_activity: bool) -> bool:
+            # python-gearman's closure: after_job once per finished job
+            done = self.__dict__.get("_legacy_jobs_done", 0)
+            if done != jobs_seen[0]:
+                jobs_seen[0] = done
+                return bool(self.after_poll(any_activity)) and bool(self.after_job())
+            return bool(self.after_poll(any_activity))
+
+        engine = self._engine
+        wakeup_fd = None
+        if threading.current_thread() is threading.main_thread():
+            # a signal landing just before grab() blocks must still wake it (a
+            # handler may call shutdown()): the signal module writes to our wake-up socket
+            wakeup_fd = signal.set_wakeup_fd(engine.wake_fd(), warn_on_full_buffer=False)
+        self.__dict__["_legacy_working"] = True
+        worker_connections: List[GearmanConnection] = []
         try:
             # the loop grabs again after every job: the GRAB rides with the result
-            self._engine.eager_grab = True
-            self._legacy_work(None if poll_timeout is None else float(poll_timeout))
+            engine.eager_grab = True
+            continue_working = True
+            while continue_working:
+                worker_connections = self.establish_worker_connections()
+                continue_working = self.poll_connections_until_stopped(
+                    worker_connections, continue_while_connections_alive, timeout=timeout)
         finally:
-            self._engine.eager_grab = False
+            self.__dict__["_legacy_working"] = False
+            self.__dict__["_legacy_stop_requested"] = False
+            self.command_handler_holding_job_lock = None
+            engine.eager_grab = False
+            engine.stopping = False         # this stop() was consumed by this work()
+            if wakeup_fd is not None:
+                signal.set_wakeup_fd(wakeup_fd)
             # python-gearman closed its connections when work() ended (which
             # also returns a job assigned to a GRAB in flight to the queue)
             self._legacy_disconnect()
         return None
 
-    def _legacy_work(self, poll_timeout: Optional[float]) -> None:
-        engine = self._engine
-        pecl_job = _pecl_job_class()
-        while True:
-            self._legacy_check_reachable()
-            if not self.after_poll(False):
-                return
-            deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
-            while True:
-                if deadline is None:
-                    remaining = -1.0
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break                   # next round: check the servers again
-                found = None
-                if not engine.functions:
-                    # nothing to grab: idle like python-gearman's poll loop did
-                    time.sleep(0.2 if remaining < 0 else min(remaining, 0.2))
-                    if getattr(engine, "stopping", False):
-                        return
-                else:
-                    with self._lock:
-                        found = engine.grab(remaining, True)
-                        if found is not None:
-                            found._worker = self
-                            self._run_job(found)
-                if found is not None:
-                    if not self.after_job():
-                        return
-                elif engine.functions and (deadline is None or time.monotonic() < deadline):
-                    return                      # woken up early: stop() was called
-                if not self.after_poll(found is not None):
-                    return
+    # -- python-gearman's connection management, the worker's steps --------------------
 
-    def _legacy_check_reachable(self) -> None:
-        """Raise ServerUnavailable unless some server is connected or accepts a connection."""
-        engine = self._engine
-        if not engine.servers:
-            raise ServerUnavailable("Found no valid connections in list: []")
-        if any(c.connected for c in engine.servers):
-            return
-        for c in engine.servers:
+    def establish_worker_connections(self) -> List[GearmanConnection]:
+        """Return the reachable connections, shuffled (python-gearman 2.0.2).
+
+        Shuffles ``connection_list`` into ``randomized_connections`` and keeps
+        each connection :meth:`establish_connection` accepts (those that raise
+        ConnectionError are skipped).  ``work()`` calls it at the start of
+        every round; override it to choose servers.
+        """
+        self.randomized_connections = list(self.connection_list)
+        random.shuffle(self.randomized_connections)
+        output_connections = []
+        for current_connection in self.randomized_connections:
             try:
-                socket.create_connection((c.host, c.port), timeout=engine.connect_timeout).close()
-                return
-            except OSError:
-                continue
-        raise ServerUnavailable(f"Found no valid connections in list: {self.connection_list!r}")
+                output_connections.append(self.establish_connection(current_connection))
+            except _GearmanConnectionError:
+                pass
+        return output_connections
+
+    def _legacy_connect(self, core_connection: Any) -> None:
+        """Check the server accepts connections; the engine connects it at its next poll.
+
+        Raises gearman.errors.ConnectionError if it refuses or does not answer
+        within ``connect_timeout``.
+        """
+        try:
+            socket.create_connection((core_connection.host, core_connection.port),
+                                     timeout=self._engine.connect_timeout).close()
+        except OSError as exc:
+            raise _GearmanConnectionError(
+                f"could not connect to {core_connection.key}: {exc}") from exc
+
+    def _legacy_alive(self, connections: List[GearmanConnection]) -> bool:
+        # a round starts when establish_worker_connections found a reachable server
+        return bool(connections)
+
+    def _legacy_still_alive(self, connections: List[GearmanConnection]) -> bool:
+        # Deliberate difference: python-gearman dropped a failed connection for
+        # the rest of the round and raised ServerUnavailable when none was left.
+        # The engine reconnects it with backoff, so the round goes on; the next
+        # round's establish_worker_connections decides whether any server is up.
+        return True
+
+    def poll_connections_until_stopped(self, submitted_connections: Any, callback_fxn: Any,
+                                       timeout: Optional[float] = None) -> bool:
+        """Grab and run jobs until ``callback_fxn(any_activity)`` returns False or ``timeout`` passes.
+
+        python-gearman 2.0.2's cycle per job: the worker takes the job lock and
+        asks for a job, the callback runs (``has_job_lock()`` True: awaiting a
+        job), the job is assigned and run, the lock is released and the
+        callback runs again.  When the callback stops the loop while a job was
+        assigned but not started, the connections are closed so gearmand gives
+        the job to another worker, as python-gearman's closing did.
+        See :meth:`GearmanConnectionManager.poll_connections_until_stopped`.
+        """
+        try:
+            return super().poll_connections_until_stopped(submitted_connections, callback_fxn,
+                                                           timeout=timeout)
+        finally:
+            if self.__dict__.get("_legacy_assigned") is not None:
+                self.__dict__["_legacy_assigned"] = None
+                self.command_handler_holding_job_lock = None
+                self._legacy_disconnect()
+
+    def _legacy_poll_once(self, connections: List[GearmanConnection], timeout: Optional[float]
+                          ) -> Tuple[Set[GearmanConnection], Set[GearmanConnection],
+                                     Set[GearmanConnection], bool]:
+        """One step of python-gearman's job cycle (see :meth:`poll_connections_until_stopped`).
+
+        A job assigned in the previous step runs now; otherwise wait up to
+        ``timeout`` s (None: no limit) for a job and take the job lock for it.
+        Returns ``(connection with the job, set(), connections that failed,
+        stopped)``; ``stopped`` is True when ``stop()``/``shutdown()`` ended it.
+        """
+        engine = self._engine
+        stop_asked = bool(self.__dict__.get("_legacy_stop_requested")) or engine.stopping
+        assigned = self.__dict__.get("_legacy_assigned")
+        if stop_asked:
+            return set(), set(), set(), True
+        wrap = self._wrap_connection
+        if assigned is not None:
+            self.__dict__["_legacy_assigned"] = None
+            self._legacy_run_locked(assigned)
+            view = wrap(getattr(assigned, "_conn", None))
+            return ({view} if view is not None else set()), set(), set(), False
+        before = {c.key: c.generation for c in engine.servers if c.connected}
+        job = None
+        if not engine.functions or self.command_handler_holding_job_lock is not None:
+            # nothing to grab, or the job lock is held elsewhere (set_job_lock):
+            # idle as python-gearman's poll did, without grabbing
+            time.sleep(_IDLE_STEP if timeout is None else min(max(timeout, 0.0), _IDLE_STEP))
+        else:
+            with self._lock:
+                saved = self._timeout_ms
+                # the PECL grab waits _timeout_ms; a poll step waits `timeout`
+                self._timeout_ms = -1 if timeout is None else int(math.ceil(max(timeout, 0.0) * 1000))
+                try:
+                    job = self._grab()
+                finally:
+                    self._timeout_ms = saved
+        stopped = job is None and (engine.stopping or bool(self.__dict__.get("_legacy_stop_requested")))
+        rd: Set[GearmanConnection] = set()
+        if job is not None:
+            view = wrap(getattr(job, "_conn", None))
+            handler = self._legacy_handlers().get(view) if view is not None else None
+            self.command_handler_holding_job_lock = handler if handler is not None else \
+                self.command_handler_class(connection_manager=self)
+            self.__dict__["_legacy_assigned"] = job
+            if view is not None:
+                rd.add(view)
+        after = {c.key: c.generation for c in engine.servers if c.connected}
+        failed = {k for k, gen in before.items() if after.get(k) != gen}
+        ex = {v for v in map(wrap, engine.servers) if v is not None and v.key in failed}
+        return rd, set(), ex, stopped
+
+    def _legacy_run_locked(self, pecl_job: Any) -> None:
+        """Run one job (the job lock is held since it was assigned); release the lock."""
+        try:
+            with self._lock:
+                self._run_job(pecl_job)
+        finally:
+            self.command_handler_holding_job_lock = None
+            self.__dict__["_legacy_jobs_done"] = self.__dict__.get("_legacy_jobs_done", 0) + 1
+
+    def handle_error(self, current_connection: GearmanConnection) -> None:
+        """A connection failed: release the job lock if its handler held it (python-gearman)."""
+        holder = self.command_handler_holding_job_lock
+        if holder is not None and self._legacy_handlers().get(current_connection) is holder:
+            self.command_handler_holding_job_lock = None
+        super().handle_error(current_connection)
+
+    # -- python-gearman's job lock --------------------------------------------------------
+
+    def set_job_lock(self, command_handler: Any, lock: bool) -> bool:
+        """Take (``lock`` True) or release the worker-level job lock for ``command_handler``.
+
+        python-gearman 2.0.2's rules: False if the handler is not one of this
+        worker's live connections' (``handler_to_connection_map``), if taking a
+        lock someone holds, or if releasing a lock the handler does not hold;
+        else True.  While the lock is held by a handler outside a job, the
+        loop grabs no job.
+        """
+        if command_handler not in self.handler_to_connection_map:
+            return False
+        holder = self.command_handler_holding_job_lock
+        if (lock and holder is not None) or (not lock and holder != command_handler):
+            return False
+        self.command_handler_holding_job_lock = command_handler if lock else None
+        return True
+
+    def has_job_lock(self) -> bool:
+        """True while some handler holds the job lock (a job is running)."""
+        return self.command_handler_holding_job_lock is not None
+
+    def check_job_lock(self, command_handler: Any) -> bool:
+        """True if ``command_handler`` holds the job lock."""
+        return bool(self.command_handler_holding_job_lock == command_handler)
+
+    def create_job(self, command_handler: Any, job_handle: Any, task: Any, unique: Any,
+                   data: Any) -> GearmanJob:
+        """Build a job of ``job_class`` on the connection of ``command_handler`` (python-gearman)."""
+        connection = self.handler_to_connection_map.get(command_handler)
+        job: GearmanJob = self.job_class(connection, job_handle, task, unique, data)
+        return job
 
     def after_poll(self, any_activity: bool) -> bool:
         """Called before each round and after each wait; return False to leave ``work()``."""
@@ -423,6 +604,10 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             self.send_job_failure(current_job)
             return
         self._legacy_send(current_job, C.GEARMAN_COMMAND_WORK_EXCEPTION, payload, final=True)
+
+    def wait_until_updates_sent(self, multiple_gearman_jobs: Any,
+                                poll_timeout: Optional[float] = None) -> None:
+        """Return at once: each ``send_job_*`` already waited until the kernel took its packet."""
 
     _PECL_SENDERS = {
         C.GEARMAN_COMMAND_WORK_STATUS: "sendStatus",

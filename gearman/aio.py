@@ -32,7 +32,7 @@ __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker"]
 
 log = logging.getLogger("gearman.aio")
 Payload = Union[bytes, bytearray, memoryview, str]
-_EV = {name: i for i, name in enumerate(_core.EVENTS)}
+_EV = _core.EVENT_INDEX
 
 
 class _LoopDriver:

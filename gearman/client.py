@@ -54,7 +54,7 @@ _SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
              | C.GEARMAN_CLIENT_EXCEPTION | C.GEARMAN_CLIENT_SSL)
 
 
-_EV = {name: i for i, name in enumerate(_core.EVENTS)}
+_EV = _core.EVENT_INDEX
 
 # Every live client, so a forked child can replace locks that a thread of the
 # parent may have held at fork() time (that thread does not exist in the child).

@@ -11,7 +11,7 @@ reconnected by the engine only: :meth:`GearmanConnection.close` and
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from gearman.constants import DEFAULT_GEARMAN_PORT
 from gearman.errors import ServerUnavailable
@@ -47,13 +47,22 @@ class GearmanConnection:
         self._core: Any = None      # the engine's Connection once bound
 
     @classmethod
-    def _bind(cls, core_connection: Any) -> "GearmanConnection":
-        """Return a view of an engine connection (used by client, worker and jobs)."""
+    def _bind(cls, core_connection: Any, tls: Optional[Dict[str, Any]] = None) -> "GearmanConnection":
+        """Return a view of an engine connection (used by client, worker and jobs).
+
+        ``tls``: None for a plain connection; for a TLS one, a dict with the
+        ``keyfile``, ``certfile`` and ``ca_certs`` it was added with (values
+        None when the TLS context came from ``ssl_context=``).  ``use_ssl`` is
+        True exactly for TLS connections.
+        """
         self = cls.__new__(cls)
         self.gearman_host = core_connection.host
         self.gearman_port = core_connection.port
-        self.keyfile = self.certfile = self.ca_certs = None
-        self.use_ssl = False
+        tls_files = tls or {}
+        self.keyfile = tls_files.get("keyfile")
+        self.certfile = tls_files.get("certfile")
+        self.ca_certs = tls_files.get("ca_certs")
+        self.use_ssl = tls is not None
         self._core = core_connection
         return self
 

@@ -1,6 +1,6 @@
 """Every constant of the PECL extension and of python-gearman, with libgearman 1.1.20's values.
 
-Values were checked against PROTOCOL.md sections 5.8-5.11 (printed by a C program compiled
+Values were checked against libgearman 1.1.20 (printed by a C program compiled
 against the 1.1.20 headers).  python-gearman's own constants (``PRIORITY_*``, ``JOB_*``,
 ``DEFAULT_GEARMAN_PORT``) live here too, as they did in ``gearman.constants``.
 """

@@ -6,9 +6,10 @@ These are the python-gearman 2.x classes (``gearman.job``), not PECL's
 registered with ``register_task`` receives this ``GearmanJob``; one registered
 with ``addFunction`` receives PECL's.
 
-Types: ``handle``, ``task`` and ``unique`` handed out by the library are
-``str``; ``data`` is whatever the ``data_encoder`` decoded (``bytes`` with the
-default encoder).
+Types: ``handle``, ``task`` and ``unique`` are :class:`Identifier` objects
+(a ``str`` that also behaves as the UTF-8 ``bytes`` pygearman handed out, see
+docs/migration.md, "Identifiers"); ``data`` is whatever the ``data_encoder``
+decoded (``bytes`` with the default encoder).
 """
 from __future__ import annotations
 
@@ -23,14 +24,93 @@ from gearman.constants import (
     PRIORITY_NONE,
 )
 
-__all__ = ["GearmanJob", "GearmanJobRequest"]
+__all__ = ["GearmanJob", "GearmanJobRequest", "Identifier", "as_identifier"]
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+class Identifier(str):
+    """A job handle, task name or unique: a ``str`` that code written for bytes also accepts.
+
+    python-gearman 2.x on Python 2 handed out ``str`` (bytes); its Python 3
+    fork pygearman hands out ``bytes``; code ported to either is in use.  An
+    Identifier is the text, and additionally:
+
+    * ``.decode(encoding='utf-8', errors='strict')`` returns the plain ``str``
+      (pygearman code: ``job.unique.decode()``);
+    * it compares equal to its UTF-8 bytes as well as to the ``str``
+      (``job.task == b'resize'`` and ``job.task == 'resize'`` both hold);
+    * ``bytes(ident)``, ``b'%s' % ident`` and ``ident + b'...'`` /
+      ``b'...' + ident`` give bytes.
+
+    It *is* a ``str``: ``json.dumps``, ``'%s' % ident``, ``ident + ','``,
+    ``isinstance(ident, str)`` work as with any string.  Its hash is the
+    ``str`` hash, which CPython makes equal to the hash of the same ASCII text
+    as ``bytes``: an ASCII identifier finds a dict entry keyed by either form.
+    A non-ASCII identifier hashes as its ``str`` only, so it finds ``str`` keys
+    but not ``bytes`` keys.  ``isinstance(ident, bytes)`` is False, and bytes
+    methods other than ``decode`` (``startswith(b'H:')``...) are ``str``'s.
+    Bytes that are not UTF-8 are kept through ``surrogateescape``: ``bytes(ident)``
+    gives them back unchanged.
+    """
+
+    __slots__ = ()
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """Return the identifier as a plain ``str`` (bytes code calls ``.decode()``)."""
+        if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "ascii") \
+                and errors == "strict" and self.isascii():
+            return str.__str__(self)
+        return bytes(self).decode(encoding, errors)
+
+    def __bytes__(self) -> bytes:
+        return self.encode("utf-8", "surrogateescape")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _BYTES_LIKE):
+            return bytes(self) == bytes(other)
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = str.__hash__
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, _BYTES_LIKE):
+            return bytes(self) + bytes(other)
+        return str.__add__(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        if isinstance(other, _BYTES_LIKE):
+            return bytes(other) + bytes(self)
+        if isinstance(other, str):
+            return other + str.__str__(self)
+        return NotImplemented
+
+    def __reduce__(self) -> Any:
+        return (Identifier, (str.__str__(self),))
+
+
+def as_identifier(value: Any) -> Any:
+    """``value`` as an :class:`Identifier` if it is str or bytes-like; anything else unchanged."""
+    if type(value) is Identifier or value is None:
+        return value
+    if isinstance(value, str):
+        return Identifier(value)
+    if isinstance(value, _BYTES_LIKE):
+        return Identifier(bytes(value).decode("utf-8", "surrogateescape"))
+    return value
 
 
 class GearmanJob:
     """A job: ``GearmanJob(connection, handle, task, unique, data)``.
 
-    Plain attributes ``connection`` (a :class:`gearman.connection.GearmanConnection`
-    or None), ``handle``, ``task``, ``unique`` and ``data``.
+    Attributes ``connection`` (a :class:`gearman.connection.GearmanConnection`
+    or None), ``handle``, ``task``, ``unique`` and ``data``.  ``handle``,
+    ``task`` and ``unique`` hold :class:`Identifier` objects: a str or bytes
+    assigned to them is converted, so they serve str and bytes code alike.
     """
 
     def __init__(self, connection: Any, handle: Any, task: Any, unique: Any, data: Any) -> None:
@@ -41,6 +121,33 @@ class GearmanJob:
         self.data = data
         # The PECL job this one stands for inside a worker (sends go through it).
         self._pecl: Any = None
+
+    @property
+    def handle(self) -> Any:
+        """The job handle (an :class:`Identifier`), or None before the server gave one."""
+        return self.__dict__["handle"]
+
+    @handle.setter
+    def handle(self, value: Any) -> None:
+        self.__dict__["handle"] = as_identifier(value)
+
+    @property
+    def task(self) -> Any:
+        """The function name (an :class:`Identifier`)."""
+        return self.__dict__["task"]
+
+    @task.setter
+    def task(self, value: Any) -> None:
+        self.__dict__["task"] = as_identifier(value)
+
+    @property
+    def unique(self) -> Any:
+        """The unique ID (an :class:`Identifier`), or None/'' when none was given yet."""
+        return self.__dict__["unique"]
+
+    @unique.setter
+    def unique(self, value: Any) -> None:
+        self.__dict__["unique"] = as_identifier(value)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return ``{'task', 'job_handle', 'unique', 'data'}``."""
@@ -114,11 +221,13 @@ class GearmanJobRequest:
     def complete(self) -> bool:
         """True when nothing more will happen to the request.
 
-        Background: once the server accepted it (``JOB_CREATED``), or refused it
-        (``JOB_FAILED``).  Foreground: ``JOB_COMPLETE`` or ``JOB_FAILED``.
+        Exactly python-gearman's meaning.  Background: True once the server
+        accepted the job (``JOB_CREATED``) and for no other state; a background
+        job the server refused (``JOB_FAILED``, ``error`` set) was not queued,
+        so it is not complete.  Foreground: ``JOB_COMPLETE`` or ``JOB_FAILED``.
         """
         if self.background:
-            return self.state == JOB_CREATED or self.state == JOB_FAILED
+            return self.state == JOB_CREATED
         return self.state == JOB_COMPLETE or self.state == JOB_FAILED
 
     # Deprecated in python-gearman 2.0.1; kept because old code still reads them.

@@ -2,9 +2,7 @@
 
 Written the way legacy code uses the library: ``GearmanClient(host_list)`` +
 ``submit_job``, ``GearmanWorker(host_list)`` + ``register_task`` + ``work()``,
-``GearmanAdminClient``, ``gearman.protocol``.  Until the mixins are wired into
-``gearman.GearmanClient`` / ``gearman.GearmanWorker``, the module builds the
-combined classes itself; once wired, it uses the real ones unchanged.
+``GearmanAdminClient``, ``gearman.protocol``.
 """
 import importlib
 import json
@@ -29,28 +27,8 @@ from gearman.constants import (
 from gearman.job import GearmanJob, GearmanJobRequest
 from gearman.testing import wait_until
 
-WIRED = (issubclass(gearman.GearmanClient, LegacyClientMixin)
-         and issubclass(gearman.GearmanWorker, LegacyWorkerMixin))
-
-if issubclass(gearman.GearmanClient, LegacyClientMixin):
-    GearmanClient = gearman.GearmanClient
-else:
-    class GearmanClient(LegacyClientMixin, gearman.GearmanClient):  # type: ignore[no-redef]
-        def __init__(self, host_list=None, random_unique_bytes=16):
-            super().__init__(host_list)
-            self.random_unique_bytes = random_unique_bytes
-
-if issubclass(gearman.GearmanWorker, LegacyWorkerMixin):
-    GearmanWorker = gearman.GearmanWorker
-else:
-    class GearmanWorker(LegacyWorkerMixin, gearman.GearmanWorker):  # type: ignore[no-redef]
-        def __init__(self, host_list=None):
-            super().__init__()
-            if isinstance(host_list, (str, dict)):
-                host_list = [host_list]
-            for entry in host_list or []:
-                self.add_connection(entry)
-            self._host_list_given = host_list is not None
+GearmanClient = gearman.GearmanClient
+GearmanWorker = gearman.GearmanWorker
 
 
 class JSONDataEncoder(DataEncoder):
@@ -177,8 +155,9 @@ def test_default_port_and_connection_objects():
     w.shutdown()
 
 
-@pytest.mark.skipif(not WIRED, reason="the mixins are not wired into gearman.GearmanClient/Worker yet")
 def test_top_level_names_of_python_gearman():
+    assert issubclass(gearman.GearmanClient, LegacyClientMixin)
+    assert issubclass(gearman.GearmanWorker, LegacyWorkerMixin)
     for name in ("GearmanClient", "GearmanWorker", "GearmanAdminClient", "DataEncoder",
                  "PRIORITY_NONE", "PRIORITY_LOW", "PRIORITY_HIGH", "JOB_UNKNOWN", "JOB_PENDING",
                  "JOB_CREATED", "JOB_FAILED", "JOB_COMPLETE"):
@@ -588,7 +567,8 @@ def test_queue_full_fails_the_request_instead_of_hanging(gearmand, gm_client, fn
     assert admin.send_maxqueue(fn, 1) == "OK"       # gearmand ignores it for unknown functions
     full = gm_client.submit_job(fn, b"2", background=True, poll_timeout=10)
     assert ok.state == JOB_CREATED
-    assert full.state == JOB_FAILED and not full.timed_out and full.complete
+    # refused, so not queued: python-gearman's ``complete`` (background: accepted) is False
+    assert full.state == JOB_FAILED and not full.timed_out and not full.complete
     assert isinstance(full.error, errors.QueueFullError)
     fg = gm_client.submit_job(fn, b"3", poll_timeout=10)
     assert fg.state == JOB_FAILED and isinstance(fg.error, errors.QueueFullError)
@@ -671,7 +651,8 @@ def test_after_poll_stops_the_loop(gearmand, gm_client, fn):
     class Counting(GearmanWorker):
         def after_poll(self, any_activity):
             polls.append(any_activity)
-            return len([p for p in polls if p]) < 3
+            # python-gearman 2.0.2 polls twice per job (job assigned, job done: issue #49)
+            return len([p for p in polls if p]) < 6
 
     for i in range(3):
         gm_client.submit_job(fn, b"%d" % i, background=True)
@@ -680,7 +661,7 @@ def test_after_poll_stops_the_loop(gearmand, gm_client, fn):
     w.register_task(fn, lambda worker, job: seen.append(job.data) or b"")
     assert w.work(poll_timeout=5) is None             # returns once after_poll said False
     assert seen == [b"0", b"1", b"2"]
-    assert polls[0] is False and polls.count(True) == 3
+    assert polls[0] is False and polls.count(True) == 6
     w.shutdown()
 
 
@@ -991,3 +972,97 @@ def test_util_helpers():
     finally:
         a.close()
         b.close()
+
+
+# --- identifiers, complete, the one admin stack (issue 17) ----------------------------------
+
+def test_identifiers_serve_bytes_and_str_code():
+    from gearman.job import Identifier
+    job = GearmanJob(None, b"H:host:12", "resize", b"u-1", b"")
+    for value, text in ((job.handle, "H:host:12"), (job.task, "resize"), (job.unique, "u-1")):
+        assert type(value) is Identifier and isinstance(value, str)
+        raw = text.encode()
+        # bytes-style code (pygearman ports)
+        assert value.decode() == text and type(value.decode()) is str
+        assert value == raw and raw == value and not (value != raw)
+        assert bytes(value) == raw and b"<%s>" % value == b"<" + raw + b">"
+        assert value + b"!" == raw + b"!" and b"!" + value == b"!" + raw
+        assert {raw: 1}[value] == 1 and {value: 1}[raw] == 1 and raw in {value}
+        # str-style code (python-gearman 2.0.2 on Python 2)
+        assert value == text and {text: 1}[value] == 1
+        assert json.loads(json.dumps({"k": value})) == {"k": text}
+        assert "%s" % value == text and value + "," == text + "," and "," + value == "," + text
+        assert type(value + ",") is str
+    assert job.to_dict()["job_handle"] == b"H:host:12"
+    # not UTF-8: kept byte for byte
+    odd = GearmanJob(None, None, b"\xff\xfe", None, None).task
+    assert bytes(odd) == b"\xff\xfe" and odd == b"\xff\xfe"
+    # the documented limit: a non-ASCII identifier hashes as its str only
+    accented = GearmanJob(None, None, "caf\u00e9", None, None).task
+    assert accented == "caf\u00e9".encode() and {"caf\u00e9": 1}[accented] == 1
+    assert accented.decode() == "caf\u00e9"
+    assert GearmanJob(None, None, None, None, None).handle is None
+    # the PECL surface keeps plain str
+    assert issubclass(Identifier, str)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_complete_means_what_it_meant_in_python_gearman(background):
+    """2.0.2: background -> ``state in (JOB_CREATED)``; foreground -> COMPLETE or FAILED."""
+    expected = {JOB_UNKNOWN: False, "PENDING": False, JOB_CREATED: background,
+                JOB_FAILED: not background, JOB_COMPLETE: not background}
+    for state, complete in expected.items():
+        r = GearmanJobRequest(GearmanJob(None, None, "t", None, b""), background=background)
+        r.state = state
+        assert r.complete is complete, (background, state)
+
+
+def test_admin_client_is_a_view_on_gearman_admin(gearmand, fn):
+    import gearman.admin
+    admin = GearmanAdminClient([gearmand.address], poll_timeout=5)
+    assert isinstance(admin._admin, gearman.admin.Admin)
+    assert admin._admin.servers == [gearmand.address]
+    for bad in ("H:x\0y", "two words", "line\nbreak", ""):
+        with pytest.raises(errors.InvalidArgumentError):
+            admin.cancel_job(bad)
+    admin.poll_timeout = 3
+    assert admin._admin.timeout == 3 and admin.admin_client_timeout == 3
+    assert admin.get_version().startswith("OK ")
+    admin.shutdown()
+
+
+def test_legacy_worker_does_not_import_the_worker_module():
+    import ast
+    import inspect
+    from gearman import _legacy_worker
+    tree = ast.parse(inspect.getsource(_legacy_worker))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    from_gearman = {a.name for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module == "gearman" for a in node.names}
+    assert "gearman.worker" not in imported and "worker" not in from_gearman
+
+
+def test_worker_loop_internals_of_python_gearman(gearmand, gm_client, fn):
+    """establish_worker_connections / establish_connection / handler maps / set_job_lock."""
+    w = GearmanWorker([gearmand.address, "127.0.0.1:1"])
+    up, down = w.connection_list
+    assert w.establish_worker_connections() == [up]
+    assert sorted(c.gearman_port for c in w.randomized_connections) == sorted([gearmand.port, 1])
+    with pytest.raises(errors.ConnectionError):
+        w.establish_connection(down)
+    with pytest.raises(AssertionError):
+        w.establish_connection(GearmanConnection("elsewhere", 4730))
+    assert w.handler_to_connection_map == {} and not w.has_job_lock()
+    assert w.set_job_lock(object(), True) is False        # not one of this worker's handlers
+    w.shutdown()
+    c = GearmanClient([gearmand.address])
+    [conn] = c.connection_list
+    assert not conn.connected
+    assert c.establish_connection(conn) is conn and conn.connected
+    [(view, handler)] = c.connection_to_handler_map.items()
+    assert view == conn and c.handler_to_connection_map == {handler: conn}
+    assert handler.connection_manager is c
+    c.shutdown()
+    with pytest.raises(errors.ServerUnavailable):
+        c.poll_connections_until_stopped(c.connection_list, lambda any_activity: True, timeout=1)

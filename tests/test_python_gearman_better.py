@@ -9,7 +9,7 @@
   WORK_EXCEPTION in.  Worker: JOB_ASSIGN data in; WORK_DATA / WORK_WARNING /
   WORK_COMPLETE / WORK_EXCEPTION out.  Admin client: nowhere) and to nothing
   else (task names, uniques, handles, status numbers, admin text).
-* "Better than the forks" (PYTHON_GEARMAN_API.md 13-14), one test each.
+* "Better than the forks" (docs/migration.md, section 2), one test each.
 
 The connection failures are real: a proxy between client and gearmand drops
 or cuts connections (``_cut_proxy.py``), or gearmand is killed or restarted.
@@ -385,7 +385,7 @@ def test_identifiers_are_str_and_payloads_are_bytes(gearmand, workers, fn):
         r = c.submit_job(fn.encode(), "h\u00e9", unique=b"u-" + fn.encode(), poll_timeout=10)
         (job,) = inside
         for value in (job.handle, job.task, job.unique, r.job.handle):
-            assert type(value) is str
+            assert isinstance(value, str)       # an Identifier: str that bytes code accepts too
         assert (job.task, job.unique, job.handle) == (fn, "u-" + fn, r.job.handle)
         assert type(job.data) is bytes and job.data == "h\u00e9".encode()
         for value in (r.result, *r.data_updates, *r.warning_updates):
@@ -393,7 +393,7 @@ def test_identifiers_are_str_and_payloads_are_bytes(gearmand, workers, fn):
         assert (r.result, list(r.data_updates), list(r.warning_updates)) == (
             b"res", ["d\u00e9".encode()], [b"w"])
         bg = c.submit_job(fn + "-q", b"", background=True)
-        assert type(c.get_job_status(bg).status["handle"]) is str
+        assert isinstance(c.get_job_status(bg).status["handle"], str)
         status = gearman.GearmanAdminClient([gearmand.address]).get_status()
         assert all(type(s["task"]) is str for s in status)
     finally:
@@ -512,7 +512,8 @@ def test_queue_full_fails_the_request_instead_of_hanging(gearmand, fn):
     assert not th.is_alive(), "submit_multiple_jobs hung on QUEUE_ERROR"
     (reqs,) = out
     assert [r.state for r in reqs] == [JOB_CREATED, JOB_FAILED, JOB_FAILED]
-    assert all(isinstance(r.error, errors.QueueFullError) and r.complete and not r.timed_out
+    # refused background jobs were not queued: not ``complete`` (python-gearman's meaning)
+    assert all(isinstance(r.error, errors.QueueFullError) and not r.complete and not r.timed_out
                for r in reqs[1:])
     out.clear()
     th = threading.Thread(target=lambda: out.append(c.submit_job(fn, b"fg")), daemon=True)
@@ -635,7 +636,7 @@ def certs(tmp_path_factory):
     import shutil
     import subprocess
     if not shutil.which("openssl") or not shutil.which("socat"):
-        pytest.skip("needs the openssl and socat commands for a TLS front")
+        pytest.fail("the TLS tests need socat and openssl (apt-get install socat openssl)")
     d = tmp_path_factory.mktemp("tls")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
@@ -742,6 +743,14 @@ def test_tls_host_dicts_in_the_constructors(tls_front, certs, fn):
     host = tls_host(tls_front, certs)
     c = gearman.GearmanClient([host])
     w = gearman.GearmanWorker([host])
+    # the constructors honour the dict (docs/tls.md): connection_list says so
+    for conn in (c.connection_list[0], w.connection_list[0]):
+        assert conn.use_ssl is True
+        assert (conn.keyfile, conn.certfile, conn.ca_certs) == (
+            host["keyfile"], host["certfile"], host["ca_certs"])
+    assert gearman.GearmanAdminClient(host).current_connection.use_ssl is True
+    plain = gearman.GearmanClient([f"127.0.0.1:{tls_front}", ("127.0.0.1", 1)])
+    assert [x.use_ssl for x in plain.connection_list] == [False, False]
     failures = []
 
     def loop():

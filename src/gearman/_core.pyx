@@ -58,6 +58,8 @@ POLL_IN = POLLIN
 POLL_OUT = POLLOUT
 EVENTS = ("none", "created", "data", "warning", "status", "complete", "fail", "exception",
           "workload")
+# event name -> index in a callback table (Task.callbacks): the one table
+EVENT_INDEX = {name: i for i, name in enumerate(EVENTS)}
 # task states (Task.state), for the facades that translate them
 TASK_STATE_NEW = TS_NEW
 TASK_STATE_QUEUED = TS_QUEUED
