@@ -26,8 +26,9 @@ def _core_missing() -> str:
         return (
             f"cannot import gearman from the cygearman source tree {top}: its compiled core, "
             f"gearman._core, is not built there{found}.\n"
-            "Run Python (and pytest) from another directory to use the installed cygearman, "
-            "or build the core in place:\n"
+            "Run Python (and pytest) from another directory to use the installed cygearman "
+            "(python -m puts the current directory first on sys.path), or build the core in "
+            "place:\n"
             f"    cd {top} && python -m pip install -e .   "
             "# or: python setup.py build_ext --inplace\n"
             "(CONTRIBUTING.md: building in place and running one test in seconds)")
