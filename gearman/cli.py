@@ -11,6 +11,10 @@
 Servers come from ``--servers`` (``h1:4730,h2``), else ``GEARMAN_SERVERS``,
 else ``localhost:4730``.  See docs/cli.md for every command.
 
+Log records of the library (a worker that lost its server, a callback that
+raised) go to stderr at WARNING and above; ``-v`` adds INFO, ``-vv`` DEBUG,
+``-q`` leaves errors only.
+
 Exit codes: 0 success; 1 the server refused (``ERR`` answer) or another
 error; 2 usage error; 3 a server could not be reached (or the connection was
 lost); 4 a job failed (WORK_FAIL, WORK_EXCEPTION, or the server refused the
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import select
 import shutil
@@ -58,6 +63,8 @@ __all__ = [
     "EXIT_JOB_FAILED",
     "EXIT_TIMEOUT",
     "EXIT_INTERRUPTED",
+    "configure_logging",
+    "log_level",
 ]
 
 PROG = "cygearman"
@@ -73,6 +80,18 @@ EXIT_INTERRUPTED = 130  #: Ctrl-C
 #: Foreground jobs kept in flight at once by a bulk submit.
 WINDOW = 1000
 
+#: A bulk background submit goes out in steps of this many jobs at least (about a
+#: hundredth of the jobs for big submits), so that its progress can count the jobs
+#: the servers accepted; each step is pipelined over all servers.
+BATCH_STEP = 1000
+
+#: Seconds a foreground submit waits before checking whether any worker serves
+#: the function (and saying so if none does).
+WAITING_NOTICE_AFTER = 2.0
+
+#: Seconds between two progress lines when stderr is not a terminal.
+PLAIN_PROGRESS_EVERY = 5.0
+
 
 class UsageError(Exception):
     """Raised for a command line that parses but cannot be used (exit 2)."""
@@ -81,12 +100,7 @@ class UsageError(Exception):
 def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception that ended a command."""
     if isinstance(exc, BatchError):
-        errors = list(getattr(exc, "errors", {}).values())
-        if errors and all(isinstance(e, GearmanTimeoutError) for e in errors):
-            return EXIT_TIMEOUT
-        if errors and all(isinstance(e, (GearmanConnectionError, NoServersError)) for e in errors):
-            return EXIT_UNREACHABLE
-        return EXIT_JOB_FAILED
+        return _errors_exit_code(list(getattr(exc, "errors", {}).values()))
     if isinstance(exc, (GearmanTimeoutError, TimeoutError)):
         return EXIT_TIMEOUT
     if isinstance(exc, (GearmanConnectionError, NoServersError, ConnectionError)):
@@ -96,6 +110,15 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, (UsageError, InvalidArgumentError, InvalidTypeError)):
         return EXIT_USAGE
     return EXIT_ERROR
+
+
+def _errors_exit_code(errors: List[BaseException]) -> int:
+    """The exit code for the jobs of a bulk submit that were not accepted."""
+    if errors and all(isinstance(e, GearmanTimeoutError) for e in errors):
+        return EXIT_TIMEOUT
+    if errors and all(isinstance(e, (GearmanConnectionError, NoServersError)) for e in errors):
+        return EXIT_UNREACHABLE
+    return EXIT_JOB_FAILED
 
 
 def _err(message: str) -> None:
@@ -151,40 +174,44 @@ def _error_json(exc: BaseException) -> Dict[str, Any]:
 class Progress:
     """A progress display for bulk submits: a bar on a terminal, plain lines elsewhere.
 
-    The bar redraws in place (``\\r``) at most 20 times a second; plain
-    output prints a line at each tenth of the total and at the end, so logs
-    stay short.  Both show done/total and jobs per second.
+    The bar redraws in place (``\\r``) at most 20 times a second; plain output
+    (a pipe, a log file) gets a line every :data:`PLAIN_PROGRESS_EVERY` seconds,
+    so a short submit logs nothing but its summary and a long one a line every
+    few seconds.  Both show done/total and jobs per second.  ``clock`` is the
+    time source (``time.monotonic``).
     """
 
-    def __init__(self, total: int, label: str, stream: IO[str], tty: Optional[bool] = None) -> None:
+    def __init__(self, total: int, label: str, stream: IO[str], tty: Optional[bool] = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 every: Optional[float] = None) -> None:
         self.total = max(int(total), 0)
         self.label = label
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
-        self.start = time.monotonic()
-        self.last_draw = 0.0
-        self.next_mark = max(self.total // 10, 1)
+        self.clock = clock
+        self.every = PLAIN_PROGRESS_EVERY if every is None else every
+        self.start = clock()
+        self.last_draw = self.start if not self.tty else 0.0
         self.done = 0
         self.drawn = False
 
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.start
+        elapsed = self.clock() - self.start
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def update(self, done: int, total: Optional[int] = None) -> None:
-        """Record ``done`` jobs answered; draw if due."""
+        """Record ``done`` jobs (answered, or accepted); draw if due."""
         self.done = done
         if total is not None:
             self.total = total
-        final = done >= self.total
+        now = self.clock()
         if self.tty:
-            now = time.monotonic()
-            if final or now - self.last_draw >= 0.05:
+            if done >= self.total or now - self.last_draw >= 0.05:
                 self.last_draw = now
                 self._bar()
-        elif final or done >= self.next_mark:
-            step = max(self.total // 10, 1)
-            self.next_mark = (done // step + 1) * step
+        elif now - self.last_draw >= self.every and done < self.total:
+            # (the last line is the caller's summary, never a "100%" line before it)
+            self.last_draw = now
             self.stream.write(f"{self.label}: {done}/{self.total} jobs "
                               f"({self._pct():.0f}%), {self.rate():.0f} jobs/s\n")
             self.stream.flush()
@@ -203,8 +230,10 @@ class Progress:
         self.drawn = True
 
     def finish(self) -> None:
-        """End the bar's line (terminal) so later output starts on a new line."""
-        if self.tty and self.drawn:
+        """Draw the bar's final state and end its line (terminal), so later output
+        starts on a new line."""
+        if self.tty:
+            self._bar()
             self.stream.write("\n")
             self.stream.flush()
 
@@ -256,6 +285,11 @@ def _report_failures(results: Dict[str, Any]) -> int:
     return code
 
 
+def _answered(results: Dict[str, Any]) -> bool:
+    """Whether any server answered (else a table would be an empty header)."""
+    return any(not isinstance(v, BaseException) for v in results.values())
+
+
 def _servers_json(results: Dict[str, Any]) -> Dict[str, Any]:
     return {address: (_error_json(v) if isinstance(v, BaseException) else {"ok": True})
             for address, v in results.items()}
@@ -274,6 +308,16 @@ def _read_lines(data: bytes) -> List[bytes]:
     return out
 
 
+def _read_stdin(args: argparse.Namespace, bulk: bool) -> bytes:
+    """All of stdin; on a terminal, first say that it is being read (or a bare
+    ``cygearman submit FUNCTION`` would seem to hang)."""
+    if sys.stdin.isatty() and not args.quiet:
+        end = "Ctrl-Z then Enter" if sys.platform == "win32" else "Ctrl-D"
+        what = "the workloads from stdin, one per line" if bulk else "the workload from stdin"
+        _err(f"reading {what}; end it with {end} (or give DATA or --file)")
+    return sys.stdin.buffer.read()
+
+
 def _workloads(args: argparse.Namespace) -> Tuple[List[bytes], bool]:
     """The workloads to submit, and whether this is a bulk submit (one job per line)."""
     bulk = bool(args.lines or args.file)
@@ -282,7 +326,7 @@ def _workloads(args: argparse.Namespace) -> Tuple[List[bytes], bool]:
     if args.file:
         try:
             if args.file == "-":
-                raw = sys.stdin.buffer.read()
+                raw = _read_stdin(args, bulk)
             else:
                 with open(args.file, "rb") as f:
                     raw = f.read()
@@ -291,10 +335,50 @@ def _workloads(args: argparse.Namespace) -> Tuple[List[bytes], bool]:
     elif args.data is not None and args.data != "-":
         raw = os.fsencode(args.data)
     else:
-        raw = sys.stdin.buffer.read()
+        raw = _read_stdin(args, bulk)
     if bulk:
         return _read_lines(raw), True
     return [raw], False
+
+
+class WaitingNotice:
+    """Says once on stderr that no worker serves the function, if a foreground
+    submit is still waiting after ``after`` seconds.
+
+    Gearman queues a job for a function nobody serves and the client waits as
+    long as it takes (PECL and libgearman do the same); the notice makes that
+    wait visible instead of silent.  It asks the servers' admin port from a
+    thread of its own; ``cancel()`` once the jobs are answered.
+    """
+
+    def __init__(self, args: argparse.Namespace, after: float = WAITING_NOTICE_AFTER) -> None:
+        self.args = args
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(after,), daemon=True,
+                                       name="cygearman-waiting-notice")
+        self.thread.start()
+
+    def _run(self, after: float) -> None:
+        if self.done.wait(after):
+            return
+        try:
+            with Admin(self.args.servers, timeout=5.0,
+                       ssl_context=build_ssl_context(self.args)) as admin:
+                listing = admin.status(per_server=True)
+        except Exception:           # noqa: BLE001 - a notice, never an error of its own
+            return
+        answers: Dict[str, List[FunctionStatus]] = {
+            a: v for a, v in listing.items() if not isinstance(v, BaseException)}
+        reached = list(answers)
+        workers = sum(int(s.workers) for v in answers.values() for s in v
+                      if s.name == self.args.function)
+        if reached and workers == 0 and not self.done.is_set():
+            _err(f"waiting for a worker: none serves {self.args.function!r} on "
+                 f"{', '.join(reached)}; the job waits until one does "
+                 f"(Ctrl-C stops, -t SECONDS limits the wait)")
+
+    def cancel(self) -> None:
+        self.done.set()
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -305,7 +389,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         if args.background:
             return _submit_background(args, client, workloads, bulk, priority, deadline)
-        return _submit_foreground(args, client, workloads, bulk, priority, deadline)
+        notice = WaitingNotice(args) if not args.quiet else None
+        try:
+            return _submit_foreground(args, client, workloads, bulk, priority, deadline)
+        finally:
+            if notice:
+                notice.cancel()
     finally:
         client.close()
 
@@ -337,25 +426,49 @@ def _submit_background(args: argparse.Namespace, client: Any, workloads: List[by
         return EXIT_OK
     total = len(workloads)
     progress = Progress(total, "submitted", sys.stderr) if _show_progress(args, bulk) else None
-    uniques = [args.unique] * total if args.unique else None
     started = time.monotonic()
-    _set_deadline(client, deadline)
-    code = EXIT_OK
+    handles: List[Optional[str]] = [None] * total
     errors: Dict[int, BaseException] = {}
+    accepted = 0
+    # In steps (pipelined each), so that the progress counts accepted jobs: a
+    # refused or unroutable job is answered too, and must not move the bar.
+    step = max(BATCH_STEP, total // 100)
     try:
-        handles: List[Optional[str]] = client.submit_batch(
-            args.function, workloads, uniques=uniques, priority=priority,
-            progress=progress.update if progress else None,
-            progress_every=max(total // 200, 1))
-    except BatchError as exc:
-        handles = list(exc.handles)
-        errors = dict(exc.errors)
-        code = exit_code_for(exc)
+        for start in range(0, total, step):
+            chunk = workloads[start:start + step]
+            failed: Dict[int, BaseException] = {}
+            try:
+                _set_deadline(client, deadline)
+                got: List[Optional[str]] = list(client.submit_batch(
+                    args.function, chunk, uniques=[args.unique] * len(chunk) if args.unique
+                    else None, priority=priority))
+            except BatchError as exc:
+                got, failed = list(exc.handles), dict(exc.errors)
+            except GearmanError as exc:
+                # (the --timeout expired, ...): this step's outcome is unknown, the
+                # rest was never sent
+                for i in range(start, total):
+                    errors[i] = exc
+                break
+            handles[start:start + len(got)] = got
+            for i, e in failed.items():
+                errors[start + i] = e
+            accepted += len(chunk) - len(failed)
+            if progress:
+                progress.update(accepted)
+            if len(failed) == len(chunk) and all(
+                    isinstance(e, (GearmanConnectionError, NoServersError))
+                    for e in failed.values()):
+                # no server takes jobs: say so for the rest instead of trying each step
+                first = failed[min(failed)]
+                for i in range(start + len(chunk), total):
+                    errors[i] = first
+                break
     finally:
         if progress:
             progress.finish()
     elapsed = time.monotonic() - started
-    accepted = total - len(errors)
+    code = _errors_exit_code(list(errors.values())) if errors else EXIT_OK
     if args.json:
         for i, handle in enumerate(handles):
             if i in errors:
@@ -365,10 +478,19 @@ def _submit_background(args: argparse.Namespace, client: Any, workloads: List[by
     elif args.handles or not sys.stdout.isatty():
         sys.stdout.write("".join(f"{h}\n" for h in handles if h is not None))
         sys.stdout.flush()
-    for i in sorted(errors)[:10]:
-        _err(f"job {i} was not accepted: {errors[i]}")
-    if len(errors) > 10:
-        _err(f"... and {len(errors) - 10} more jobs were not accepted")
+    # One line per distinct reason (a dead pool refuses every job for the same one).
+    reasons: Dict[str, List[int]] = {}
+    for i in sorted(errors):
+        reasons.setdefault(str(errors[i]), []).append(i)
+    for n, (reason, indices) in enumerate(reasons.items()):
+        if n == 10:
+            _err(f"... and {sum(len(x) for x in list(reasons.values())[10:])} more jobs "
+                 f"were not accepted")
+            break
+        if len(indices) == 1:
+            _err(f"job {indices[0]} was not accepted: {reason}")
+        else:
+            _err(f"{len(indices)} jobs were not accepted (the first: job {indices[0]}): {reason}")
     if not args.quiet:
         rate = accepted / elapsed if elapsed > 0 else 0.0
         _err(f"submitted {accepted}/{total} background jobs in {elapsed:.2f} s ({rate:.0f} jobs/s)")
@@ -383,6 +505,8 @@ def _submit_foreground(args: argparse.Namespace, client: Any, workloads: List[by
     total = len(workloads)
     progress = Progress(total, "done", sys.stderr) if _show_progress(args, bulk) else None
     done = [0]
+    failed = 0
+    started = time.monotonic()
 
     def finished(task: Any) -> None:
         done[0] += 1
@@ -406,6 +530,7 @@ def _submit_foreground(args: argparse.Namespace, client: Any, workloads: List[by
                     if isinstance(exc, (GearmanConnectionError, GearmanTimeoutError)):
                         raise
                     code = code or exit_code_for(exc)
+                    failed += 1
                     if args.json:
                         _print_json(dict(_error_json(exc), index=i, handle=task.jobHandle() or None))
                     else:
@@ -422,6 +547,11 @@ def _submit_foreground(args: argparse.Namespace, client: Any, workloads: List[by
     finally:
         if progress:
             progress.finish()
+    if bulk and not args.quiet:
+        elapsed = time.monotonic() - started
+        rate = total / elapsed if elapsed > 0 else 0.0
+        _err(f"done {total}/{total} jobs in {elapsed:.2f} s ({rate:.0f} jobs/s)"
+             + (f", {failed} failed" if failed else ""))
     return code
 
 
@@ -551,6 +681,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             functions.append(item)
         _print_json({"servers": _servers_json(results), "functions": functions})
         return code
+    if not ok:
+        return code             # no server answered: the errors above, no empty table
     headers = (["SERVER"] if args.per_server else []) + ["FUNCTION", "TOTAL", "RUNNING", "WAITING",
                                                          "WORKERS"]
     if args.priority:
@@ -580,6 +712,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
             {"server": w.server, "fd": w.fd, "ip": w.ip, "client_id": w.client_id,
              "functions": list(w.functions)} for w in entries]})
         return code
+    if not _answered(results):
+        return code
     sys.stdout.write(format_table(
         ["SERVER", "FD", "IP", "CLIENT-ID", "FUNCTIONS"],
         [[w.server, w.fd, w.ip, w.client_id or "-", " ".join(w.functions)] for w in entries]))
@@ -601,7 +735,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"servers": _servers_json(results), "uniques": [
                 {"server": a, "unique": u} for a, v in ok.items() for u in v]})
-        else:
+        elif ok:
             sys.stdout.write(format_table(["SERVER", "UNIQUE"],
                                           [[a, u] for a, v in ok.items() for u in v]))
         return code
@@ -610,6 +744,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         _print_json({"servers": _servers_json(results), "jobs": [
             {"server": j.server, "handle": j.handle, "retries": j.retries, "ignored": j.ignored,
              "queued": j.queued} for j in jobs]})
+        return code
+    if not ok:
         return code
     sys.stdout.write(format_table(
         ["SERVER", "HANDLE", "RETRIES", "IGNORED", "PERSISTED"],
@@ -644,6 +780,8 @@ def cmd_version(args: argparse.Namespace) -> int:
         for info in ok:
             servers[info.server].update(version=info.version, pid=info.pid, verbose=info.verbose)
         _print_json({"client": __version__, "servers": servers})
+        return code
+    if not ok:
         return code
     sys.stdout.write(format_table(["SERVER", "VERSION", "PID", "VERBOSE"],
                                   [[i.server, i.version, i.pid, i.verbose] for i in ok]))
@@ -704,13 +842,18 @@ def cmd_drop_function(args: argparse.Namespace) -> int:
 # -- top ------------------------------------------------------------------------------------
 
 def render_top(snapshots: Dict[str, Any], width: int, height: Optional[int],
-               interval: float) -> List[str]:
-    """One frame of ``top`` as lines (no escape codes), cut to ``width`` x ``height``."""
+               interval: Optional[float], live: bool = True) -> List[str]:
+    """One frame of ``top`` as lines (no escape codes), cut to ``width`` x ``height``.
+
+    The header says how often the view refreshes (``interval``; None: a single
+    frame) and, for the ``live`` view on a terminal, that ``q`` quits.
+    """
     ok: Dict[str, Snapshot] = {a: s for a, s in snapshots.items() if not isinstance(s, BaseException)}
     down = len(snapshots) - len(ok)
     head = (f"{PROG} top - {time.strftime('%H:%M:%S')} - {len(snapshots)} server"
-            f"{'s' if len(snapshots) != 1 else ''}, {down} unreachable - every {interval:g} s"
-            f" - q quits")
+            f"{'s' if len(snapshots) != 1 else ''}, {down} unreachable"
+            + (f" - every {interval:g} s" if interval is not None else "")
+            + (" - q quits" if live else ""))
     server_rows: List[List[Any]] = []
     problems: List[str] = []
     for address, snap in snapshots.items():
@@ -765,7 +908,9 @@ def _top_batch(args: argparse.Namespace, admin: Admin) -> int:
                     break
             if n:
                 sys.stdout.write("\n")
-            sys.stdout.write("\n".join(render_top(snaps, 10_000, None, args.interval)) + "\n")
+            sys.stdout.write("\n".join(render_top(snaps, 10_000, None,
+                                                   None if frames == 1 else args.interval,
+                                                   live=False)) + "\n")
             sys.stdout.flush()
             n += 1
             if frames is not None and n >= frames:
@@ -794,7 +939,8 @@ def _top_live(args: argparse.Namespace, admin: Admin) -> int:
         while True:
             snaps = admin.snapshot()
             size = shutil.get_terminal_size((80, 24))
-            lines = render_top(snaps, size.columns, size.lines, args.interval)
+            lines = render_top(snaps, size.columns, size.lines, args.interval,
+                               live=keys is not None)
             out.write("\x1b[H" + "".join(f"{line}\x1b[K\r\n" for line in lines[:-1])
                       + lines[-1] + "\x1b[K\x1b[J")
             out.flush()
@@ -844,6 +990,11 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                    help="client certificate (PEM); implies --ssl")
     g.add_argument("--ssl-key", default=d(None), metavar="FILE",
                    help="client private key (PEM), if not in --ssl-cert")
+    g = parser.add_argument_group("output")
+    g.add_argument("-v", "--verbose", action="count", default=d(0),
+                   help="log more to stderr: -v INFO, -vv DEBUG (default: warnings and errors)")
+    g.add_argument("-q", "--quiet", action="count", default=d(0),
+                   help="errors only: no progress, summaries or notices, no warnings logged")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -883,14 +1034,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unique id (jobs with the same function and unique coalesce; '-' "
                         "coalesces on the workload)")
     p.add_argument("-t", "--timeout", type=float, default=None, metavar="SECONDS",
-                   help="give up after this long in all (default: wait as long as the jobs run)")
+                   help="give up after this long in all (default: wait as long as the jobs "
+                        "take; if no worker serves FUNCTION, a notice says so after 2 s)")
     p.add_argument("-n", "--lines", action="store_true",
                    help="one job per input line (empty lines skipped)")
     p.add_argument("--file", metavar="PATH", help="one job per line of PATH ('-': stdin)")
     p.add_argument("--handles", action="store_true",
                    help="bulk background: print the handles even on a terminal")
     p.add_argument("--no-progress", action="store_true", help="no progress display for bulk submits")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
 
     p = command("work", cmd_work, "run COMMAND for each job: workload on its stdin, its stdout "
                                   "is the result, a nonzero exit fails the job",
@@ -945,12 +1096,35 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def log_level(verbose: int, quiet: int, default: int = logging.WARNING) -> int:
+    """The logging level for ``-v``/``-q`` counts: each ``-v`` one level more
+    verbose than ``default``, each ``-q`` one less (DEBUG to CRITICAL)."""
+    return max(logging.DEBUG, min(logging.CRITICAL, default + 10 * (quiet - verbose)))
+
+
+def configure_logging(level: int, fmt: str = f"{PROG}: %(levelname)s: %(name)s: %(message)s") -> None:
+    """Send log records to stderr at ``level``, unless the program already set up logging.
+
+    The library only installs a ``NullHandler`` on the ``gearman`` logger (right for a
+    library); a command line is a program, so it shows what the library logs: a
+    worker that lost its server, a callback that raised (with its traceback).
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.servers is None:
         args.servers = _default_servers()
+    configure_logging(log_level(args.verbose, args.quiet))
     try:
         return int(args.func(args))
     except UsageError as exc:

@@ -4,11 +4,15 @@
     cygearman-worker -s h1,h2:4731 -f myapp.jobs:resize        # name = the callable's name
 
 Each ``-f [NAME=]module:callable`` registers ``callable(job, context)`` (a PECL
-``GearmanJob``; its return value is the result).  Servers come from ``-s`` or
-``GEARMAN_SERVERS``.  Each process reconnects to servers that go away (jittered
-backoff) and stops gracefully: SIGTERM or SIGINT lets running jobs finish and
-their results go out; a second signal stops at once.  Logs go through
-``logging`` (``--log-level``).
+``GearmanJob``; its return value is the result).  The module is imported as
+``python -m`` would: the working directory comes first on ``sys.path`` (as
+gunicorn and celery do), so ``-f mymodule:func`` works from the directory that
+holds ``mymodule.py``.  Servers come from ``-s`` or ``GEARMAN_SERVERS``.  Each
+process reconnects to servers that go away (jittered backoff) and stops
+gracefully: SIGTERM or SIGINT lets running jobs finish and their results go
+out; a second signal stops at once.  Logs go to stderr at INFO (``-v`` adds
+DEBUG, ``-q`` leaves warnings, ``-qq`` errors; or ``--log-level``), a callback
+that raised with its traceback.  docs/runner.md has the whole story.
 """
 from __future__ import annotations
 
@@ -24,10 +28,27 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 from gearman.worker import GearmanWorker
 
-__all__ = ["main", "load_callable", "run_worker_process"]
+__all__ = ["main", "load_callable", "run_worker_process", "working_directory_on_path"]
 
 log = logging.getLogger("gearman.runner")
 _WINDOWS = sys.platform == "win32"
+
+
+LOG_FORMAT = "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+
+
+def working_directory_on_path() -> None:
+    """Put the working directory first on ``sys.path``, unless it is there already.
+
+    A console script's ``sys.path[0]`` is the directory of the script (the
+    environment's ``bin/``), not the working directory as with ``python -m``:
+    without this, ``-f mymodule:func`` fails with "No module named 'mymodule'"
+    from the very directory that holds ``mymodule.py``.
+    """
+    cwd = os.getcwd()
+    here = [os.path.abspath(p or os.curdir) for p in sys.path]
+    if cwd not in here:
+        sys.path.insert(0, cwd)
 
 
 def load_callable(spec: str) -> Tuple[str, Callable[..., Any]]:
@@ -70,8 +91,7 @@ def _child(args: argparse.Namespace, own_group: bool = False) -> None:
         # no process groups to leave: there the console's Ctrl-C reaches every
         # child directly, see on_signal in main.)
         os.setpgrp()
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=args.level, format=LOG_FORMAT)
     handled = run_worker_process(args.servers, args.function, args.id, args.timeout, args.max_jobs)
     log.info("pid %d stopping after %d jobs", os.getpid(), handled)
 
@@ -88,10 +108,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--timeout", type=int, default=0,
                     help="per-job limit in seconds (CAN_DO_TIMEOUT; gearmand re-queues late jobs)")
     ap.add_argument("--max-jobs", type=int, default=None, help="each process exits after N jobs")
-    ap.add_argument("--log-level", default="info")
+    ap.add_argument("-v", "--verbose", action="count", default=0,
+                    help="log more: DEBUG (default: INFO, or --log-level)")
+    ap.add_argument("-q", "--quiet", action="count", default=0,
+                    help="log less: -q warnings and errors, -qq errors only")
+    ap.add_argument("--log-level", default="info",
+                    help="the level -v and -q start from (default: info)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    base = logging.getLevelName(args.log_level.upper())
+    if not isinstance(base, int):
+        ap.error(f"--log-level: unknown level {args.log_level!r} "
+                 "(debug, info, warning, error, critical)")
+    args.level = max(logging.DEBUG, min(logging.CRITICAL,
+                                        base + 10 * (args.quiet - args.verbose)))
+    # Log records go to stderr (the library itself only has a NullHandler).
+    logging.basicConfig(level=args.level, format=LOG_FORMAT)
+    working_directory_on_path()
     for spec in args.function:        # fail fast, in the parent, on a bad spec
         try:
             load_callable(spec)

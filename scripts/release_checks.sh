@@ -15,7 +15,7 @@
 #       every PECL method, cibuildwheel's build identifiers per platform being exactly
 #       the intended set, src/gearman/_compat.h compiling for Windows (mingw-w64) and
 #       for a libc without MSG_NOSIGNAL (macOS), and the documentation site built with
-#       warnings as errors.
+#       warnings as errors and checked (scripts/docs.sh build).
 #   scripts/release_checks.sh compat
 #       only the _compat.h compile check of `static`.
 #
@@ -219,10 +219,9 @@ static() {
     echo "==> src/gearman/_compat.h compiles for Windows (mingw-w64) and without MSG_NOSIGNAL (macOS)"
     compat || status=1
 
-    echo "==> documentation site, warnings are errors"
+    echo "==> documentation site, warnings are errors, no literal Sphinx role, API in docs/api.md's order"
     local site; site="$(mktemp -d)"
-    (cd "$here" && NO_MKDOCS_2_WARNING=1 "$RELEASE_VENV/bin/mkdocs" build --strict --quiet \
-        --site-dir "$site") || status=1
+    DOCS_VENV="$RELEASE_VENV" bash "$here/scripts/docs.sh" build "$site" || status=1
     rm -rf "$site"
     return "$status"
 }

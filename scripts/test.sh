@@ -1,12 +1,46 @@
 #!/usr/bin/env bash
-# The README's second command (and what CI runs): set everything up, build
-# the sdist and a wheel from it, repair the wheel with auditwheel to a
-# manylinux tag, install the REPAIRED wheel into a FRESH virtual environment,
-# check the distributions, the sdist's install story and the types and docs,
-# and run the whole suite against the installed package from outside the
-# source tree.
+# The README's second command (and what CI runs, through .ci/run): everything a release needs.
+#
+#   scripts/test.sh [PYTEST ARGS...]
+#       set everything up (scripts/setup.sh: Debian packages, .venv, the sdist and a wheel
+#       built from it), then, in order: repair the wheel with auditwheel to a manylinux tag;
+#       install the REPAIRED wheel into a FRESH virtual environment; check both files' lists
+#       (scripts/check_dist.py); build the sdist once more without Cython and check that an
+#       unsupported Cython is refused; mypy --strict (as on Linux, Windows and macOS),
+#       stubtest of gearman/_core.pyi, docs/api.md's coverage, cibuildwheel's build
+#       identifiers, src/gearman/_compat.h cross-compiled for Windows (mingw-w64) and for a
+#       libc without MSG_NOSIGNAL, the documentation site (scripts/docs.sh: mkdocs --strict)
+#       (all: scripts/release_checks.sh, whose tools live in .venv-release, made on the first
+#       run); a short fuzz pass over the decoder; and the whole suite against the installed
+#       repaired wheel from outside the source tree.
+#
+#   scripts/test.sh --suite-only [PYTEST ARGS...]
+#       just the suite: scripts/setup.sh, then pytest with .venv (the wheel installed there)
+#       from outside the source tree. Paths in PYTEST ARGS are relative to the repository
+#       (tests/test_cli.py, tests/test_cli.py::test_version_flag).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+case "${1:-}" in
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --suite-only)
+        shift
+        "$here/scripts/setup.sh"
+        args=()
+        for a in "$@"; do
+            # a test path given from the repository root still names it from elsewhere
+            if [ "${a#-}" = "$a" ] && [ -e "$here/${a%%::*}" ]; then a="$here/$a"; fi
+            args+=("$a")
+        done
+        [ "${#args[@]}" -gt 0 ] || args=("$here/tests")
+        scratch="$(mktemp -d /tmp/cygearman-suite.XXXXXX)"
+        trap 'rm -rf "$scratch"' EXIT
+        cd "$scratch"          # never the source tree's gearman/, which has no compiled core
+        echo "==> the suite against $(ls "$here"/dist/cygearman-*.whl | xargs -n1 basename) in .venv"
+        CYGEARMAN_REQUIRE_INSTALLED=1 "$here/.venv/bin/python" -m pytest -c "$here/pyproject.toml" \
+            --rootdir "$here" -p no:cacheprovider "${args[@]}"
+        exit $?
+        ;;
+esac
 "$here/scripts/setup.sh"      # -> dist/: the sdist and a wheel built from it
 
 ci_venv="$(mktemp -d /tmp/cygearman-ci.XXXXXX)"

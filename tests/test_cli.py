@@ -202,8 +202,9 @@ def test_submit_lines_in_the_foreground(cli, gearmand, run_worker):
     r = cli("submit", fn, "--lines", "-s", gearmand.address, input=b"one\r\ntwo\n\nthree")
     assert r.returncode == EXIT_OK, r.stderr
     assert r.stdout == b"ONE\nTWO\nTHREE\n"                # input order; empty line skipped
-    # Pipes get plain progress lines, never a redrawn bar.
-    assert b"3/3 jobs" in r.stderr and b"jobs/s" in r.stderr and b"\r" not in r.stderr
+    # Pipes get plain lines, never a redrawn bar; a short run only its summary.
+    assert r.stderr.startswith(b"cygearman: done 3/3 jobs in ") and b"jobs/s" in r.stderr
+    assert b"\r" not in r.stderr and r.stderr.count(b"\n") == 1
     r = cli("submit", fn, "-n", "--json", "-q", "-s", gearmand.address, input=b"a\nb\n")
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(x["index"], x["result"]) for x in rows] == [(0, "A"), (1, "B")]
@@ -236,10 +237,13 @@ def test_bulk_background_from_a_file_over_pipes(cli, gearmand, tmp_path):
     assert len(handles) == n and len(set(handles)) == n
     assert all(h.startswith("H:") for h in handles)
     err = r.stderr.decode()
-    assert f"{n}/{n} jobs (100%)" in err and "jobs/s" in err
     assert "\r" not in err and "\x1b" not in err
-    assert 2 <= err.count("\n") <= 15                       # a few plain lines, not one per job
-    assert f"submitted {n}/{n} background jobs" in err
+    # Plain progress lines come every few seconds (see test_plain_progress_lines...),
+    # never one per tenth: a short run prints its summary and nothing else before it
+    # but such lines.
+    *before, summary = err.splitlines()
+    assert summary.startswith(f"cygearman: submitted {n}/{n} background jobs in ")
+    assert all(line.startswith("submitted: ") and "(100%)" not in line for line in before)
     assert _status(gearmand, fn).total == n
 
 
@@ -276,7 +280,55 @@ def test_bulk_with_a_full_queue_exits_4(cli, gearmand):
     r = cli("submit", fn, "-b", "-n", "-s", gearmand.address, input=b"1\n2\n3\n4\n")
     assert r.returncode == EXIT_JOB_FAILED, r.stderr
     assert len(r.stdout.split()) == 2
-    assert b"submitted 2/4" in r.stderr and b"not accepted" in r.stderr
+    assert b"submitted 2/4" in r.stderr and b"2 jobs were not accepted (the first: job 2)" in r.stderr
+
+
+def test_the_progress_bar_counts_accepted_jobs(pty_run, gearmand, dead_port, tmp_path):
+    path = tmp_path / "jobs.txt"
+    path.write_bytes(b"".join(b"%d\n" % i for i in range(300)))
+    # A dead server: no job is accepted, and the bar never claims otherwise.
+    p = pty_run("submit", _name(), "-b", "--file", path, "-s", f"127.0.0.1:{dead_port}")
+    assert p.wait() == EXIT_UNREACHABLE, p.out
+    out = p.out.decode()
+    assert "] 0/300   0%" in out and "300/300" not in out and "100%" not in out, out
+    assert "300 jobs were not accepted (the first: job 0): " in out
+    assert "submitted 0/300 background jobs" in out
+    # A full queue: the bar ends at the two jobs gearmand took.
+    fn = _name()
+    Admin(gearmand.address).maxqueue(fn, 2, 2, 2)
+    p = pty_run("submit", fn, "-b", "--file", path, "-s", gearmand.address)
+    assert p.wait() == EXIT_JOB_FAILED, p.out
+    out = p.out.decode()
+    assert "] 2/300   1%" in out and "300/300" not in out, out
+    assert "submitted 2/300 background jobs" in out
+
+
+def test_plain_progress_lines_come_every_few_seconds():
+    """Off a terminal, a line every PLAIN_PROGRESS_EVERY seconds, none at 100% (the
+    caller's summary follows), instead of a line per tenth of the jobs."""
+    import io
+
+    from gearman.cli import PLAIN_PROGRESS_EVERY, Progress
+
+    now = [100.0]
+    out = io.StringIO()
+    p = Progress(300, "submitted", out, tty=False, clock=lambda: now[0])
+    for done in range(1, 300):
+        now[0] += 0.001
+        p.update(done)
+    assert out.getvalue() == ""                                 # 300 jobs, 0.3 s: no line
+    now[0] = 100.0 + PLAIN_PROGRESS_EVERY
+    p.update(150)
+    now[0] += 1.0
+    p.update(200)
+    now[0] = 100.0 + 2 * PLAIN_PROGRESS_EVERY + 0.1
+    p.update(250)
+    now[0] += PLAIN_PROGRESS_EVERY
+    p.update(300)
+    p.finish()
+    lines = out.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["submitted: 150/300 jobs (50%)",
+                                                      "submitted: 250/300 jobs (83%)"]
 
 
 def test_submit_timeout_exits_5(cli, gearmand):
@@ -284,10 +336,79 @@ def test_submit_timeout_exits_5(cli, gearmand):
     assert r.returncode == EXIT_TIMEOUT, r.stderr
 
 
+def test_submit_says_when_no_worker_serves_the_function(cli, gearmand, run_worker):
+    fn = _name()
+    r = cli("submit", fn, "x", "--timeout", "4", "-s", gearmand.address)
+    assert r.returncode == EXIT_TIMEOUT, r.stderr
+    assert (f"cygearman: waiting for a worker: none serves {fn!r} on {gearmand.address}; the job "
+            f"waits until one does (Ctrl-C stops, -t SECONDS limits the wait)").encode() in r.stderr
+    r = cli("submit", fn, "x", "-q", "--timeout", "3", "-s", gearmand.address)
+    assert r.returncode == EXIT_TIMEOUT and b"waiting for a worker" not in r.stderr
+    # A worker that takes its time: no notice (someone serves the function).
+    slow = _name()
+    run_worker({slow: lambda job, ctx: (time.sleep(3), b"slow done")[1]})
+    r = cli("submit", slow, "x", "-s", gearmand.address)
+    assert (r.returncode, r.stdout) == (EXIT_OK, b"slow done"), r.stderr
+    assert b"waiting for a worker" not in r.stderr
+    # Bulk foreground jobs wait for a worker too.
+    r = cli("submit", fn, "-n", "--timeout", "4", "-s", gearmand.address, input=b"a\nb\n")
+    assert r.returncode == EXIT_TIMEOUT and b"waiting for a worker: none serves" in r.stderr
+
+
+def test_submit_on_a_terminal_says_it_reads_stdin(pty_run, gearmand, run_worker):
+    fn = _name()
+    run_worker({fn: lambda job, ctx: job.workload()[::-1]})
+    p = pty_run("submit", fn, "-s", gearmand.address)
+    assert p.read_until(lambda out: b"reading the workload from stdin; end it with Ctrl-D"
+                        in out), p.out
+    p.write(b"abc\n")
+    p.write(b"\x04")                                        # ^D: end of input
+    assert p.wait() == EXIT_OK, p.out
+    assert b"\ncba" in p.out.replace(b"\r\n", b"\n")
+    p = pty_run("submit", fn, "-n", "-s", gearmand.address)
+    assert p.read_until(lambda out: b"reading the workloads from stdin, one per line" in out), p.out
+    p.write(b"\x04")
+    assert p.wait() == EXIT_OK, p.out
+
+
 def test_submit_to_an_unreachable_server_exits_3(cli, dead_port):
     r = cli("submit", _name(), "x", "-s", f"127.0.0.1:{dead_port}")
     assert r.returncode == EXIT_UNREACHABLE
     assert b"could not connect" in r.stderr or b"reached" in r.stderr
+    assert b"waiting for a worker" not in r.stderr
+
+
+def test_logging_goes_to_stderr_with_v_and_q(gearmand_factory, tmp_path):
+    """The library logs through a NullHandler; the command line shows its records
+    (here: a worker that lost its server) at WARNING, and -q hides them."""
+    def lost_server(*flags):
+        server = gearmand_factory()
+        fn = _name()
+        proc = _start_work(tmp_path, "-f", fn, "-s", server.address, *flags)
+        try:
+            assert wait_until(lambda: _workers_for(server, fn) == 1 or proc.poll() is not None, 30)
+            server.stop()
+            time.sleep(2)                    # the worker notices and tries to reconnect
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == EXIT_OK, err
+        return err.decode()
+
+    err = lost_server()
+    assert f"cygearman: WARNING: gearman." in err and "lost job server" in err, err
+    assert "lost job server" not in lost_server("-q")
+
+
+def test_log_levels():
+    import logging
+
+    from gearman.cli import log_level
+
+    assert log_level(0, 0) == logging.WARNING
+    assert (log_level(1, 0), log_level(2, 0), log_level(5, 0)) == (logging.INFO, logging.DEBUG,
+                                                                  logging.DEBUG)
+    assert (log_level(0, 1), log_level(0, 9)) == (logging.ERROR, logging.CRITICAL)
 
 
 @pytest.mark.parametrize("args", [
@@ -452,6 +573,14 @@ def test_status_over_a_pool_with_an_unreachable_server(cli, gearmand_factory, fr
     assert r.returncode == EXIT_OK
 
 
+@pytest.mark.parametrize("command", [["status"], ["status", "--per-server"], ["workers"],
+                                     ["jobs"], ["jobs", "--unique"], ["version"]])
+def test_a_table_of_no_server_is_not_printed(cli, dead_port, command):
+    r = cli(*command, "-s", f"127.0.0.1:{dead_port}")
+    assert r.returncode == EXIT_UNREACHABLE
+    assert r.stdout == b"" and b"could not connect" in r.stderr
+
+
 def test_status_of_a_frozen_server_exits_5(cli, gearmand_factory):
     server = gearmand_factory()
     server.pause()
@@ -588,12 +717,15 @@ def test_top_once(cli, gearmand_factory, free_port):
     assert r.returncode == EXIT_UNREACHABLE
     assert any(line.startswith(dead) and "DOWN" in line for line in r.stdout.decode().splitlines())
     assert "1 unreachable" in r.stdout.decode()
+    head = r.stdout.decode().splitlines()[0]
+    assert head.endswith("1 unreachable")           # one frame: no "every 2 s", no "q quits"
 
 
 def test_top_batch_frames_over_a_pipe(cli, gearmand):
     r = cli("top", "-n", "2", "--interval", "0.1", "-s", gearmand.address)
     assert r.returncode == EXIT_OK
     assert r.stdout.decode().count("cygearman top") == 2
+    assert r.stdout.decode().count("0 unreachable - every 0.1 s\n") == 2     # no "q quits"
 
 
 def test_top_live_in_a_terminal_quits_on_q(pty_run, gearmand, client):
@@ -602,6 +734,7 @@ def test_top_live_in_a_terminal_quits_on_q(pty_run, gearmand, client):
     p = pty_run("top", "--interval", "0.2", "-s", gearmand.address)
     assert p.read_until(lambda out: fn.encode() in out and b"WAITING" in out), p.out
     assert b"\x1b[?1049h" in p.out                           # the alternate screen
+    assert b"0 unreachable - every 0.2 s - q quits" in p.out
     client.doBackground(fn, b"y")                           # a later frame shows the change
     assert p.read_until(lambda out: out.count(b"cygearman top") >= 3), p.out
     p.write(b"q")
