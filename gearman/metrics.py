@@ -244,7 +244,7 @@ class MetricsServer:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<gearman.metrics.MetricsServer {self.url}>"
+        return f"<{type(self).__module__}.{type(self).__qualname__} {self.url}>"
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1",

@@ -301,6 +301,20 @@ def test_cli_exporter_serves_until_sigterm(pool):
         proc.stderr.close()
 
 
+def test_cli_exporter_port_in_use_is_an_error(pool):
+    import socket
+
+    a, _, _ = pool
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = _cli("exporter", "--listen", f"127.0.0.1:{port}", "--servers", a.address)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "in use" in err.lower()
+
+
 def test_cli_exporter_rejects_a_bad_listen_address():
     proc = _cli("exporter", "--listen", "nowhere", "--servers", "127.0.0.1:1")
     out, err = proc.communicate(timeout=60)
