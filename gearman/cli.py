@@ -1093,6 +1093,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="print one frame and exit")
     p.add_argument("-n", "--iterations", type=int, default=None,
                    help="exit after N frames")
+
+    from gearman.exporter import add_cli_command as add_exporter_command
+    add_exporter_command(command)   # "exporter": Prometheus /metrics for the pool (gearman/exporter.py)
     return ap
 
 
