@@ -972,7 +972,7 @@ def render_pipe(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config) -> s
         lines += ["", f"{w}: {WORKLOAD_TITLES[w]}", head.replace("client CPU us/job", cpu_title) + extra,
                   f"{'':<39} {'':>7} {'':>13} {'':>8} {'':>8}  {'median (min-max)':>18} {'median':>9}"
                   f"  {'us/job, busy':>13}", "-" * (len(head) + len(extra))]
-        for key, s in per.items():
+        for s in per.values():
             n = f"{s['n']}" if s["procs"] == 1 else f"{s['procs']}x{s['n']}"
             gd = (f"{s['server_us']['median']:.1f}, {100 * s['server_busy']['median']:.0f}%"
                   if s["server_us"]["median"] is not None else "—")
@@ -1047,7 +1047,7 @@ def render_payload(per: Dict[str, Dict[str, Any]], cfg: Config) -> List[str]:
     head = (f"{'variant':<30} {'trips':>5} {'ms/MiB median':>15} {'min':>8} {'max':>8}  "
             f"{'client CPU ms/MiB':>17}  {'peak RSS':>9}  {'peak - base':>12}  ÷ libgearman (speed)")
     lines = ["", f"payload: {WORKLOAD_TITLES['payload']}", head, "-" * len(head)]
-    for key, s in per.items():
+    for _key, s in per.items():
         d = s["derived"]
         note = f"  ({len(s['errors'])} failed: {s['errors'][0][:70]})" if s["errors"] else ""
         ms = d.get("ms_per_mib", {})
@@ -1090,7 +1090,8 @@ def render_memory(per: Dict[str, Dict[str, Any]], cfg: Config) -> List[str]:
             lines.append(f"{s['label']:<44} bytes per task: {cells}{note}")
         else:
             x = s["extra"]
-            lines.append(f"{s['label']:<44} RSS after the first round {_med(s, 'extra', 'rss_first_kb', ',.0f', 1 / 1024)} MiB, "
+            rss_first = _med(s, 'extra', 'rss_first_kb', ',.0f', 1 / 1024)
+            lines.append(f"{s['label']:<44} RSS after the first round {rss_first} MiB, "
                          f"after 1/10 {_med(s, 'extra', 'rss_tenth_kb', ',.1f', 1 / 1024)} MiB, "
                          f"last {_med(s, 'extra', 'rss_last_kb', ',.1f', 1 / 1024)} MiB, "
                          f"max {_med(s, 'extra', 'rss_max_kb', ',.1f', 1 / 1024)} MiB; growth after "
@@ -1182,7 +1183,7 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
            f"- load average at the start {info['loadavg_at_start']}, at the end {load_end} "
            f"(the machine is shared: absolute numbers are noisy, the per-round ratios hold up "
            f"better); wall time {elapsed:.0f} s",
-           f"- pinning: " + (f"client on CPU {cfg.client_cpus}, gearmand and workers on CPU "
+           "- pinning: " + (f"client on CPU {cfg.client_cpus}, gearmand and workers on CPU "
                              f"{cfg.server_cpus}" if cfg.client_cpus else "none"),
            f"- a fresh `{shlex.join(gearmand_argv('PORT', Path('TMP')))}` per measurement",
            f"- rounds: {cfg.rounds}" + "".join(f", {w}: {r}" for w, r in cfg.workload_rounds.items()
@@ -1214,7 +1215,7 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
                 "÷ that round's server ceiling (below).", "",
                 "| variant | N | jobs/s | client CPU µs/job | gearmand µs/job | ÷ libgearman | ÷ php | "
                 "of ceiling |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
-        for key, s in pipe.items():
+        for _key, s in pipe.items():
             out.append(f"| {s['label']} | {s['n']:,} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.2f', '')} | "
                        f"{_fmt(s['server_us']['median'], '.1f')} | "
                        f"{'baseline' if s['client'] == 'libgearman' else _md_ratio(s.get('ratio'))} | "
@@ -1228,7 +1229,7 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
         out += ["", "## One round of N or ten rounds of N/10 (runTasks)", "",
                 "| variant | jobs/s | client CPU µs/job | 1 round ÷ split, CPU/job |",
                 "|---|--:|--:|--:|"]
-        for key, s in rounds.items():
+        for _key, s in rounds.items():
             out.append(f"| {s['label']} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.2f', '')} | "
                        f"{_md_ratio(s.get('cpu_growth'))} |")
     ceil = summary.get("ceiling")
@@ -1239,7 +1240,7 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
                 "the higher row of that round.", "",
                 "| variant | jobs/s (all processes) | client CPU µs/job | gearmand µs/job, busy | "
                 "÷ libgearman | of ceiling |", "|---|--:|--:|--:|--:|--:|"]
-        for key, s in ceil.items():
+        for _key, s in ceil.items():
             busy = (f"{s['server_us']['median']:.1f}, {100 * s['server_busy']['median']:.0f}%"
                     if s["server_us"]["median"] is not None else "—")
             out.append(f"| {s['label']} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.2f', '')} | {busy} | "
@@ -1250,7 +1251,7 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
                 f"{WORKLOAD_TITLES['drain']}; N = {cfg.sizes['drain']:,}, after {cfg.warmup} untimed.", "",
                 "| worker | jobs/s | worker CPU µs/job | gearmand µs/job | ÷ libgearman |",
                 "|---|--:|--:|--:|--:|"]
-        for key, s in drain.items():
+        for _key, s in drain.items():
             out.append(f"| {s['label']} | {_md_rate(s)} | {_md_ratio(s['cpu_us'], '.1f', '')} | "
                        f"{_fmt(s['server_us']['median'], '.1f')} | "
                        f"{'baseline' if s['client'] == 'libgearman' else _md_ratio(s.get('ratio'))} |")
@@ -1265,7 +1266,7 @@ def render_markdown(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, 
                 "transfers; it gets one round trip per size.", "",
                 "| variant | round trips | ms/MiB | client CPU ms/MiB | peak RSS MiB | peak − base "
                 "(payloads) | speed ÷ libgearman |", "|---|--:|--:|--:|--:|--:|--:|"]
-        for key, s in pay.items():
+        for _key, s in pay.items():
             d = s["derived"]
             out.append(f"| {s['label']} | {s['n']} | {_md_ratio(d.get('ms_per_mib'), '.1f', '')} | "
                        f"{_med(s, 'derived', 'cpu_ms_per_mib', '.2f')} | {_med(s, 'derived', 'peak_mib', '.0f')} | "
@@ -1295,7 +1296,7 @@ def chart_bars(summary: Dict[str, Dict[str, Dict[str, Any]]]) -> List[Dict[str, 
             if c != "libgearman":
                 add(w, c, s.get("vs_lib"))
     for w in ("pipelined", "ceiling", "drain", "payload"):
-        for key, s in summary.get(w, {}).items():
+        for _key, s in summary.get(w, {}).items():
             add(w, s["label"], s.get("ratio"))
     return bars
 

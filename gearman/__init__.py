@@ -52,7 +52,7 @@ from gearman.constants import *  # noqa: F401,F403  (the GEARMAN_* and JOB_* nam
 from gearman.errors import GearmanError, GearmanException
 from gearman.client import GearmanClient, GearmanTask
 from gearman.worker import GearmanJob, GearmanWorker
-from gearman import _core
+from gearman import _core  # noqa: F401  (gearman._core, loaded above, stays a package attribute)
 from gearman.admin_client import GearmanAdminClient
 from gearman.connection_manager import DataEncoder
 

@@ -67,7 +67,6 @@ from gearman.errors import (
     InvalidArgumentError,
     InvalidTypeError,
     InvalidWorkerState,
-    ServerUnavailable,
 )
 from gearman.job import GearmanJob
 from gearman.util import disambiguate_server_parameter, host_tls_context
@@ -101,6 +100,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
     _timeout_ms: int
     _run_job: Callable[[Any], Any]
     _grab: Callable[[], Any]
+    _work_one: Callable[[], bool]
 
     command_handler_class: Any = GearmanWorkerCommandHandler
     #: python-gearman's worker-level job lock: the handler of the connection whose
@@ -269,12 +269,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         """
         if poll_timeout is _UNSET:
             if not getattr(self, "_host_list_given", False):
-                work_one = getattr(self, "_work_one", None)
-                if work_one is not None:
-                    return bool(work_one())
-                # the PECL one-job work() later in the MRO, which the mixin's own
-                # bases (all mypy sees) do not have
-                return bool(getattr(super(), "work")())
+                return bool(self._work_one())
             poll_timeout = POLL_TIMEOUT_IN_SECONDS
         if self.__dict__.get("_legacy_closed"):
             raise InvalidWorkerState("this worker was shut down; create a new GearmanWorker")

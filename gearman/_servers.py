@@ -1,7 +1,6 @@
 """Server-list parsing shared by client and worker (PECL strings, env var, host lists)."""
 from __future__ import annotations
 
-import os
 from typing import Any, List, Optional, Tuple
 
 from gearman import _core

@@ -30,7 +30,6 @@ from gearman.admin import Admin, _word
 from gearman.connection import GearmanConnection, add_server_with_tls
 from gearman.connection_manager import GearmanAdminClientCommandHandler, GearmanConnectionManager
 from gearman.errors import (
-    GearmanError,
     GearmanTimeoutError,
     InvalidAdminClientState,
     InvalidArgumentError,

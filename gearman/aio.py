@@ -18,14 +18,14 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Sequence,
+from typing import (Any, AsyncIterator, Callable, Dict, List, Optional, Sequence,
                     Tuple, Union, cast)
 
 from gearman import _core
 from gearman import constants as C
 from gearman._servers import env_servers, parse_servers
 from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
-from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError, NoServersError
+from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError
 from gearman.worker import GearmanJob
 
 __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker"]

@@ -581,7 +581,7 @@ def cmd_work(args: argparse.Namespace) -> int:
     down = {a: v for a, v in reach.items() if isinstance(v, BaseException)}
     if len(down) == len(reach):
         return _report_failures(down)
-    for address, exc in down.items():
+    for _address, exc in down.items():
         _err(f"warning: {exc} (will keep trying)")
 
     worker = GearmanWorker(ssl_context=build_ssl_context(args))

@@ -18,7 +18,7 @@ from gearman import _core
 from gearman import constants as C
 from gearman._aliases import CLIENT_METHODS, TASK_METHODS, add_pep8_aliases
 from gearman._legacy_client import RANDOM_UNIQUE_BYTES, LegacyClientMixin
-from gearman._servers import env_servers, parse_host_entry, parse_servers
+from gearman._servers import parse_servers
 from gearman.errors import (
     BatchError,
     GearmanError,

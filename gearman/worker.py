@@ -19,13 +19,12 @@ from typing import Any, Callable, Optional, Union
 from gearman import _core
 from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
-from gearman._legacy_worker import POLL_TIMEOUT_IN_SECONDS, LegacyWorkerMixin
-from gearman._servers import env_servers, parse_host_entry, parse_servers
+from gearman._legacy_worker import LegacyWorkerMixin
+from gearman._servers import parse_servers
 from gearman.errors import (
     GearmanError,
     InvalidArgumentError,
     InvalidTypeError,
-    LostConnectionError,
 )
 
 __all__ = ["GearmanWorker", "GearmanJob"]

@@ -178,6 +178,12 @@ static() {
     "$RELEASE_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
         --force-reinstall "$wheel"
 
+    echo "==> ruff (rules and why: [tool.ruff] in pyproject.toml)"
+    (cd "$here" && "$RELEASE_VENV/bin/ruff" check gearman tests benchmarks scripts) || status=1
+    echo "==> cython-lint over src/ (pycodestyle's checks plus Cython's unused names)"
+    (cd "$here" && PATH="$RELEASE_VENV/bin:$PATH" "$RELEASE_VENV/bin/cython-lint" --max-line-length 120 \
+        src/gearman/*.pyx src/gearman/*.pxi src/gearman/*.pxd) || status=1
+
     echo "==> mypy --strict on the package (settings: [tool.mypy] in pyproject.toml)"
     (cd "$here" && "$RELEASE_VENV/bin/mypy") || status=1
     echo "==> mypy --strict as on Windows and macOS (POSIX-only calls need a guard there)"

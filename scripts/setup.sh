@@ -32,7 +32,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q build "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop >/dev/null
+"$VENV/bin/python" -m pip install -q build "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop \
+    "prometheus_client>=0.16" "opentelemetry-api>=1.20" "opentelemetry-sdk>=1.20" >/dev/null
 
 echo "==> building sdist and wheel (the wheel is built from the sdist)"
 rm -rf "$here/dist"

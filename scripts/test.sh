@@ -62,7 +62,8 @@ PYEOF
 echo "==> fresh test environment $ci_venv"
 python3 -m venv "$ci_venv/venv"
 "$ci_venv/venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$ci_venv/venv/bin/python" -m pip install -q "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop >/dev/null
+"$ci_venv/venv/bin/python" -m pip install -q "pytest>=7" "hypothesis>=6" "pytest-timeout>=2" uvloop \
+    "prometheus_client>=0.16" "opentelemetry-api>=1.20" "opentelemetry-sdk>=1.20" >/dev/null
 "$ci_venv/venv/bin/python" -m pip install -q --no-deps "$wheel"
 
 echo "==> checking the sdist's and the repaired wheel's file lists"

@@ -396,7 +396,7 @@ def test_logging_goes_to_stderr_with_v_and_q(gearmand_factory, tmp_path):
         return err.decode()
 
     err = lost_server()
-    assert f"cygearman: WARNING: gearman." in err and "lost job server" in err, err
+    assert "cygearman: WARNING: gearman." in err and "lost job server" in err, err
     assert "lost job server" not in lost_server("-q")
 
 

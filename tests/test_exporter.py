@@ -16,7 +16,6 @@ import uuid
 
 import pytest
 
-from gearman.testing import wait_until
 
 try:
     from prometheus_client.parser import text_string_to_metric_families

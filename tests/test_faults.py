@@ -160,7 +160,7 @@ def test_black_holed_server_does_not_delay_the_healthy_one(gearmand, fn):
             t0 = time.monotonic()
             assert c.doBackground(fn, b"x", f"u{i}").startswith("H:")
             worst = max(worst, time.monotonic() - t0)
-        for i in range(20):                         # no unique: round robin
+        for _ in range(20):                         # no unique: round robin
             t0 = time.monotonic()
             assert c.doBackground(fn, b"x").startswith("H:")
             worst = max(worst, time.monotonic() - t0)

@@ -250,7 +250,6 @@ def test_client_recovering_from_failed_connections(gearmand_factory, threads):
     """
     proxy = _recovering_setup(gearmand_factory, threads)                      # harness
     try:
-        import time
         gm_client = gearman.GearmanClient([proxy.address])
 
         list_of_jobs = [dict(task="task_name", data="task binary string"), dict(task="other_task", data="other binary string")]
@@ -563,7 +562,7 @@ def test_worker_json_encoder_and_after_poll(gearmand_factory, threads):
         r = client.submit_job("add", {"numbers": [1, 2, i], "name": "\u00e9t\u00e9"}, poll_timeout=10)
         assert (r.state, r.result) == ("COMPLETE", {"sum": 3 + i, "echo": "\u00e9t\u00e9"})
         assert list(r.warning_updates) == [{"note": "adding"}]
-        assert wait_until(lambda: FakeDB.rollbacks > before)   # after_poll ran after the job
+        assert wait_until(lambda before=before: FakeDB.rollbacks > before)   # after_poll ran after the job
 
 
 # --- admin_client.rst ----------------------------------------------------------------
@@ -761,7 +760,7 @@ def test_types_of_jobs_online_job_status_sample(gearmand_factory, threads, capsy
                 result.data_updates
         ))
 
-    for i in range(8):
+    for _i in range(8):
         check_job_status(initial_request)
         time.sleep(1)
 

@@ -1,5 +1,4 @@
 """addTask* + runTasks with callbacks, against a real gearmand."""
-import threading
 import time
 
 import pytest
@@ -160,7 +159,7 @@ def test_callbacks_apply_to_tasks_added_after_them(client, run_worker, fn):
     got = []
     early = client.addTask(fn, b"1", "early")
     client.setCompleteCallback(lambda t, ctx: got.append(ctx))
-    late = client.addTask(fn, b"2", "late")
+    client.addTask(fn, b"2", "late")
     client.runTasks()
     assert got == ["late"]
     assert early.finished and early.data() == b"r"

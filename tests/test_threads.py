@@ -47,10 +47,10 @@ def workers(gearmand):
             started.append((w, stop, th))
 
     yield start
-    for w, stop, th in started:
+    for w, stop, _th in started:
         stop.set()
         w.stop()
-    for w, stop, th in started:
+    for w, _stop, th in started:
         th.join(10)
         w.close()
 

@@ -175,7 +175,7 @@ def test_worker_serves_several_servers(gearmand_factory, fn):
     assert [w.work() for _ in range(6)] == [True] * 6
     for s in (a, b):
         # the last WORK_COMPLETE may still be in flight to the server
-        assert wait_until(lambda: f"{fn}\t0\t0\t1" in s.admin("status"))
+        assert wait_until(lambda s=s: f"{fn}\t0\t0\t1" in s.admin("status"))
 
 
 def test_bad_arguments(worker):
@@ -419,7 +419,7 @@ def test_runner_serves_a_module_function_in_processes(client, gearmand, fn, tmp_
         except subprocess.TimeoutExpired:
             proc.kill()
             _out, err = proc.communicate()
-            raise AssertionError("runner did not stop on SIGTERM: " + err.decode()[-3000:])
+            raise AssertionError("runner did not stop on SIGTERM: " + err.decode()[-3000:]) from None
         assert proc.returncode == 0, err.decode()[-3000:]
         assert wait_until(lambda: f"{fn}\t0\t0\t0" in gearmand.admin("status"))
     finally:

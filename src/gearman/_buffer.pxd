@@ -6,8 +6,9 @@ cdef class WriteBuffer:
     cdef Py_ssize_t _pos            # offset of the first byte not yet consumed (sent)
     cdef Py_ssize_t _len            # offset one past the last byte written
     cdef int _views                 # exported buffer views; writes refused while > 0
-    cdef list _ext                  # [(offset, bytes)]: a large payload sent by reference
-                                    # when _pos reaches offset (None while there is none)
+    # [(offset, bytes)]: a large payload sent by reference when _pos reaches offset
+    # (None while there is none)
+    cdef list _ext
     cdef Py_ssize_t _ext_pos        # bytes of _ext[0] already sent
     cdef Py_ssize_t _ext_len        # bytes of the referenced payloads not yet sent
 

@@ -8,9 +8,11 @@ from gearman.errors import _lost_connection_error
 
 cdef int _fork_generation = 0
 
+
 def _bump_fork_generation():
     global _fork_generation
     _fork_generation += 1
+
 
 if hasattr(os, "register_at_fork"):    # Windows has no fork()
     os.register_at_fork(after_in_child=_bump_fork_generation)

@@ -23,7 +23,6 @@ import os
 import random
 import socket
 import ssl
-from collections import deque
 
 from gearman.errors import (
     GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError,

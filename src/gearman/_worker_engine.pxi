@@ -530,7 +530,7 @@ cdef class WorkerEngine(EngineBase):
                 self._answer(job, c, CMD_WORK_COMPLETE, (handle, data))
                 return RC_SUCCESS
         name = (<bytes?>job._function).decode("utf-8", "replace")
-        wlog.error("callback for %r (job %s) raised", name, job._handle, exc_info=exc)
+        wlog.error("callback for %r raised (job %s)", name, job._handle, exc_info=exc)
         self.settle_error = f"callback raised {exc!r}"
         if not exceptions:
             # gearmand 1.1 turns WORK_EXCEPTION into a NUL-terminated WORK_FAIL
