@@ -834,7 +834,7 @@ class Admin:
         """Cancel a job (``cancel job HANDLE``).
 
         gearmand tells waiting clients the job failed and drops it when a worker
-        would take it; a job already running is not stopped (PROTOCOL.md 3.11).
+        would take it; a job already running is not stopped (docs/protocol.md §3.11).
 
         Handles are only unique per server, so the merged form first looks the
         handle up (``show jobs``) and cancels it on the one server that holds it.

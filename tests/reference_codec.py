@@ -1,11 +1,11 @@
 """An independent, deliberately naive reference codec for the Gearman wire protocol.
 
-Written from ``PROTOCOL.md`` sections 1-2 (and 4.1 for admin text lines) with
+Written from ``docs/protocol.md`` §1-§2 (and §4.1 for admin text lines) with
 ``struct`` and plain slicing, *not* from ``gearman._core``: the property tests
 compare the compiled encoder/decoder against this module.  Speed is irrelevant
 here; obviousness is the point.
 
-Decoding model (PROTOCOL.md 1.1-1.2):
+Decoding model (docs/protocol.md §1.1-§1.2):
 
 * a stream is a sequence of items; the first byte of each item decides its kind:
   NUL starts a 12-byte binary header, anything else starts an admin text line
@@ -16,7 +16,7 @@ Decoding model (PROTOCOL.md 1.1-1.2):
   NUL-terminated, the last one is the rest of the body (it may contain NULs); a
   zero-argument type has an empty body.
 
-Limits (DESIGN.md: ``max_packet_size`` bounds the *payload*, the data argument):
+Limits (docs/reliability.md §6: ``max_packet_size`` bounds the *payload*, the data argument):
 a header announcing more than ``max_body + ARGS_SLACK`` bytes is refused at once
 (the slack is room for the arguments before the payload); once the body is in,
 the data argument of a type that has one must be at most ``max_body`` bytes.  A
@@ -37,7 +37,7 @@ RES = b"\x00RES"
 HEADER = struct.Struct(">4sII")
 HEADER_SIZE = HEADER.size  # 12
 
-# number -> (name, argc, data) transcribed from the PROTOCOL.md section 2 table
+# number -> (name, argc, data) transcribed from the docs/protocol.md §2 table
 # ("argc/data" column: "2/data" means two NUL-terminated arguments + trailing data).
 TABLE = {
     1: ("CAN_DO", 1, False),
@@ -86,7 +86,7 @@ TABLE = {
 FIRST, LAST = 1, 42
 TEXT = 0  # the command number the decoder reports for an admin text line
 
-# Room for the arguments that precede the payload, from PROTOCOL.md's limits: the
+# Room for the arguments that precede the payload, from docs/protocol.md §1.4: the
 # widest packets are JOB_ASSIGN_ALL (handle, function, unique, reducer) and
 # SUBMIT_REDUCE_JOB (function, unique, reducer, aggregator), so a job handle (64),
 # a unique (64), three function-sized names (3 x 512) and at most 8 NUL separators.

@@ -1,4 +1,4 @@
-"""The packet codec of ``gearman._core`` against PROTOCOL.md sections 1-2.
+"""The packet codec of ``gearman._core`` against docs/protocol.md §1-§2.
 
 The encoder and the incremental decoder are compared with ``reference_codec.py``, a
 separate ``struct``-based implementation written from the protocol document, on
@@ -69,7 +69,7 @@ def header(magic, cmd, length):
 
 # --- strategies --------------------------------------------------------------------------
 
-# A non-data argument: any bytes but NUL (empty allowed, PROTOCOL.md 1.1).
+# A non-data argument: any bytes but NUL (empty allowed, docs/protocol.md §1.1).
 plain_arg = st.binary(max_size=24).map(lambda b: b.replace(b"\x00", b""))
 # The trailing data argument: anything, NULs included; now and then large enough to make
 # both buffers grow past their initial size (cheaply, by repetition).
@@ -188,7 +188,7 @@ def test_command_tables_match_protocol_md():
 # --- encoder -----------------------------------------------------------------------------
 
 def test_protocol_md_submit_job_example_bytes():
-    # PROTOCOL.md 1.1: SUBMIT_JOB reverse / '' / test, 25 bytes on the wire.
+    # docs/protocol.md §1.1: SUBMIT_JOB reverse / '' / test, 25 bytes on the wire.
     expected = bytes.fromhex("00524551" "00000007" "0000000d" "7265766572736500" "00" "74657374")
     assert len(expected) == 25
     assert pack_request(7, b"reverse", b"", b"test") == expected
@@ -203,7 +203,7 @@ def test_job_created_has_no_trailing_nul():
 
 
 def test_protocol_md_work_packets_decode():
-    # The relayed packets of PROTOCOL.md 3.1 (data may contain NULs).
+    # The relayed packets of docs/protocol.md §3.1 (data may contain NULs).
     stream = (header(RES, 12, 10) + b"H:vm:9\x003\x007"
               + header(RES, 28, 16) + b"H:vm:9\x00partial\x00x"
               + header(RES, 13, 17) + b"H:vm:9\x00result\x00bin")
@@ -295,7 +295,7 @@ def test_encoder_nul_only_in_trailing_data(cmd):
         if ref.has_data(cmd) and i == k - 1:
             assert pack_request(cmd, *args) == ref.encode(cmd, args, REQ)
         else:
-            # includes the last argument of a "no data" type (CAN_DO "fn\0", PROTOCOL.md 1.1)
+            # includes the last argument of a "no data" type (CAN_DO "fn\0", docs/protocol.md §1.1)
             with pytest.raises(InvalidArgumentError):
                 pack_request(cmd, *args)
             wb = WriteBuffer()
@@ -660,16 +660,16 @@ def test_body_on_zero_argument_type(cmd):
 
 
 def test_extra_nuls_go_to_the_last_argument():
-    # "no data" last argument = rest of the body (PROTOCOL.md 1.1), NULs and all.
+    # "no data" last argument = rest of the body (docs/protocol.md §1.1), NULs and all.
     assert _core.parse_packets(header(RES, 19, 7) + b"E\x00t\x00x\x00y") == \
         [(19, (b"E", b"t\x00x\x00y"))]
     assert _core.parse_packets(header(RES, 8, 3) + b"H\x00\x00") == [(8, (b"H\x00\x00",))]
 
 
 def test_args_slack_matches_the_reference():
-    """DESIGN.md: max_packet_size bounds the payload; a packet may carry
+    """docs/reliability.md §6: max_packet_size bounds the payload; a packet may carry
     ARGS_SLACK more bytes for the arguments before it (handle, function name,
-    unique, reducer, NULs).  Derived independently from PROTOCOL.md's limits."""
+    unique, reducer, NULs).  Derived independently from docs/protocol.md §1.4."""
     assert _core.ARGS_SLACK == ref.ARGS_SLACK == 64 + 64 + 3 * 512 + 8
 
 

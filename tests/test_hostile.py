@@ -3,7 +3,7 @@
 The peer speaks just enough of the protocol (it answers OPTION_REQ, reads the
 submission or the GRAB) and then sends what no gearmand would: negative and huge
 lengths, bad magic, unknown command numbers, truncated packets, ERROR packets in
-the middle of a job, answers for handles nobody asked about, floods.  DESIGN.md's
+the middle of a job, answers for handles nobody asked about, floods.  CONTRIBUTING.md's
 test rules allow a scripted peer for exactly this (malformed input); everything
 else in the suite runs against real gearmand.
 
@@ -31,7 +31,7 @@ from gearman import errors
 MIB = 1024 * 1024
 REQ, RES = b"\x00REQ", b"\x00RES"
 
-# Command numbers (PROTOCOL.md); spelled out here so the peer does not depend on
+# Command numbers (docs/protocol.md §2); spelled out here so the peer does not depend on
 # the library's own encoder.
 CAN_DO, PRE_SLEEP, NOOP, SUBMIT_JOB, JOB_CREATED = 1, 4, 6, 7, 8
 GRAB_JOB, NO_JOB, JOB_ASSIGN, WORK_STATUS, WORK_COMPLETE, WORK_FAIL = 9, 10, 11, 12, 13, 14
@@ -249,7 +249,7 @@ class Measured:
 TIMEOUT_MS = 1500
 MARGIN = 2.0          # seconds beyond the timeout: a hang check, not a speed check
 LIMIT = MIB           # the client's max_packet_size in these tests
-# max_packet_size bounds the payload (DESIGN.md): a packet body may be up to
+# max_packet_size bounds the payload (docs/reliability.md §6): a packet body may be up to
 # ARGS_SLACK bytes longer for the handle, names and unique around it, so the
 # smallest length refused from the header alone is OVER_LIMIT.
 OVER_LIMIT = LIMIT + gearman._core.ARGS_SLACK + 1

@@ -321,7 +321,7 @@ def test_cli_client_cannot_see_work_exception(gearmand, our_worker, spawn, fn):
     """With the exception handler on (default) a raising callback sends WORK_EXCEPTION.
 
     The CLI does not ask for exceptions, so gearmand turns it into WORK_FAIL "handle\\0", which
-    libgearman 1.1.20 cannot match (PROTOCOL.md 3.9): the CLI waits forever although gearmand
+    libgearman 1.1.20 cannot match (docs/protocol.md §3.9): the CLI waits forever although gearmand
     has already dropped the job.  This pins that behaviour, which is why the exception handler
     must be turned off for workers serving libgearman clients that lack the option.
     """
@@ -472,7 +472,7 @@ def test_client_gets_php_send_exception(client, php_worker):
 def test_client_gets_php_thrown_exception(client, php_worker):
     with pytest.raises(errors.JobExceptionError) as info:
         client.doNormal(php_worker.fn("throw"), b"x")
-    # PECL reports any PHP exception with this fixed text (PROTOCOL.md 6.3)
+    # PECL reports any PHP exception with this fixed text (docs/protocol.md §6.3)
     assert info.value.payload == b"Unable to add worker function"
     # and the worker, which catches what work() rethrows, still serves jobs
     assert client.doNormal(php_worker.fn("reverse"), b"abc") == b"cba"

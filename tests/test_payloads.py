@@ -80,7 +80,7 @@ def make_client(gearmand, **kw):
 
 @pytest.mark.parametrize("size", [16 * MIB, 64 * MIB], ids=["16MiB", "64MiB"])
 def test_large_round_trip_is_byte_exact_with_default_limits(gearmand, echo_worker, fn, size):
-    """DESIGN.md: max_packet_size bounds the payload and defaults to 64 MiB,
+    """docs/reliability.md §6: max_packet_size bounds the payload and defaults to 64 MiB,
     so a 64 MiB payload passes with the defaults on both sides."""
     seen = []
     echo_worker(fn, seen=seen)                     # default max_packet_size

@@ -1,4 +1,4 @@
-# Protocol and engine constants (values: PROTOCOL.md sections 1-2 and 5.8).
+# Protocol and engine constants (values: docs/protocol.md §1-§2 and §5.8).
 
 
 cdef enum:

@@ -4,7 +4,7 @@
 # was checked against max_packet_size; a broken stream stays broken (the
 # error is sticky), so a caller can never read past garbage by accident.
 #
-# max_packet_size bounds the *payload* (the data argument), as DESIGN.md says:
+# max_packet_size bounds the *payload* (the data argument; docs/reliability.md §6):
 # a packet may carry up to PACKET_ARGS_SLACK more bytes for the arguments that
 # come before its payload (handle, function name, unique, NULs).  The header's
 # length is checked against limit + slack before anything is allocated, the
