@@ -1060,7 +1060,7 @@ def test_errors_come_from_gearman_errors():
      errors.PacketTooLargeLostConnectionError),
 ])
 def test_a_request_lost_to_protocol_damage_names_the_damage(cause, cls):
-    """RELIABILITY: outcome unknown (a LostConnectionError, handle kept) and the
+    """docs/reliability.md §1: outcome unknown (a LostConnectionError, handle kept) and the
     cause in type, code, message and __cause__."""
     err = errors._lost_connection_error("lost connection to h:1; its outcome is unknown",
                                         cause, server="h:1", handle="H:h:1")
