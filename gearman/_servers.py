@@ -7,7 +7,7 @@ from gearman import _core
 from gearman.constants import DEFAULT_GEARMAN_PORT
 from gearman.errors import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["parse_servers", "env_servers", "parse_host_entry"]
+__all__ = ["parse_servers", "parse_host_entry"]
 
 
 def parse_servers(servers: Optional[str]) -> List[Tuple[str, int]]:
@@ -24,11 +24,6 @@ def parse_servers(servers: Optional[str]) -> List[Tuple[str, int]]:
     if not out:
         raise InvalidArgumentError(f"no server in {servers!r}")
     return out
-
-
-def env_servers() -> List[Tuple[str, int]]:
-    """Servers named by ``GEARMAN_SERVERS``, or [] (the core's one fallback)."""
-    return list(_core.default_servers())
 
 
 def parse_host_entry(entry: Any) -> Tuple[str, int]:

@@ -73,7 +73,8 @@ from typing import (
     overload,
 )
 
-from gearman._servers import env_servers, parse_host_entry, parse_servers
+from gearman import _core
+from gearman._servers import parse_host_entry, parse_servers
 from gearman.errors import (
     GearmanError,
     GearmanTimeoutError,
@@ -564,7 +565,7 @@ class Admin:
                  timeout: float = DEFAULT_TIMEOUT,
                  ssl_context: Optional[ssl.SSLContext] = None) -> None:
         if servers is None or servers == "":
-            entries = env_servers() or parse_servers(None)
+            entries = _core.default_servers() or parse_servers(None)
         elif isinstance(servers, str):
             entries = parse_servers(servers)
         elif isinstance(servers, (list, tuple)):

@@ -23,7 +23,7 @@ from typing import (Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
 
 from gearman import _core
 from gearman import constants as C
-from gearman._servers import env_servers, parse_servers
+from gearman._servers import parse_servers
 from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
 from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError
 from gearman.worker import GearmanJob
@@ -195,7 +195,7 @@ class AsyncGearmanClient:
 
     def _ensure_servers(self) -> None:
         if not self._engine.servers:
-            for host, port in env_servers() or parse_servers(None):
+            for host, port in _core.default_servers() or parse_servers(None):
                 self._engine.add_server(host, port)
 
     # -- the do-family -----------------------------------------------------------------------
@@ -315,8 +315,8 @@ class AsyncGearmanClient:
         hs = handle.decode("utf-8", "surrogateescape") if isinstance(handle, bytes) else handle
         if not isinstance(hs, str):
             raise InvalidTypeError("job handle must be str or bytes")
-        conn = engine.server_of(hs)
-        targets = [conn] if conn is not None else list(engine.servers)
+        issuers = engine.servers_of(hs)       # several if two servers issued the same string
+        targets = issuers or list(engine.servers)
         tasks = []
         for c in targets:
             t = engine.new_request(_core.KIND_STATUS, hs)
@@ -324,11 +324,12 @@ class AsyncGearmanClient:
             tasks.append(t)
         await self._wait(tasks, timeout)
         answered = [t for t in tasks if t.exception is None]
-        if not answered:
-            raise cast(BaseException, tasks[0].exception)
         for t in answered:
             if t.isKnown():
                 return [True, bool(t.isRunning()), t.taskNumerator(), t.taskDenominator()]
+        if not answered or (len(issuers) > 1 and len(answered) < len(tasks)):
+            # an issuer that could not answer: "unknown" would not mean finished
+            raise cast(BaseException, next(t.exception for t in tasks if t.exception is not None))
         return [False, False, 0, 0]
 
     async def ping(self, data: Payload = b"", *, timeout: Optional[float] = None) -> bool:
@@ -454,7 +455,7 @@ class AsyncGearmanWorker:
         if not self._functions:
             raise InvalidArgumentError("no function is registered")
         if not self._servers:
-            self._servers = env_servers() or parse_servers(None)
+            self._servers = _core.default_servers() or parse_servers(None)
         self._stopping = asyncio.Event()
         installed = []
         if handle_signals:

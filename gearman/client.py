@@ -10,8 +10,6 @@ is running it.
 from __future__ import annotations
 
 import inspect
-import os
-import weakref
 from typing import Any, Callable, List, Optional, TypeVar, Union, cast
 
 from gearman import _core
@@ -22,6 +20,7 @@ from gearman._servers import parse_servers
 from gearman.errors import (
     BatchError,
     GearmanError,
+    GearmanTimeoutError,
     InvalidArgumentError,
     InvalidTypeError,
 )
@@ -55,20 +54,6 @@ _SETTABLE = (C.GEARMAN_CLIENT_NON_BLOCKING | C.GEARMAN_CLIENT_UNBUFFERED_RESULT
 
 
 _EV = _core.EVENT_INDEX
-
-# Every live client, so a forked child can replace locks that a thread of the
-# parent may have held at fork() time (that thread does not exist in the child).
-_LIVE_CLIENTS: "weakref.WeakSet[GearmanClient]" = weakref.WeakSet()
-
-
-def _reinit_locks_after_fork() -> None:
-    for client in list(_LIVE_CLIENTS):
-        client._lock = _core.ClientLock()
-
-
-if hasattr(os, "register_at_fork"):          # POSIX only; Windows has no fork
-    os.register_at_fork(after_in_child=_reinit_locks_after_fork)
-
 
 def _two_args(callback: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     """Callbacks take (task, context) or (task): decided once, when set."""
@@ -123,7 +108,6 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         engine.ssl_context = ssl_context
         self._engine = engine
         # self._lock: a _core.ClientLock, made by ClientCore
-        _LIVE_CLIENTS.add(self)
         self.random_unique_bytes = random_unique_bytes
         # _rc, _error, _errno, _job_handle: fields of _core.ClientCore
         self._options = C.GEARMAN_CLIENT_FREE_TASKS
@@ -190,7 +174,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
             self.addServer(host, port, setupExceptionHandler)
         return True
 
-    def _servers(self) -> None:
+    def _default_servers(self) -> None:
         """No server added: the servers GEARMAN_SERVERS names (the core's one fallback)."""
         if not self._engine.servers:
             for host, port in _core.default_servers():
@@ -364,7 +348,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         with self._lock:
             engine = self._engine
             try:
-                self._servers()
+                self._default_servers()
                 tasks = []
                 for c in list(engine.servers):
                     t = engine.new_request(_core.KIND_STATUS_UNIQUE, unique_key)
@@ -391,7 +375,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         with self._lock:
             engine = self._engine
             try:
-                self._servers()
+                self._default_servers()
                 tasks = []
                 expected = None
                 for c in list(engine.servers):
@@ -478,10 +462,11 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         affected tasks carry the error too), and GearmanTimeoutError.  An exception
         raised by a callback propagates; the client stays usable.
         """
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             engine = self._engine
             try:
-                self._servers()
+                self._default_servers()
                 new, self._new_tasks = self._new_tasks, []
                 engine.submit_all(new)
                 if self._options & C.GEARMAN_CLIENT_NON_BLOCKING:
@@ -491,7 +476,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                         self._error = ""
                         return True
                 else:
-                    rc = engine.run(None, self._seconds())
+                    rc = engine.run(None, left)
                 if rc == C.GEARMAN_PAUSE:
                     self._rc = engine.pause_code
                     self._error = ""
@@ -504,6 +489,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                 raise
             self._ok()
             return True
+        finally:
+            self._lock.release()
 
     def submit_batch(self, function_name: Union[str, bytes], workloads: Any, *,
                      uniques: Optional[List[Any]] = None, priority: str = "normal",
@@ -522,15 +509,24 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         """
         if priority not in _BACKGROUND:
             raise InvalidArgumentError(f"priority must be one of {sorted(_BACKGROUND)}")
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             engine = self._engine
             try:
                 if not engine.servers:
-                    self._servers()
+                    self._default_servers()
                 batch = engine.submit_batch(_BACKGROUND[priority], function_name, workloads,
                                             uniques, progress, progress_every)
                 try:
-                    engine.run(None, self._seconds())
+                    engine.run(None, left)
+                except GearmanTimeoutError as timeout:
+                    # what was accepted stays known: the handles, and per job
+                    # not accepted, why (ServerSilentError.submitted says
+                    # whether it may have reached its server)
+                    engine.abandon_batch(batch)
+                    timeout.handles = list(batch.handles)
+                    timeout.errors = dict(batch.errors)
+                    raise
                 except BaseException:
                     engine.abandon_batch(batch)
                     raise
@@ -545,6 +541,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                 raise
             self._ok()
             return cast(List[str], batch.handles)   # every job was accepted
+        finally:
+            self._lock.release()
 
     def wait(self) -> bool:
         """Wait (up to the timeout) until a connection can make progress.

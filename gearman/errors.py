@@ -19,6 +19,7 @@ __all__ = [
     "GearmanException",
     "ConnectionError",
     "ServerUnavailable",
+    "ServerSilentError",
     "LostConnectionError",
     "NoServersError",
     "ProtocolError",
@@ -149,6 +150,17 @@ class GearmanTimeoutError(GearmanError, builtins.TimeoutError):
     """Raised when a call did not finish within its timeout."""
 
     code = _c.GEARMAN_TIMEOUT
+    #: False: the request never reached the server (safe to submit again);
+    #: None: it may have (its outcome is unknown)
+    submitted: Optional[bool] = None
+    #: for ``submit_batch``: every job's handle (None where not accepted) ...
+    handles: Optional[List[Optional[str]]] = None
+    #: ... and, per job not accepted, why
+    errors: Optional[Dict[int, "GearmanError"]] = None
+
+
+class ServerSilentError(GearmanTimeoutError):
+    """Raised when a call timed out on a server that answered nothing since the request was written (it is demoted)."""
 
 
 class InvalidArgumentError(GearmanError, ValueError):

@@ -10,16 +10,16 @@ be handled, with ``returnCode()`` saying why (``GEARMAN_TIMEOUT``,
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
-import weakref
 from typing import Any, Callable, Optional, Union
 
 from gearman import _core
 from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
 from gearman._legacy_worker import LegacyWorkerMixin
+# python-gearman's gearman.worker.POLL_TIMEOUT_IN_SECONDS, re-exported where legacy code imports it
+from gearman._legacy_worker import POLL_TIMEOUT_IN_SECONDS as POLL_TIMEOUT_IN_SECONDS
 from gearman._servers import parse_servers
 from gearman.errors import (
     GearmanError,
@@ -30,18 +30,6 @@ from gearman.errors import (
 __all__ = ["GearmanWorker", "GearmanJob"]
 
 log = logging.getLogger("gearman.worker")
-
-# Live workers, so a forked child gets fresh locks (see gearman.client).
-_LIVE_WORKERS: "weakref.WeakSet[GearmanWorker]" = weakref.WeakSet()
-
-
-def _reinit_locks_after_fork() -> None:
-    for worker in list(_LIVE_WORKERS):
-        worker._lock = _core.ClientLock()
-
-
-if hasattr(os, "register_at_fork"):          # POSIX only; Windows has no fork
-    os.register_at_fork(after_in_child=_reinit_locks_after_fork)
 
 Payload = Union[bytes, bytearray, memoryview, str]
 
@@ -173,7 +161,6 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
         self._engine = engine
         # _lock (a _core.ClientLock), _callbacks, _rc, _error, _errno, _options,
         # _timeout_ms: fields of _core.WorkerCore, which the compiled job loop reads
-        _LIVE_WORKERS.add(self)
         self._callbacks = {}
         self._timeout_ms = -1
         self._exceptions = True     # report callback exceptions as WORK_EXCEPTION

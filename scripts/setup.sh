@@ -12,7 +12,7 @@ cd "$here"
 VENV="${VENV:-$here/.venv}"
 PY="${PYTHON:-python3}"
 
-apt_pkgs=(gearman-job-server gearman-tools libgearman-dev php-cli php-gearman socat tmux)
+apt_pkgs=(gearman-job-server gearman-tools libgearman-dev php-cli php-gearman socat tmux iproute2)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -861,3 +861,61 @@ def test_worker_trickled_assign_is_parsed(hostile):
     assert w.work() is True
     assert results == [b"slowly"]
     w.close()
+
+
+def test_reply_of_the_wrong_type_leaves_no_phantom_task(hostile):
+    """A STATUS_RES where JOB_CREATED was due (during runTasks): the connection
+    is dropped with a ProtocolError as the named cause, every task on it ends,
+    and a later runTasks neither waits for a phantom task nor hangs."""
+    replies = []
+
+    def script(peer):
+        n = 0
+        while True:
+            p = peer.expect(SUBMIT_JOB_BG)
+            if p is None:
+                return
+            n += 1
+            if n == 2 and not replies:
+                replies.append("wrong")
+                peer.send(res(STATUS_RES, b"H:x", b"0", b"0", b"0", b"0"))
+            else:
+                peer.send(res(JOB_CREATED, b"H:hostile:%d" % n), hostile=False)
+
+    server = hostile(script)
+    c = gearman.GearmanClient(max_packet_size=LIMIT)
+    c.addServer("127.0.0.1", server.port)
+    c.setTimeout(5000)
+    tasks = [c.addTaskBackground("f", b"w%d" % i) for i in range(3)]
+    with pytest.raises(errors.LostConnectionError) as ei:
+        c.runTasks()
+    assert isinstance(ei.value.__cause__, errors.ProtocolError)
+    assert "STATUS_RES" in str(ei.value)
+    assert all(t.finished for t in tasks)
+    assert c._engine.outstanding == 0
+    # the client is usable: the next runTasks ends on its own tasks
+    more = [c.addTaskBackground("f", b"again%d" % i) for i in range(3)]
+    c.runTasks()
+    assert all(t.jobHandle().startswith("H:hostile:") for t in more)
+    c.close()
+
+
+def test_worker_keeps_no_unsolicited_echo_res(hostile):
+    """ECHO_RES packets nobody asked for are dropped, not kept: a hostile
+    server cannot grow a worker's memory with them."""
+
+    def script(peer):
+        p = peer.expect(*GRABS)
+        if p is None:
+            return
+        for _ in range(2000):
+            peer.send(res(ECHO_RES, b"x" * 1000), hostile=False)
+        peer.send(res(NO_JOB), hostile=False)
+        serve_idle(peer)
+
+    server = hostile(script)
+    w = make_worker(server, timeout_ms=1000)
+    assert w.work() is False                    # no job came, only noise
+    kept = sum(conn.in_flight for conn in w._engine.servers)
+    assert kept == 0
+    w.close()

@@ -174,7 +174,10 @@ def test_an_accepted_job_is_not_resent_behind_the_callers_back(gearmand_factory,
     assert registered(server, fn)
     c = gearman.GearmanClient([proxy.address])
     try:
-        threading.Thread(target=lambda: started.wait(10) and proxy.cut(), daemon=True).start()
+        # cut while the job runs, once the client surely read JOB_CREATED (gearmand
+        # sends it before assigning the job; the client's thread may need a moment)
+        threading.Thread(target=lambda: started.wait(10) and (time.sleep(0.1), proxy.cut()),
+                         daemon=True).start()
         r = c.submit_job(fn, b"once", max_retries=5, poll_timeout=10)
         assert (r.state, r.timed_out, r.connection_attempts) == (JOB_UNKNOWN, False, 1)
         assert runs == [b"once"]

@@ -24,7 +24,7 @@ cdef class ClientLock:
     """A re-entrant lock with ``threading.RLock``'s semantics (``acquire``,
     ``release``, ``with``), whose uncontended acquire and release are a few C
     statements: a client's calls take it once each (an RLock through Python's
-    method calls cost ~900 instructions per call).  Like RLock, its owner and
+    method calls cost far more; docs/benchmarks.md has the figures).  Like RLock, its owner and
     count are guarded by the GIL; a waiting acquire releases the GIL and can be
     interrupted by a signal handler that raises (Ctrl-C)."""
 
@@ -106,6 +106,27 @@ cdef class ClientLock:
         return self._count > 0 and self._owner == PyThread_get_thread_ident()
 
 
+cdef inline double _enter_call(CallerState self, ClientLock lock) except -2:
+    """Take the object's lock for a call; returns the seconds left of the
+    call's timeout (-1: none).  Waiting for another thread's call counts:
+    the timeout is the whole call's.  Raises GearmanTimeoutError (nothing
+    was submitted) when the wait used it all."""
+    cdef double timeout = self._timeout_s, start, left
+    if lock.enter(0):
+        return timeout                  # uncontended: no clock read
+    start = gm_monotonic()
+    if lock.enter(timeout):
+        if timeout < 0:
+            return -1.0
+        left = timeout - (gm_monotonic() - start)
+        if left > MIN_CALL_TIME:
+            return left
+        lock.leave()
+    raise GearmanTimeoutError(
+        f"timed out after {timeout:g} s waiting for another thread's call on this object "
+        f"to end; nothing was submitted", code=RC_TIMEOUT, submitted=False)
+
+
 cdef class CallerState:
     """What GearmanClient and GearmanWorker both keep in C: their lock and the
     PECL outcome of their last call (returnCode / error / getErrno), and their
@@ -113,6 +134,7 @@ cdef class CallerState:
 
     def __cinit__(self, *args, **kwargs):
         self._lock_obj = ClientLock()
+        _LIVE_CALLERS.add(self)
         self._rc = RC_SUCCESS
         self._error = False
         self._errno = 0
@@ -131,6 +153,17 @@ cdef class CallerState:
             self._error = str(exc)
             self._errno = exc.errno or 0
         return 0
+
+    def _begin_call(self):
+        """Take the lock for a Python-level call (release it with ``_lock.release()``);
+        returns the seconds left of the call's timeout (-1: none).  Raises
+        GearmanTimeoutError, recorded as the call's outcome, when waiting for
+        another thread's call used the whole timeout."""
+        try:
+            return _enter_call(self, self._lock_obj)
+        except GearmanError as exc:
+            self._failed(exc)
+            raise
 
     property _lock:
         def __get__(self):
@@ -169,12 +202,17 @@ cdef class ClientCore(CallerState):
     cdef object _call(self, int cmd, object function, object workload, object unique):
         cdef ClientEngine engine = self._live_engine()
         cdef ClientLock lock = self._lock_obj
-        lock.enter(-1.0)
+        cdef double left
+        try:
+            left = _enter_call(self, lock)
+        except GearmanError as exc:
+            self._failed(exc)
+            raise
         try:
             try:
                 if not engine.servers:
                     _add_env_servers(engine)
-                result = task_outcome(engine._do(cmd, function, workload, unique, self._timeout_s))
+                result = task_outcome(engine._do(cmd, function, workload, unique, left))
             except BaseException as exc:
                 self._failed(exc)
                 raise
@@ -203,12 +241,17 @@ cdef class ClientCore(CallerState):
         """jobStatus(): ``[known, running, numerator, denominator]``."""
         cdef ClientEngine engine = self._live_engine()
         cdef ClientLock lock = self._lock_obj
-        lock.enter(-1.0)
+        cdef double left
+        try:
+            left = _enter_call(self, lock)
+        except GearmanError as exc:
+            self._failed(exc)
+            raise
         try:
             try:
                 if not engine.servers:
                     _add_env_servers(engine)
-                status = engine._job_status(job_handle, self._timeout_s)
+                status = engine._job_status(job_handle, left)
             except BaseException as exc:
                 self._failed(exc)
                 raise
@@ -245,6 +288,23 @@ cdef class WorkerCore(CallerState):
         self._callbacks = {}
         self._options = 0
         self._exceptions = True
+
+
+# Every live client and worker (their CallerState), so that a forked child can
+# replace the locks a thread of the parent may have held at fork() time.
+_LIVE_CALLERS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    """The core's one at-fork hook: what a forked child must not inherit."""
+    _bump_fork_generation()             # connections: the child opens its own
+    _uniques._reseed()                  # uniques: the child must not replay the parent's
+    for caller in list(_LIVE_CALLERS):  # locks: the thread that held one is gone
+        (<CallerState>caller)._lock_obj = ClientLock()
+
+
+if hasattr(os, "register_at_fork"):    # Windows has no fork()
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 cdef int _add_env_servers(EngineBase engine) except -1:

@@ -21,6 +21,8 @@ cdef class ClientEngine(EngineBase):
     cdef type _task_type                # class of new tasks (the facade's GearmanTask)
     cdef public list finished_log       # tasks finished since take_finished(), or None: off
     cdef int fork_gen                   # _fork_generation these connections belong to
+    cdef double call_start              # monotonic start of the current call with a deadline (-1: none)
+    cdef Py_ssize_t probing             # probes of demoted servers in flight
 
     cdef int _check_fork(self) except -1
     cpdef Task new_submit(self, int cmd, object function, object workload, object unique,
@@ -29,6 +31,9 @@ cdef class ClientEngine(EngineBase):
     # routing and writing
     cdef Connection _pick(self, Task t)
     cdef Connection _pick_for(self, bint hashed, uint64_t route_hash, uint64_t *tried)
+    cdef bint _usable(self, Connection c, double now) except -1
+    cdef int _start_probe(self, Connection c, double now) except -1
+    cdef int _demote_silent(self, list wait) except -1
     cdef int _connect(self, Connection c) except -1
     cdef int _remember(self, str handle, Connection c) except -1
     cdef bint _idle(self, Connection c)

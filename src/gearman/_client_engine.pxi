@@ -5,6 +5,10 @@
 # and the poll loop are EngineBase's; the blocking calls (run, do*, jobStatus)
 # and gearman.aio's pump() both drive them through _poll_round.
 
+#: what the cached-key fast paths hold before any key was cached
+_NO_KEY = object()
+
+
 class _CallbackAbort(Exception):
     """Internal: a user callback raised; the engine unwinds and re-raises it."""
 
@@ -40,6 +44,12 @@ cdef class ClientEngine(EngineBase):
         self._task_type = Task
         self.finished_log = None
         self.fork_gen = _fork_generation
+        # the cached-name fast paths compare identity with these: a sentinel no
+        # caller can pass (None is an argument a caller can pass, and must be refused)
+        self._fn_key = _NO_KEY
+        self._h_key = _NO_KEY
+        self.call_start = -1.0
+        self.probing = 0
 
     @property
     def task_type(self):
@@ -73,6 +83,9 @@ cdef class ClientEngine(EngineBase):
             c.reader = PacketReader(c.max_packet_size, b"\0RES", False)
             c.failures = 0
             c.down_until = 0.0
+            c.demoted = False
+            c.probe = None
+        self.probing = 0
         self.outstanding = 0
         self.paused = None
         if self.finished_log is not None:
@@ -105,7 +118,7 @@ cdef class ClientEngine(EngineBase):
             if type(function) is str or type(function) is bytes:
                 self._fn_key = function
                 self._fn_bytes = t._function
-        t._workload = _payload(workload, self.max_packet_size)
+        t._workload = _payload(workload, self._max_packet_size)
         t.context = context
         if unique is None or (isinstance(unique, (str, bytes)) and len(unique) == 0):
             t._unique = _uniques.next() if self.generate_unique else b""
@@ -156,7 +169,7 @@ cdef class ClientEngine(EngineBase):
             t._workload = t._unique
         elif kind == TASK_ECHO:
             t.command = CMD_ECHO_REQ
-            t._workload = _payload(arg, self.max_packet_size, "echo payload")
+            t._workload = _payload(arg, self._max_packet_size, "echo payload")
         else:
             raise InvalidArgumentError(f"unknown task kind {kind}")
         return t
@@ -188,7 +201,7 @@ cdef class ClientEngine(EngineBase):
                     continue
                 c = <Connection>self.servers[i]
                 score = gm_mix64(route_hash ^ c.seed)
-                if c.state != CS_DISCONNECTED or c.down_until <= now:
+                if self._usable(c, now):
                     if best is None or score > best_s:
                         best, best_s, bi = c, score, i
                 elif best_down is None or score > best_down_s:
@@ -199,7 +212,7 @@ cdef class ClientEngine(EngineBase):
                 if tried[0] & ((<uint64_t>1) << i):
                     continue
                 c = <Connection>self.servers[i]
-                if c.state != CS_DISCONNECTED or c.down_until <= now:
+                if self._usable(c, now):
                     best, bi = c, i
                     break
                 if best_down is None:
@@ -211,6 +224,70 @@ cdef class ClientEngine(EngineBase):
             return None
         tried[0] |= (<uint64_t>1) << bi
         return best
+
+    cdef bint _usable(self, Connection c, double now) except -1:
+        """Whether routing may choose c now: it is up or its backoff is over; a
+        demoted (silent) server only once a probe was answered.  Starts the
+        probe of a demoted server whose backoff is over, and demotes it again
+        (a longer backoff) when its probe went unanswered."""
+        if not c.demoted:
+            return c.state != CS_DISCONNECTED or c.down_until <= now
+        if c.probe is not None:
+            if c.probe_deadline <= now:
+                self._conn_failed(c, ServerSilentError(
+                    f"{c.key} did not answer a probe within {c.connect_timeout:g} s",
+                    code=RC_TIMEOUT, server=c.key), FAIL_BACKOFF | FAIL_DEMOTE)
+        elif c.down_until <= now:
+            self._start_probe(c, now)
+        return False
+
+    cdef int _start_probe(self, Connection c, double now) except -1:
+        """Send a demoted server an ECHO_REQ of its own: the answer (read by any
+        later poll round) returns it to rotation; no caller waits on it."""
+        cdef Task t = Task.__new__(Task)
+        t.kind = TASK_ECHO
+        t.command = CMD_ECHO_REQ
+        t._workload = b""
+        t.abandoned = True              # not a caller's request: never counted
+        try:
+            self._connect(c)
+        except GearmanError as e:
+            self._conn_failed(c, e, FAIL_BACKOFF)
+            return 0
+        self._write_task(c, t)
+        c.probe = t
+        c.probe_deadline = now + c.connect_timeout
+        self.probing += 1
+        return 0
+
+    cdef int _demote_silent(self, list wait) except -1:
+        """A call timed out: a server that answered nothing since the call began
+        (when its requests were written) is silent, not slow to finish a job.
+        Demote it (FAIL_DEMOTE): routing skips it until a probe answers, and
+        the connection is reset, so what it holds is dropped, not delivered
+        late.  Its requests end with ServerSilentError: ``submitted`` False for
+        those the kernel never took (safe to submit again), None for the rest."""
+        cdef Connection c
+        cdef Task t
+        cdef list silent = []
+        if self.call_start < 0 or gm_monotonic() - self.call_start < SILENT_AFTER:
+            return 0                        # too short a wait to call a server silent
+        if wait is None:
+            for c in self.servers:
+                if c.state != CS_DISCONNECTED and c.pending.size() > 0 and \
+                        c.last_recv < self.call_start:
+                    silent.append(c)
+        else:
+            for t in wait:
+                c = t.conn
+                if (t.state == TS_QUEUED and c is not None and c.state != CS_DISCONNECTED
+                        and c.last_recv < self.call_start and c not in silent):
+                    silent.append(c)
+        for c in silent:
+            self._conn_failed(c, ServerSilentError(
+                f"{c.key} answered nothing for {gm_monotonic() - self.call_start:.3g} s",
+                code=RC_TIMEOUT, server=c.key), FAIL_BACKOFF | FAIL_DEMOTE)
+        return 0
 
     cdef int _connect(self, Connection c) except -1:
         """Open c if needed and queue what goes first on a fresh connection."""
@@ -260,7 +337,14 @@ cdef class ClientEngine(EngineBase):
         prev = known.setdefault(handle, c)      # one hash and lookup, not two
         if len(known) == before:
             if prev is not c:
-                known[handle] = c
+                # Two servers issued the same handle string (two gearmand on one
+                # host both count from H:host:1): remember both, so jobStatus
+                # asks each of them (docs/reliability.md).
+                if type(prev) is tuple:
+                    if c not in <tuple>prev:
+                        known[handle] = (<tuple>prev) + (c,)
+                else:
+                    known[handle] = (prev, c)
             return 0
         n = len(ring)
         if n != cap and self.ring_pos != 0:
@@ -409,7 +493,7 @@ cdef class ClientEngine(EngineBase):
         cdef Connection c
         for t in tasks:
             if t.kind == TASK_STATUS:
-                c = self.handle_servers.get(t._handle)
+                c = self.server_of(t._handle)
                 if c is None and self.servers:
                     c = <Connection>self.servers[0]
                 if c is None:
@@ -420,8 +504,20 @@ cdef class ClientEngine(EngineBase):
                 self.submit(t)
 
     cpdef object server_of(self, str handle):
-        """The Connection that issued a handle, if this client remembers it."""
-        return self.handle_servers.get(handle)
+        """The Connection that issued a handle (the latest, if several servers
+        issued the same string), if this client remembers it."""
+        entry = self.handle_servers.get(handle)
+        if type(entry) is tuple:
+            # (no negative index: the core is built with wraparound off)
+            return (<tuple>entry)[len(<tuple>entry) - 1]
+        return entry
+
+    def servers_of(self, str handle):
+        """Every Connection this client remembers issuing ``handle`` (a list)."""
+        entry = self.handle_servers.get(handle)
+        if entry is None:
+            return []
+        return list(<tuple>entry) if type(entry) is tuple else [entry]
 
     # -- finishing tasks -----------------------------------------------------------
 
@@ -476,10 +572,24 @@ cdef class ClientEngine(EngineBase):
         cdef BatchRun run
         cdef Py_ssize_t k, i
         cdef bint reroute = how & FAIL_REROUTE
+        cdef object not_sent, unknown
+        if c.probe is not None:
+            c.probe = None
+            self.probing -= 1
         pend = c.pending.items_in_order()
         handles = c.handles
         c.pending = Fifo()
         c.handles = {}
+        if isinstance(exc, ServerSilentError):
+            # a call timed out on it: nothing goes elsewhere behind its caller's back
+            reroute = False
+            not_sent = ServerSilentError(f"{exc}; the request was not sent to it (safe to submit again)",
+                                         code=RC_TIMEOUT, server=c.key, submitted=False)
+            unknown = ServerSilentError(f"{exc} after the request was sent; its outcome is unknown",
+                                        code=RC_TIMEOUT, server=c.key, submitted=None)
+        else:
+            not_sent = exc if isinstance(exc, GearmanError) else None
+            unknown = None
         for entry in pend:
             if type(entry) is BatchRun:
                 run = <BatchRun>entry
@@ -490,8 +600,9 @@ cdef class ClientEngine(EngineBase):
                     if reroute and c.sent < run.batch.wend[i]:
                         again_batch.append((run.batch, i))
                     else:
-                        self._batch_fail(run.batch, i, exc if c.sent < run.batch.wend[i]
-                                         else LostConnectionError(
+                        self._batch_fail(run.batch, i, (not_sent if not_sent is not None else exc)
+                                         if c.sent < run.batch.wend[i]
+                                         else unknown if unknown is not None else LostConnectionError(
                                              f"lost connection to {c.key} after the job was sent;"
                                              f" its outcome is unknown", server=c.key))
                 continue
@@ -505,12 +616,12 @@ cdef class ClientEngine(EngineBase):
                 again.append(t)
             elif c.sent < t.wend:
                 # never sent: the error of the connection is the honest answer
-                self._finish_error(t, exc if isinstance(exc, GearmanError) else _lost(c, t))
+                self._finish_error(t, not_sent if not_sent is not None else _lost(c, t))
             else:
-                self._finish_error(t, _lost(c, t, exc))
+                self._finish_error(t, unknown if unknown is not None else _lost(c, t, exc))
         for entry in handles.values():
             for t in (entry if isinstance(entry, list) else (entry,)):
-                self._finish_error(t, _lost(c, t, exc))
+                self._finish_error(t, unknown if unknown is not None else _lost(c, t, exc))
         for t in again:
             t.state = TS_NEW
             t.conn = None
@@ -560,10 +671,13 @@ cdef class ClientEngine(EngineBase):
         if type(c.pending.first()) is BatchRun:
             raise ProtocolError(f"{c.key} sent {what} where JOB_CREATED was due",
                                 code=RC_UNEXPECTED_PACKET)
-        t = <Task>c.pending.pop()
+        t = <Task>c.pending.first()
         if t.kind != kind:
+            # t stays at the head: failing the connection settles it (no phantom
+            # task that a later runTasks would wait for)
             raise ProtocolError(f"{c.key} sent {what} in answer to {COMMAND_NAMES[t.command]}",
                                 code=RC_UNEXPECTED_PACKET)
+        c.pending.pop()
         return t
 
     cdef int _result_too_large(self, Connection c, Task t, str handle, object entry) except -1:
@@ -686,6 +800,14 @@ cdef class ClientEngine(EngineBase):
             return self._deliver(t, EV_STATUS)
         if cmd == CMD_ECHO_RES:
             t = <Task>self._take(c, TASK_ECHO, "ECHO_RES")
+            if t is c.probe:
+                # a demoted server answered its probe: back in rotation
+                c.probe = None
+                self.probing -= 1
+                c.demoted = False
+                c.failures = 0
+                t.state = TS_DONE
+                return 0
             t._result = PyBytes_FromStringAndSize(r.p_body, r.p_len)
             if t.abandoned:
                 t.state = TS_DONE
@@ -758,7 +880,8 @@ cdef class ClientEngine(EngineBase):
         """
         cdef double deadline = DEADLINE_NONE
         if timeout >= 0:
-            deadline = gm_monotonic() + timeout
+            self.call_start = gm_monotonic()
+            deadline = self.call_start + timeout
         try:
             return self._run(wait, deadline)
         except _CallbackAbort:
@@ -772,6 +895,8 @@ cdef class ClientEngine(EngineBase):
         worker to finish it."""
         cdef Task t
         if wait is not None:
+            if len(wait) == 1 and isinstance((<Task>wait[0]).error, GearmanTimeoutError):
+                return (<Task>wait[0]).error        # its server was found silent
             for t in wait:
                 if t.state == TS_CREATED:
                     return GearmanTimeoutError(
@@ -820,6 +945,7 @@ cdef class ClientEngine(EngineBase):
                 if deadline == DEADLINE_NOW:
                     return RC_SUCCESS if self._done(wait) else RC_IO_WAIT
                 if not self._done(wait):
+                    self._demote_silent(wait)
                     raise self._timeout_error(wait)
 
     # -- one-call paths for the blocking facade (no per-call Python glue) -----------
@@ -831,7 +957,8 @@ cdef class ClientEngine(EngineBase):
         cdef Task t = self.new_submit(cmd, function, workload, unique, None)
         cdef double deadline = -1.0
         if timeout >= 0:
-            deadline = gm_monotonic() + timeout
+            self.call_start = gm_monotonic()
+            deadline = self.call_start + timeout
         self.submit(t)
         try:
             self._wait_one(t, deadline)
@@ -848,7 +975,8 @@ cdef class ClientEngine(EngineBase):
         handles whatever the other connections have."""
         cdef Connection c
         cdef int r
-        if self.paused is not None or deadline == DEADLINE_NOW:
+        if self.paused is not None or deadline == DEADLINE_NOW or self.probing:
+            # (a probe in flight is answered on another connection)
             return self._run([t], deadline)
         while t.state != TS_DONE:
             c = t.conn
@@ -867,6 +995,7 @@ cdef class ClientEngine(EngineBase):
             if r == POLL_PAUSED:
                 return RC_PAUSE
             if r == POLL_TIMEOUT and t.state != TS_DONE:
+                self._demote_silent([t])
                 raise self._timeout_error([t])
         return RC_SUCCESS
 
@@ -887,11 +1016,13 @@ cdef class ClientEngine(EngineBase):
         if not self.servers:
             raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
         if timeout >= 0:
-            deadline = gm_monotonic() + timeout
-        c = self.handle_servers.get(hs)
-        if c is None and len(self.servers) == 1:
-            c = <Connection>self.servers[0]
-        if c is not None:
+            self.call_start = gm_monotonic()
+            deadline = self.call_start + timeout
+        entry = self.handle_servers.get(hs)
+        if entry is None and len(self.servers) == 1:
+            entry = self.servers[0]
+        if entry is not None and type(entry) is not tuple:
+            c = <Connection>entry
             # one server to ask (the one that issued the handle): no task list
             t = self.new_request(TASK_STATUS, hs)
             self.submit_to(c, t)
@@ -906,7 +1037,11 @@ cdef class ClientEngine(EngineBase):
                 return [True, t._running, t._numerator, t._denominator]
             return [False, False, 0, 0]
         tasks = []
-        for c in self.servers:
+        # a handle several servers issued: ask each of them, and never report
+        # the job finished while one of them may hold it; a handle this client
+        # did not make: ask every server
+        issuers = type(entry) is tuple
+        for c in (<tuple>entry if issuers else self.servers):
             t = self.new_request(TASK_STATUS, hs)
             self.submit_to(c, t)
             tasks.append(t)
@@ -917,6 +1052,12 @@ cdef class ClientEngine(EngineBase):
                 self.abandon(t)
             raise
         err = None
+        for t in tasks:
+            if t._known and t.error is None:
+                return [True, t._running, t._numerator, t._denominator]
+        for t in tasks:
+            if issuers and t.error is not None:
+                raise t.error           # an issuer that could not answer: unknown is not "finished"
         for t in tasks:
             if t.error is not None:
                 if err is None:
@@ -944,9 +1085,13 @@ cdef class ClientEngine(EngineBase):
         if not _is_background(cmd) or cmd == CMD_SUBMIT_JOB_EPOCH or \
                 cmd == CMD_SUBMIT_REDUCE_JOB_BACKGROUND:
             raise InvalidArgumentError("a batch holds background jobs")
+        if isinstance(workloads, (str, bytes, bytearray, memoryview)):
+            # iterating would submit one job per character or byte
+            raise InvalidTypeError(f"workloads must be a sequence of payloads, not one "
+                                   f"{type(workloads).__name__}")
         b.cmd = cmd
         b.function = _name_bytes(function)
-        b.workloads = [_payload(w, self.max_packet_size) for w in workloads]
+        b.workloads = [_payload(w, self._max_packet_size) for w in workloads]
         n = len(b.workloads)
         b.n = n
         b.uniques = None

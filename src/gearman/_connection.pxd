@@ -36,6 +36,9 @@ cdef class Connection:
     cdef dict handles               # handle (str) -> Task or list of Task, for WORK_* packets
     cdef int failures               # consecutive connect failures (backoff exponent)
     cdef double down_until          # monotonic time before which we don't retry
+    cdef public bint demoted        # it stopped answering: routing skips it until a probe answers
+    cdef object probe               # the probe (a Task: ECHO_REQ) in flight while demoted, or None
+    cdef double probe_deadline      # monotonic time by which the probe must be answered
     cdef public object last_error   # last transport error (exception) or None
     cdef long pid                   # fork generation that opened the socket
     cdef readonly unsigned long generation  # bumped on every connect (event loops re-register)
@@ -54,5 +57,6 @@ cdef class Connection:
     cdef int flush(self) except -1
     cdef Py_ssize_t fill(self) except -1
     cdef int close(self) except -1
+    cdef int abort(self) except -1
     cdef inline short poll_events(self) noexcept
     cdef inline bint writable_wanted(self) noexcept

@@ -13,14 +13,14 @@ def _bump_fork_generation():
     global _fork_generation
     _fork_generation += 1
 
-
-if hasattr(os, "register_at_fork"):    # Windows has no fork()
-    os.register_at_fork(after_in_child=_bump_fork_generation)
-
 _CONNECT_IN_PROGRESS = frozenset(
     e for e in (getattr(errno, "EINPROGRESS", None), getattr(errno, "EWOULDBLOCK", None),
                 getattr(errno, "EAGAIN", None), getattr(errno, "EALREADY", None), 10035)
     if e is not None)
+
+
+# struct linger {l_onoff = 1, l_linger = 0}: close() resets the connection
+_LINGER_RESET = __import__("struct").pack("ii", 1, 0)
 
 
 cdef str _sockerr_text(int err):
@@ -83,7 +83,7 @@ cdef class Fifo:
     """The requests of a connection that await their answers, oldest first: a
     ring of list slots that doubles when full.  push / pop / first are a few C
     statements and allocate nothing in a steady state (a deque's append and
-    popleft are Python method calls, ~230 instructions each)."""
+    popleft are Python method calls)."""
 
     def __cinit__(self):
         self.ring = [None] * 8
@@ -187,6 +187,9 @@ cdef class Connection:
         self.handles = {}
         self.failures = 0
         self.down_until = 0.0
+        self.demoted = False
+        self.probe = None
+        self.probe_deadline = 0.0
         self.last_error = None
         self.connect_timeout = connect_timeout
         self.client_id = None
@@ -247,7 +250,7 @@ cdef class Connection:
         self.generation += 1
         try:
             self.addrs = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
-        except socket.gaierror as e:
+        except (socket.gaierror, UnicodeError) as e:
             raise ServerUnavailable(f"cannot resolve {self.host!r}: {e}",
                                     code=RC_GETADDRINFO, server=self.key) from e
         self.connect_deadline = now + self.connect_timeout
@@ -430,6 +433,16 @@ cdef class Connection:
             if self.tls is not None and self.tls.pending():
                 continue
             return total
+
+    cdef int abort(self) except -1:
+        """Close with a reset (SO_LINGER 0): the bytes the kernel still holds for
+        the server are dropped with the connection, not delivered later."""
+        if self.sock is not None:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass
+        return self.close()
 
     cdef int close(self) except -1:
         s = self.tls if self.tls is not None else self.sock

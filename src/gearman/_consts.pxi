@@ -135,10 +135,19 @@ cdef enum:
 cdef enum:
     FAIL_BACKOFF = 1                # count a failure and keep the server down a while
     FAIL_REROUTE = 2                # requests never sent go to another server (client)
+    FAIL_DEMOTE = 4                 # the server stopped answering: route around it until a probe answers
 
 # A client routes with a 64-bit mask of the servers tried per request.
 cdef enum:
     MAX_CLIENT_SERVERS = 64
+
+# A server that answered nothing for this long (seconds) while a call waited
+# on it, until the call timed out, is silent: it is demoted (docs/reliability.md).
+cdef double SILENT_AFTER = 0.2
+
+# A call whose timeout left less than this (seconds) after waiting for the
+# object's lock is not started: it could only time out.
+cdef double MIN_CALL_TIME = 0.001
 
 # A connection that received within this many seconds is not checked for an
 # EOF before reuse (ClientEngine._check_idle).

@@ -133,6 +133,46 @@ cdef inline uint32_t _parse_u32_at(const char *p, Py_ssize_t n) noexcept:
     return <uint32_t>v
 
 
+cdef int _check_host(str host) except -1:
+    """A host name or address a resolver can take, else InvalidArgumentError
+    before any I/O (getaddrinfo would raise UnicodeError, or stop at a NUL)."""
+    if not host:
+        raise InvalidArgumentError("empty host")
+    if "\0" in host:
+        raise InvalidArgumentError(f"host {host!r} contains NUL")
+    if ":" in host:                         # an IPv6 literal
+        if not host.isascii():
+            raise InvalidArgumentError(f"host {host!r} is not a valid IPv6 address")
+        return 0
+    if len(host) > 253:
+        raise InvalidArgumentError(f"host name of {len(host)} characters (at most 253)")
+    try:
+        host.rstrip(".").encode("idna")     # labels of 1-63 characters, encodable
+    except UnicodeError as e:
+        raise InvalidArgumentError(f"host {host!r} is not a valid name: {e}") from None
+    return 0
+
+
+cdef double _check_seconds(object value, str what) except -1:
+    """A finite, positive number of seconds."""
+    cdef double v
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidTypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
+    v = value
+    if not (0 < v < 1e9):                   # NaN fails too; inf would mean "never"
+        raise InvalidArgumentError(f"{what} must be finite and positive, not {value!r}")
+    return v
+
+
+cdef Py_ssize_t _check_size(object value, str what) except -1:
+    """A positive byte count a Py_ssize_t holds."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(f"{what} must be an int, not {type(value).__name__}")
+    if not 0 < value <= PY_SSIZE_T_MAX // 2:
+        raise InvalidArgumentError(f"{what} {value} out of range (1-{PY_SSIZE_T_MAX // 2})")
+    return value
+
+
 def validate_function_name(name):
     """Return a function name as validated bytes (1..512 bytes, no NUL)."""
     return _name_bytes(name)

@@ -11,6 +11,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.object cimport PyObject, PyTypeObject
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -23,11 +24,12 @@ import os
 import random
 import socket
 import ssl
+import weakref
 
 from gearman.errors import (
     GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError,
     JobExceptionError, JobFailedError, LostConnectionError, NoServersError, PacketTooLargeError, ProtocolError,
-    SERVER_ERROR_CLASSES, ServerError, ServerUnavailable, UnknownCommandError,
+    SERVER_ERROR_CLASSES, ServerError, ServerSilentError, ServerUnavailable, UnknownCommandError,
 )
 
 log = logging.getLogger("gearman.core")

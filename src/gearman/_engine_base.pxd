@@ -6,8 +6,8 @@
 
 cdef class EngineBase:
     cdef public list servers            # Connection objects, in the order added
-    cdef public double connect_timeout  # seconds per connect attempt (never infinite)
-    cdef public Py_ssize_t max_packet_size  # largest payload sent or accepted, bytes
+    cdef double _connect_timeout        # seconds per connect attempt (finite, > 0): connect_timeout
+    cdef Py_ssize_t _max_packet_size    # largest payload sent or accepted, bytes: max_packet_size
     cdef public object ssl_context      # ssl.SSLContext for every connection, or None
     cdef public object client_id        # bytes sent with SET_CLIENT_ID on connect, or None
     cdef Py_ssize_t max_servers         # servers add_server accepts (0: no limit)
@@ -19,8 +19,6 @@ cdef class EngineBase:
     cdef object wake_sock               # its socket object (drained when it fires), or None
 
     cdef int _ensure_pfds(self, Py_ssize_t n) except -1
-    cdef inline bint _prepare(self, Connection c, double now, int flags, double *timer) except -1
-    cdef inline int _service(self, Connection c, short rev, int flags) except -1
     cdef int _poll_round(self, double deadline, Connection only, int flags) except -1
     cdef int _conn_failed(self, Connection c, object exc, int how) except -1
     cdef int _on_failure(self, Connection c, object exc, int how) except -1

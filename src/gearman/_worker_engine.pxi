@@ -460,7 +460,7 @@ cdef class WorkerEngine(EngineBase):
             data = b""
         else:
             return self._settle_for(worker, job, result, None)
-        if PyBytes_GET_SIZE(data) > self.max_packet_size:
+        if PyBytes_GET_SIZE(data) > self._max_packet_size:
             return self._settle_for(worker, job, result, None)
         try:
             self._send(<Connection?>job._conn, CMD_WORK_COMPLETE,
@@ -520,7 +520,7 @@ cdef class WorkerEngine(EngineBase):
                 self._answer(job, c, CMD_WORK_FAIL, (handle,))
                 return RC_WORK_FAIL
             try:
-                data = _result_bytes(result, self.max_packet_size)
+                data = _result_bytes(result, self._max_packet_size)
             except (GearmanError, UnicodeError) as bad:
                 # reported like an exception in the callback: the job must not
                 # stay assigned to this worker unanswered
@@ -565,7 +565,7 @@ cdef class WorkerEngine(EngineBase):
         """
         cdef Connection c
         cdef double deadline = gm_monotonic() + timeout
-        cdef bytes data = _payload(payload, self.max_packet_size, "echo payload")
+        cdef bytes data = _payload(payload, self._max_packet_size, "echo payload")
         cdef int r
         cdef object job
         out = []
