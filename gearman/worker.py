@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Union
 from gearman import _core
 from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
-from gearman._legacy_worker import LegacyWorkerMixin
+from gearman._legacy_worker import POLL_TIMEOUT_IN_SECONDS, LegacyWorkerMixin
 from gearman._servers import parse_servers
 from gearman.errors import (
     GearmanError,
@@ -27,7 +27,7 @@ from gearman.errors import (
     InvalidTypeError,
 )
 
-__all__ = ["GearmanWorker", "GearmanJob"]
+__all__ = ["GearmanWorker", "GearmanJob", "POLL_TIMEOUT_IN_SECONDS"]
 
 log = logging.getLogger("gearman.worker")
 
