@@ -406,13 +406,19 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
     callback dispatch (the leanest loop the blocking worker offers);
     ``drain-aio``: ``gearman.aio.AsyncGearmanWorker`` (concurrency 1).  Each
     takes WARMUP jobs untimed, then N timed, every job completing with an
-    empty result.
+    empty result.  ``drain-serve-pK`` is ``drain-serve`` with ``prefetch=K``,
+    ``drain-aio-cK`` is ``drain-aio`` with ``concurrency=K``.
     """
     import gearman
     from gearman import _core
 
     if not getattr(_core, "COMPILED", False):
         raise RuntimeError("gearman._core is not the compiled core")
+    prefetch = concurrency = 1
+    if workload.startswith("drain-serve-p"):
+        prefetch, workload = int(workload[len("drain-serve-p"):]), "drain-serve"
+    elif workload.startswith("drain-aio-c"):
+        concurrency, workload = int(workload[len("drain-aio-c"):]), "drain-aio"
     if workload == "drain-aio":
         import asyncio
 
@@ -421,7 +427,7 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
         marks: Dict[str, Any] = {}
 
         async def main() -> int:
-            w = AsyncGearmanWorker(f"127.0.0.1:{port}", concurrency=1)
+            w = AsyncGearmanWorker(f"127.0.0.1:{port}", concurrency=concurrency)
 
             def job(j: Any) -> bytes:
                 done = w.jobs_done + 1
@@ -442,7 +448,7 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
         timing = {"seconds": marks["t1"] - marks["t0"], "cpu_user": c1[0] - c0[0],
                   "cpu_sys": c1[1] - c0[1]}
         return dict(timing, version=f"cygearman {gearman.__version__}", module=gearman.__file__)
-    w = gearman.GearmanWorker(max_packet_size=_max_packet_size())
+    w = gearman.GearmanWorker(max_packet_size=_max_packet_size(), prefetch=prefetch)
     w.addServer("127.0.0.1", port)
     if workload == "drain-serve":
         marks = {}

@@ -738,6 +738,100 @@ def fill_queue(port: int, fn: str, n: int, cfg: Config) -> None:
         raise RuntimeError(f"filling the queue: gearmand has {queued} jobs queued, expected {n}")
 
 
+# --- the drain table: how close one worker process gets to gearmand's drain ceiling -------------
+
+#: (label, client, worker mode, processes) of the drain table, in the order they run
+DRAIN_ROWS = ([("ceiling: 8 libgearman workers at once", "libgearman", "drain", 8),
+               ("libgearman worker (1 process)", "libgearman", "drain", 1)]
+              + [(f"cygearman serve(), prefetch={k}", "cygearman", f"drain-serve-p{k}", 1)
+                 for k in (1, 2, 4, 8, 16)]
+              + [(f"cygearman asyncio, concurrency={k}", "cygearman", f"drain-aio-c{k}", 1)
+                 for k in (1, 8)])
+DRAIN_SIZES = (50000, 200000)
+
+
+def measure_drain(label: str, client: str, mode: str, procs: int, n: int, cfg: Config,
+                  tmp: Path) -> Dict[str, Any]:
+    """One row of the drain table: a fresh gearmand with ``n`` (+ warmup) jobs queued,
+    drained by ``procs`` worker processes at once (each takes n/procs after its warmup).
+
+    jobs/s = n ÷ the longest timed section of the processes (several processes
+    start within milliseconds of each other; the longest one spans nearly the
+    whole drain, so this slightly overstates a multi-process ceiling, which only
+    makes the single-process fractions below conservative); CPU = the worker
+    processes' user + sys per job; gearmand's CPU per job over the whole run.
+    """
+    fn = FUNCTIONS["drain"]
+    per = n // procs
+    row: Dict[str, Any] = {"label": label, "n": per * procs, "procs": procs, "error": ""}
+    started: List[subprocess.Popen[bytes]] = []
+    try:
+        gd, port = start_gearmand(tmp, cfg.server_cpus)
+        started.append(gd)
+        fill_queue(port, fn, (per + cfg.warmup) * procs, cfg)
+        cpu0 = proc_cpu(gd.pid)
+        workers = []
+        for _ in range(procs):
+            argv, env = client_command(client, "drain" if client == "libgearman" else mode, port, cfg,
+                                       n=per, fn=fn, warmup=cfg.warmup)
+            p = PROCS.spawn(argv, env=env, cpus=cfg.client_cpus, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+            started.append(p)
+            workers.append(p)
+        lines = []
+        deadline = time.monotonic() + cfg.timeout
+        for p in workers:
+            out, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            if p.returncode != 0:
+                raise RuntimeError(f"exit {p.returncode}: {err.decode(errors='replace').strip()[-300:]}")
+            lines.append(json.loads(out.decode().strip().splitlines()[-1]))
+        row["seconds"] = max(float(x["seconds"]) for x in lines)
+        row["jobs_s"] = row["n"] / row["seconds"]
+        row["cpu_us"] = 1e6 * sum(float(x["cpu_user"]) + float(x["cpu_sys"]) for x in lines) / row["n"]
+        row["server_us"] = 1e6 * (proc_cpu(gd.pid) - cpu0) / row["n"]
+    except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
+        row["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        for proc in reversed(started):
+            PROCS.stop(proc)
+    return row
+
+
+def drain_table(cfg: Config, sizes: Sequence[int], rounds: int, tmp: Path) -> str:
+    """Run every drain row for every size, ``rounds`` times; the Markdown table (medians)."""
+    results: Dict[tuple, List[Dict[str, Any]]] = {}
+    for rnd in range(1, rounds + 1):
+        for n in sizes:
+            for label, client, mode, procs in DRAIN_ROWS:
+                if client not in cfg.clients:
+                    continue
+                r = measure_drain(label, client, mode, procs, n, cfg, tmp)
+                results.setdefault((n, label), []).append(r)
+                shown = r["error"][:100] or f"{r['jobs_s']:,.0f} jobs/s, {r['cpu_us']:.2f} us CPU/job"
+                print(f"  round {rnd}/{rounds}  drain N={n:<7} {label:<40} {shown}",
+                      file=sys.stderr, flush=True)
+    out = ["| N | worker | jobs/s (median, min-max) | worker CPU us/job | gearmand CPU us/job "
+           "| of ceiling |", "|---|---|---|---|---|---|"]
+    for n in sizes:
+        ok = {label: [r for r in rs if not r["error"]] for (m, label), rs in results.items() if m == n}
+        ceil = ok.get(DRAIN_ROWS[0][0]) or []
+        ceiling = statistics.median(r["jobs_s"] for r in ceil) if ceil else None
+        for label, _client, _mode, _procs in DRAIN_ROWS:
+            rs = ok.get(label)
+            if not rs:
+                errs = [r["error"] for r in results.get((n, label), []) if r["error"]]
+                if errs:
+                    out.append(f"| {n:,} | {label} | failed: {errs[0][:80]} | | | |")
+                continue
+            js = [r["jobs_s"] for r in rs]
+            med = statistics.median(js)
+            frac = f"{100 * med / ceiling:.0f}%" if ceiling else "—"
+            out.append(f"| {n:,} | {label} | {med:,.0f} ({min(js):,.0f}-{max(js):,.0f}) | "
+                       f"{statistics.median(r['cpu_us'] for r in rs):.1f} | "
+                       f"{statistics.median(r['server_us'] for r in rs):.1f} | {frac} |")
+    return "\n".join(out)
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -1369,6 +1463,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
     ap.add_argument("--pin", choices=("split", "none"), default="split",
                     help="split: the client on one CPU, gearmand and the worker on the others "
                          "(steadier numbers); none: leave placement to the scheduler")
+    ap.add_argument("--drain-table", action="store_true",
+                    help="run only the drain table (the server's drain ceiling with 8 libgearman "
+                         "workers, one libgearman worker, cygearman serve() with prefetch 1-16, the "
+                         "asyncio worker with concurrency 1 and 8) and print it as Markdown")
+    ap.add_argument("--drain-sizes", default=",".join(map(str, DRAIN_SIZES)), metavar="N,...",
+                    help="--drain-table: jobs queued per measurement")
+    ap.add_argument("--drain-rounds", type=int, default=1, help="--drain-table: rounds")
     ap.add_argument("--json", type=Path, metavar="PATH",
                     help="also write results and machine info as JSON here")
     ap.add_argument("--markdown", type=Path, metavar="PATH",
@@ -1487,6 +1588,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   + (f", memory flat run: {cfg.memory_flat_size} jobs" if "memory" in cfg.workloads else "")
                   + (", rounds of " + ", ".join(f"{w}: {r}" for w, r in cfg.workload_rounds.items()
                                                 if w in cfg.workloads) if cfg.workload_rounds else ""))
+    if args.drain_table:
+        with tempfile.TemporaryDirectory(prefix="gm-bench-") as tmpname:
+            header = [header[0], *[h for h in header[1:] if h.startswith(("python", "cpu", "pinning",
+                                                                         "loadavg", "cygearman"))]]
+            header.append(f"warmup: {cfg.warmup} jobs per worker process, payload: "
+                          f"{cfg.payload_bytes} B, rounds: {args.drain_rounds}")
+            header.append("gearmand: " + shlex.join(gearmand_argv("PORT", Path(tmpname))))
+            print("\n".join(header), flush=True)
+            t0 = time.monotonic()
+            try:
+                table = drain_table(cfg, [int(x) for x in args.drain_sizes.split(",") if x],
+                                    max(1, args.drain_rounds), Path(tmpname))
+            finally:
+                PROCS.stop_all()
+            print(table)
+            print(f"wall time: {time.monotonic() - t0:.0f} s; load average at the end: {_loadavg()}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="gm-bench-") as tmpname:
         tmp = Path(tmpname)
         header.append("gearmand: " + shlex.join(gearmand_argv("PORT", tmp)))

@@ -18,15 +18,16 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import (Any, AsyncIterator, Callable, Dict, List, Optional, Sequence,
-                    Tuple, Union, cast)
+from collections import deque
+from typing import (Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Sequence,
+                    Set, Tuple, Union, cast)
 
 from gearman import _core
 from gearman import constants as C
 from gearman._servers import parse_servers
 from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
 from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError
-from gearman.worker import GearmanJob
+from gearman.worker import MAX_PREFETCH, GearmanJob
 
 __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker"]
 
@@ -386,15 +387,62 @@ def _stream_callbacks(on_data: Optional[Callable[[bytes], Any]],
     return table
 
 
+class _WorkerDriver(_LoopDriver):
+    """The worker's driver: the engine may close a connection between two syncs
+    (a server that took no output, a broken stream), so a watch on a
+    descriptor that is already closed is dropped without an error."""
+
+    def sync(self) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        want = {fd: (ev, gen) for fd, ev, gen in self.engine.watch_list()}
+        for fd, old in list(self.watched.items()):
+            if want.get(fd) != old:
+                for remove in (loop.remove_reader, loop.remove_writer):
+                    try:
+                        remove(fd)
+                    except (OSError, ValueError):
+                        pass        # closed already: the selector forgets it
+                del self.watched[fd]
+        super().sync()
+
+    def detach(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            for fd in self.watched:
+                for remove in (loop.remove_reader, loop.remove_writer):
+                    try:
+                        remove(fd)
+                    except (OSError, ValueError):
+                        pass
+        self.watched.clear()
+        super().detach()
+
+
+def _finished_in(running: Set["asyncio.Task[None]"], slot: "_Slot") -> Callable[["asyncio.Task[None]"], None]:
+    """A job task's done-callback: forget it and wake its slot's loop."""
+    def done(task: "asyncio.Task[None]") -> None:
+        running.discard(task)
+        slot.ready.set()
+    return done
+
+
 class _Slot:
-    """One grab loop of an AsyncGearmanWorker: its own engine and connections."""
+    """What a job of an AsyncGearmanWorker sends through (``job._worker``): the
+    worker's one engine, with one connection per server."""
 
     def __init__(self, owner: "AsyncGearmanWorker") -> None:
         engine = _core.WorkerEngine()
         engine.job_type = GearmanJob
         # results are queued and written as the socket takes them: a slow or
-        # stalled server never blocks the event loop (see _drain_output)
+        # stalled server never blocks the event loop (see _flush_output)
         engine.blocking_send = False
+        # a job's answer carries the GRAB that takes its place
+        engine.eager_grab = True
+        # N jobs at once: each connection keeps N jobs assigned (running,
+        # queued here, or GRABs out)
+        engine.prefetch = owner._concurrency
         engine.connect_timeout = owner._connect_timeout
         engine.ssl_context = owner._ssl_context
         for host, port in owner._servers:
@@ -405,7 +453,7 @@ class _Slot:
         self._engine = engine       # GearmanJob sends through worker._engine
         self._exceptions = True
         self.ready = asyncio.Event()
-        self.driver = _LoopDriver(engine, self.ready.set)
+        self.driver = _WorkerDriver(engine, self.ready.set)
 
 
 class AsyncGearmanWorker:
@@ -413,16 +461,20 @@ class AsyncGearmanWorker:
 
     ``fn(job)`` may be ``async def`` or plain; it gets a PECL GearmanJob
     (``job.workload()``, ``job.sendStatus()``...), and its return value is the
-    result.  Up to ``concurrency`` jobs run at once.  ``stop()`` (or cancelling
-    ``run()``) drains: running jobs finish and their results go out, nothing new
-    is taken.
+    result.  Up to ``concurrency`` jobs run at once, on one connection per
+    server that keeps ``concurrency`` jobs assigned (GRABs outstanding), so the
+    next job is there as soon as one ends.  ``stop()`` (or cancelling
+    ``run()``) drains: running jobs finish and their results go out, nothing
+    new is taken, and jobs assigned but not started go back to the queue.
     """
 
     def __init__(self, servers: Optional[str] = None, *, concurrency: int = 1,
                  connect_timeout: float = 5.0, ssl_context: Any = None,
                  client_id: Optional[str] = None) -> None:
-        if concurrency < 1:
-            raise InvalidArgumentError("concurrency must be at least 1")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise InvalidTypeError("concurrency must be an int")
+        if not 1 <= concurrency <= MAX_PREFETCH:
+            raise InvalidArgumentError(f"concurrency must be between 1 and {MAX_PREFETCH}")
         self._servers: List[Tuple[str, int]] = parse_servers(servers) if servers else []
         self._concurrency = concurrency
         self._connect_timeout = float(connect_timeout)
@@ -431,6 +483,7 @@ class AsyncGearmanWorker:
         self._functions: Dict[bytes, Callable[..., Any]] = {}
         self._functions_ms: Dict[bytes, int] = {}
         self._stopping: Optional[asyncio.Event] = None
+        self._slot: Optional[_Slot] = None
         self.jobs_done = 0
 
     def add_server(self, host: str = "localhost", port: int = 4730) -> None:
@@ -448,10 +501,13 @@ class AsyncGearmanWorker:
         """Drain and return from run(): running jobs finish, nothing new is taken."""
         if self._stopping is not None:
             self._stopping.set()
+        if self._slot is not None:
+            self._slot.ready.set()
 
     async def run(self, handle_signals: bool = False) -> int:
         """Serve until stop(), cancellation or (with ``handle_signals``) SIGTERM/SIGINT;
-        each way drains: running jobs finish and are reported.  Returns the jobs run."""
+        each way drains: running jobs finish and are reported, jobs assigned and
+        not started go back to the queue.  Returns the jobs run."""
         if not self._functions:
             raise InvalidArgumentError("no function is registered")
         if not self._servers:
@@ -467,35 +523,60 @@ class AsyncGearmanWorker:
                     installed.append(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
-        slots = [_Slot(self) for _ in range(self._concurrency)]
-        loops = [asyncio.ensure_future(self._slot_loop(s)) for s in slots]
+        slot = self._slot = _Slot(self)
+        running: Set["asyncio.Task[None]"] = set()
         try:
-            await self._stopping.wait()
+            await self._serve(slot, running)
         finally:
             self._stopping.set()
-            for s in slots:
-                s.ready.set()
-            await asyncio.gather(*loops, return_exceptions=True)
-            for s in slots:
-                s.driver.detach()
-                s._engine.close()
-            for sig in installed:
-                asyncio.get_running_loop().remove_signal_handler(sig)
+            try:
+                if running:
+                    await asyncio.gather(*running, return_exceptions=True)
+                # the answers go out before the connections close (a close
+                # drops unsent output: gearmand would run those jobs again)
+                await self._flush_output(slot)
+            finally:
+                slot.driver.detach()            # before any socket closes
+                slot._engine.cancel_grab()      # prefetched jobs back to the queue
+                slot._engine.close()
+                self._slot = None
+                for sig in installed:
+                    asyncio.get_running_loop().remove_signal_handler(sig)
         return self.jobs_done
 
-    async def _slot_loop(self, slot: _Slot) -> None:
+    async def _serve(self, slot: _Slot, running: Set["asyncio.Task[None]"]) -> None:
+        """The one loop: take the jobs that arrived (up to ``concurrency``
+        running), start them, and sleep until there is I/O or a job ended."""
         assert self._stopping is not None
         slot.driver.attach()
         engine = slot._engine
+        queued: Deque[GearmanJob] = deque()
+        limit = self._concurrency
+        io_timeout = engine.io_timeout
         while not self._stopping.is_set():
-            job = engine.grab(-1.0, False)
-            if job is None:
-                await self._wait_io(slot)
-                continue
-            job._worker = slot
-            await self._run_job(slot, job)
-            await self._drain_output(slot)
-            self.jobs_done += 1
+            # grab() reads what arrived, sends the GRABs each connection is
+            # short of and writes pending output, without waiting; it hands
+            # out at most `concurrency` jobs per connection
+            while True:
+                job = engine.grab(-1.0, False)
+                if job is None:
+                    break
+                job._worker = slot
+                queued.append(job)
+            while queued and len(running) < limit:
+                task = asyncio.ensure_future(self._job(slot, queued.popleft()))
+                running.add(task)
+                task.add_done_callback(_finished_in(running, slot))
+            # a server that takes no output for io_timeout is dropped (gearmand
+            # re-queues the jobs it got no answer for); the others go on
+            left = engine.drop_stalled_output(io_timeout)
+            await self._wait_io(slot, left if left >= 0 else None)
+        # stopping: the queued jobs were never started; cancel_grab() hands
+        # them back with the connections' other prefetched jobs
+
+    async def _job(self, slot: _Slot, job: GearmanJob) -> None:
+        await self._run_job(slot, job)
+        self.jobs_done += 1
 
     @staticmethod
     async def _wait_io(slot: _Slot, timeout: Optional[float] = None) -> None:
@@ -510,18 +591,14 @@ class AsyncGearmanWorker:
             except asyncio.TimeoutError:
                 pass
 
-    async def _drain_output(self, slot: _Slot) -> None:
-        """Wait, without blocking the loop, until the kernel took what the job
+    async def _flush_output(self, slot: _Slot) -> None:
+        """Wait, without blocking the loop, until the kernel took what the jobs
         sent; a server that takes nothing for ``io_timeout`` seconds is
         dropped (gearmand re-queues a job whose answer it never got)."""
         engine = slot._engine
-        deadline = time.monotonic() + engine.io_timeout
         while engine.flush() > 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                log.warning("a job server took no output for %g s: dropping the connection",
-                            engine.io_timeout)
-                engine.close()
+            left = engine.drop_stalled_output(engine.io_timeout)
+            if left < 0:
                 return
             await self._wait_io(slot, left)
 

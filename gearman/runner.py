@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
-from gearman.worker import GearmanWorker
+from gearman.worker import MAX_PREFETCH, GearmanWorker
 
 __all__ = ["main", "load_callable", "run_worker_process", "working_directory_on_path"]
 
@@ -67,9 +67,9 @@ def load_callable(spec: str) -> Tuple[str, Callable[..., Any]]:
 
 
 def run_worker_process(servers: Optional[str], functions: Sequence[str], worker_id: Optional[str],
-                       timeout: int, max_jobs: Optional[int]) -> int:
+                       timeout: int, max_jobs: Optional[int], prefetch: int = 1) -> int:
     """Body of one worker process: register, serve until stopped; returns jobs handled."""
-    worker = GearmanWorker()
+    worker = GearmanWorker(prefetch=prefetch)
     if servers:
         worker.addServers(servers)
     if worker_id:
@@ -92,7 +92,8 @@ def _child(args: argparse.Namespace, own_group: bool = False) -> None:
         # child directly, see on_signal in main.)
         os.setpgrp()
     logging.basicConfig(level=args.level, format=LOG_FORMAT)
-    handled = run_worker_process(args.servers, args.function, args.id, args.timeout, args.max_jobs)
+    handled = run_worker_process(args.servers, args.function, args.id, args.timeout, args.max_jobs,
+                                 args.prefetch)
     log.info("pid %d stopping after %d jobs", os.getpid(), handled)
 
 
@@ -108,6 +109,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--timeout", type=int, default=0,
                     help="per-job limit in seconds (CAN_DO_TIMEOUT; gearmand re-queues late jobs)")
     ap.add_argument("--max-jobs", type=int, default=None, help="each process exits after N jobs")
+    ap.add_argument("--prefetch", type=int, default=1,
+                    help="jobs each process holds per server: the running one plus those assigned "
+                         "ahead of it (default 1; see docs/api.md, Prefetch)")
     ap.add_argument("-v", "--verbose", action="count", default=0,
                     help="log more: DEBUG (default: INFO, or --log-level)")
     ap.add_argument("-q", "--quiet", action="count", default=0,
@@ -131,6 +135,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             ap.error(f"cannot load {spec!r}: {exc}")
     if args.processes < 1:
         ap.error("--processes must be at least 1")
+    if not 1 <= args.prefetch <= MAX_PREFETCH:
+        ap.error(f"--prefetch must be between 1 and {MAX_PREFETCH}")
     if args.processes == 1:
         _child(args)
         return 0

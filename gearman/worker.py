@@ -27,7 +27,7 @@ from gearman.errors import (
     InvalidTypeError,
 )
 
-__all__ = ["GearmanWorker", "GearmanJob"]
+__all__ = ["GearmanWorker", "GearmanJob", "POLL_TIMEOUT_IN_SECONDS"]
 
 log = logging.getLogger("gearman.worker")
 
@@ -35,17 +35,20 @@ Payload = Union[bytes, bytearray, memoryview, str]
 
 
 def _to_bytes(data: Any, what: str) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    if data is None:
-        return b""
-    if isinstance(data, (int, float)) and not isinstance(data, bool):
-        return str(data).encode("ascii")   # PECL converts numbers to strings
-    raise InvalidTypeError(f"{what} must be bytes or str, not {type(data).__name__}")
+    """bytes-like, str (UTF-8), None (empty) or a number (its text, as PECL does)."""
+    return _core.to_payload(data, what)
+
+
+#: largest ``prefetch`` a worker accepts (GRABs kept outstanding per connection)
+MAX_PREFETCH = 1000
+
+
+def _check_prefetch(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(f"prefetch must be an int, not {type(value).__name__}")
+    if not 1 <= value <= MAX_PREFETCH:
+        raise InvalidArgumentError(f"prefetch must be between 1 and {MAX_PREFETCH}, not {value}")
+    return value
 
 
 class GearmanJob(_core.WorkerJob):
@@ -93,7 +96,9 @@ class GearmanJob(_core.WorkerJob):
         if self._finished:
             return True         # PECL: sends after the end are silent no-ops
         try:
-            self._worker._engine.send(self._conn, cmd, self._handle, *args)
+            # a final packet frees the job's place in its connection's prefetch
+            self._worker._engine.send(self._conn, cmd, self._handle, *args,
+                                      job=self if final else None)
         except GearmanError as exc:
             self._rc = exc.code
             raise
@@ -152,8 +157,10 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
     """A Gearman worker with PECL's API: ``addServer``, ``addFunction``, ``work``."""
 
     def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
-                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
+                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None,
+                 prefetch: int = 1) -> None:
         engine = _core.WorkerEngine()
+        engine.prefetch = _check_prefetch(prefetch)
         engine.job_type = GearmanJob
         engine.ssl_context = ssl_context
         engine.connect_timeout = float(connect_timeout)
@@ -176,6 +183,19 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
                 # TLS dicts included
                 for entry in ([host_list] if isinstance(host_list, dict) else host_list):
                     self.add_connection(entry)
+
+    @property
+    def prefetch(self) -> int:
+        """Jobs each connection may hold: the one running plus those assigned
+        ahead of it (GRABs kept outstanding).  1 (the default) takes the next
+        job only when the current one is answered.  See docs/api.md
+        "Prefetch" for the trade-off."""
+        return int(self._engine.prefetch)
+
+    @prefetch.setter
+    def prefetch(self, value: int) -> None:
+        with self._lock:
+            self._engine.prefetch = _check_prefetch(value)
 
     # -- outcome bookkeeping
     def returnCode(self) -> int:
@@ -416,9 +436,12 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
         second one stops at once (SystemExit / KeyboardInterrupt).
 
         The loop sends the next GRAB together with each result (one send per
-        job, not two), except after the last of ``max_jobs``.  If it stops with
-        such a GRAB in flight, that connection is closed, so gearmand puts a
-        job it assigned in answer back in the queue for other workers.
+        job, not two), except after the last of ``max_jobs``; with ``prefetch``
+        N, each connection keeps up to N jobs assigned (the running one and
+        those behind it), and jobs run one at a time in the order assigned.
+        When it stops, every connection with a GRAB out or a prefetched job
+        not started is closed, so gearmand puts those jobs back in the queue
+        for other workers at once.
         """
         installed = {}
         if handle_signals and threading.current_thread() is threading.main_thread():

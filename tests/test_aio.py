@@ -311,3 +311,98 @@ def test_unencodable_result_fails_the_job_and_the_slot_goes_on(run, gearmand, fn
             assert await c.do_normal(fn, b"fine", timeout=10) == b"ok"
 
     run(with_worker(gearmand.address, {fn: job_fn}, body, concurrency=1))
+
+
+def _workers_for(server, fn):
+    """Connections gearmand lists as able to do ``fn``."""
+    return [line for line in server.admin("workers").splitlines()
+            if line.endswith(" " + fn) or f" {fn} " in line + " "]
+
+
+def test_concurrency_runs_n_jobs_at_once_on_one_connection(run, gearmand, fn):
+    """concurrency=4: four jobs run at once, all from one connection to the
+    server (four jobs assigned to it), and the rest follow in order."""
+    running, peak, done = [0], [0], []
+    release = asyncio.Event()
+
+    async def job_fn(job):
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        await release.wait()
+        running[0] -= 1
+        done.append(job.workload())
+        return b"ok"
+
+    async def body():
+        c = gearman.GearmanClient()
+        c.addServer("127.0.0.1", gearmand.port)
+        for i in range(10):
+            c.doBackground(fn, b"%d" % i)
+        c.close()
+        w = AsyncGearmanWorker(gearmand.address, concurrency=4)
+        w.register(fn, job_fn)
+        wt = asyncio.ensure_future(w.run())
+        try:
+            deadline = time.monotonic() + 10
+            while running[0] < 4:
+                assert time.monotonic() < deadline, running
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            assert running[0] == 4 and peak[0] == 4
+            assert len(_workers_for(gearmand, fn)) == 1, gearmand.admin("workers")
+            assert f"{fn}\t10\t4\t1" in gearmand.admin("status")
+            release.set()
+            assert await asyncio.wait_for(_jobs_done(w, 10), 20)
+            assert sorted(done) == sorted(b"%d" % i for i in range(10))
+        finally:
+            release.set()
+            w.stop()
+            await asyncio.wait_for(wt, 20)
+
+    run(body())
+
+
+def test_stop_hands_jobs_assigned_and_not_started_back(run, gearmand, fn):
+    """concurrency=2 with jobs assigned beyond the two running: on stop the two
+    finish and the others go back to the queue (none lost, none run twice)."""
+    started = []
+    release = asyncio.Event()
+
+    async def slow(job):
+        started.append(job.workload())
+        await release.wait()
+        return b"ok"
+
+    async def body():
+        c = gearman.GearmanClient()
+        c.addServer("127.0.0.1", gearmand.port)
+        for i in range(8):
+            c.doBackground(fn, b"%d" % i)
+        c.close()
+        w = AsyncGearmanWorker(gearmand.address, concurrency=2)
+        w.register(fn, slow)
+        wt = asyncio.ensure_future(w.run())
+        deadline = time.monotonic() + 10
+        while len(started) < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        w.stop()
+        release.set()
+        assert await asyncio.wait_for(wt, 20) == 2
+        assert started == [b"0", b"1"]
+        # the others are queued again at once, for another worker
+        deadline = time.monotonic() + 5
+        while f"{fn}\t6\t0\t" not in gearmand.admin("status"):
+            assert time.monotonic() < deadline, gearmand.admin("status")
+            await asyncio.sleep(0.05)
+        rest = []
+        w2 = gearman.GearmanWorker()
+        w2.addServer("127.0.0.1", gearmand.port)
+        w2.addFunction(fn, lambda job, ctx: rest.append(job.workload()) or b"ok")
+        w2.setTimeout(5000)
+        while len(rest) < 6 and w2.work():
+            pass
+        w2.close()
+        assert sorted(started + rest) == sorted(b"%d" % i for i in range(8))
+
+    run(body())

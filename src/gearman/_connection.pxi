@@ -13,6 +13,7 @@ def _bump_fork_generation():
     global _fork_generation
     _fork_generation += 1
 
+
 _CONNECT_IN_PROGRESS = frozenset(
     e for e in (getattr(errno, "EINPROGRESS", None), getattr(errno, "EWOULDBLOCK", None),
                 getattr(errno, "EAGAIN", None), getattr(errno, "EALREADY", None), 10035)

@@ -86,8 +86,6 @@ cdef class UniqueGen:
 cdef UniqueGen _uniques = UniqueGen()
 
 
-
-
 def new_unique():
     """Return a fresh default unique ID (36-character UUID-formatted str)."""
     return _uniques.next().decode("ascii")

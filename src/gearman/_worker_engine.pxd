@@ -11,14 +11,20 @@ cdef class WorkerJob:
     cdef public object _reducer         # reducer, bytes, or None
     cdef public int _rc                 # code of the last send on this job
     cdef public bint _finished          # a final packet (COMPLETE/FAIL/EXCEPTION) was sent
+    cdef unsigned long _gen             # _conn's generation when the job was assigned
 
 
 cdef class WorkerEngine(EngineBase):
     cdef public dict functions          # name (bytes) -> CAN_DO_TIMEOUT ms (0: plain CAN_DO)
     cdef public int grab_cmd            # GRAB_JOB, GRAB_JOB_UNIQ or GRAB_JOB_ALL
     cdef public double io_timeout       # seconds a blocking send may wait; <0 = none
-    cdef Py_ssize_t rr                  # next server to try first
-    cdef Connection grabbing            # the connection with a GRAB in flight, or None
+    cdef Py_ssize_t rr                  # next server whose buffered jobs are looked at first
+    # Grab state is per connection (Connection.wstate, the WS_* bits of
+    # _consts.pxi): each awake connection keeps its own GRABs out, so a server
+    # that stops answering holds up nothing but itself.
+    cdef public int prefetch            # jobs per connection: GRABs out + jobs held (1..MAX_PREFETCH)
+    cdef bint timed                     # a function has a CAN_DO_TIMEOUT: one job per connection
+    cdef dict out_marks                 # Connection -> (generation, bytes sent, since): output watch
     cdef object wake_w                  # write end of the wake-up socket pair
     cdef object _wake_pair              # both ends (kept open for the engine's life)
     cdef public bint stopping           # stop() was called: grab nothing more
@@ -34,7 +40,8 @@ cdef class WorkerEngine(EngineBase):
     cdef int _ensure(self, Connection c, double now) except -1
     cdef object _handle(self, Connection c, type job_type)
     cdef object _grab(self, double timeout, bint block, type job_type)
-    cdef object _send(self, Connection c, int cmd, tuple args)
+    cdef int _refill(self, Connection c) except -1
+    cdef object _send(self, Connection c, int cmd, tuple args, bint release)
     cdef int _serve_one(self, WorkerCore worker, type job_type) except? -1
     cdef str _no_job_message(self, double timeout)
     cdef int _run_one(self, WorkerCore worker, WorkerJob job) except? -1

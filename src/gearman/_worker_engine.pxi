@@ -1,8 +1,11 @@
 # WorkerEngine: what a worker does on its connections. Registrations (CAN_DO)
-# go out on every connect; grabs go to one server at a time (rotating, so
-# every server is served fairly); a worker with nothing to do sends PRE_SLEEP
-# everywhere and sleeps in poll() until a NOOP (or stop()) wakes it, using no
-# CPU while idle. A job's answer is settled by one routine (settle) for every
+# go out on every connect; every awake connection keeps its own GRABs out (up
+# to ``prefetch`` jobs per connection, GRABs out plus jobs handed out and not
+# answered), so a server that stops answering holds up only itself, and jobs
+# are taken from the connections in turn (every server is served fairly); a
+# connection whose GRAB got NO_JOB sends PRE_SLEEP once its last GRAB is
+# answered, and a worker with nothing to do sleeps in poll() until a NOOP (or
+# stop()) wakes it, using no CPU while idle. A job's answer is settled by one routine (settle) for every
 # worker surface. The connections, the poll loop and the failure policy
 # (reconnect with jittered backoff) are EngineBase's.
 
@@ -26,6 +29,7 @@ cdef class WorkerJob:
         self._reducer = reducer
         self._rc = RC_SUCCESS
         self._finished = False
+        self._gen = (<Connection>conn).generation if isinstance(conn, Connection) else 0
 
 
 cdef inline WorkerJob _new_job(type job_type, Connection c, str handle, object function,
@@ -42,10 +46,11 @@ cdef inline WorkerJob _new_job(type job_type, Connection c, str handle, object f
     job._reducer = reducer
     job._rc = RC_SUCCESS
     job._finished = False
+    job._gen = c.generation
     return job
 
 
-cdef object _result_bytes(object result, Py_ssize_t limit):
+cdef object _result_bytes(object result, Py_ssize_t limit, str what="callback result"):
     """A callback's result as the bytes of its WORK_COMPLETE: a payload (bytes,
     bytearray, memoryview, str as UTF-8), None as empty, a number as its
     decimal text (as PECL converts it). Raises InvalidTypeError for anything
@@ -53,7 +58,13 @@ cdef object _result_bytes(object result, Py_ssize_t limit):
     InvalidArgumentError above ``limit`` bytes."""
     if (isinstance(result, (int, float)) and not isinstance(result, bool)):
         result = str(result)
-    return _payload(result, limit, "callback result")
+    return _payload(result, limit, what)
+
+
+def to_payload(data, str what="payload"):
+    """A worker's payload (a result, data, a warning, an exception text) as
+    bytes: the conversion a job's send methods and settle() share."""
+    return _result_bytes(data, PY_SSIZE_T_MAX, what)
 
 
 # A callback that raised is logged where users look for worker failures.
@@ -72,7 +83,9 @@ cdef class WorkerEngine(EngineBase):
         self.grab_cmd = CMD_GRAB_JOB_UNIQ
         self.io_timeout = 30.0
         self.rr = 0
-        self.grabbing = None
+        self.prefetch = 1
+        self.timed = False
+        self.out_marks = {}
         a, b = socket.socketpair()
         a.setblocking(False)
         b.setblocking(False)
@@ -120,7 +133,7 @@ cdef class WorkerEngine(EngineBase):
             c.close()
             c.pending = Fifo()
             c.abilities_sent = False
-        self.grabbing = None
+        self.out_marks.clear()
 
     disconnect = close
 
@@ -132,9 +145,8 @@ cdef class WorkerEngine(EngineBase):
             self.grab_error = type(exc)(f"{c.key} broke the connection: {exc}",
                                         code=exc.code, server=c.key)
             self.grab_error.__cause__ = exc
-        c.wstate = WS_IDLE
-        if self.grabbing is c:
-            self.grabbing = None
+        # c.close() reset its grab state: no GRAB out, nothing held (a job
+        # handed out from it can no longer be answered there)
         return 0
 
     cdef int _ensure(self, Connection c, double now) except -1:
@@ -160,15 +172,39 @@ cdef class WorkerEngine(EngineBase):
             c.init_packets = []
             # gearmand keeps the newest CAN_DO first and serves it first; send
             # in reverse so the function registered first is served first.
+            self.timed = False
             for name in reversed(list(self.functions)):
                 ms = self.functions[name]
                 if ms:
                     c.wbuf.write_packet(True, CMD_CAN_DO_TIMEOUT, (name, str(ms).encode()))
+                    self.timed = True
                 else:
                     c.wbuf.write_one(CMD_CAN_DO, PyBytes_AS_STRING(name),
                                      PyBytes_GET_SIZE(name))
             c.abilities_sent = True
-            c.wstate = WS_IDLE
+            # new registrations: grab again even if the connection slept (a
+            # job queued before a CAN_DO wakes nobody). GRABs already out are
+            # still answered, in order.
+            c.wstate &= ~(WS_NO_JOB | WS_ASLEEP)
+        return 0
+
+    cdef int _refill(self, Connection c) except -1:
+        """Send GRABs on c until it has ``prefetch`` jobs out (GRABs not
+        answered plus jobs handed out and not answered), unless it got NO_JOB
+        or sleeps, or the worker is stopping. One job at a time when a function
+        has a CAN_DO_TIMEOUT: gearmand arms that timer when it assigns a job
+        (a job waiting behind another would spend its time waiting) and 1.1.20
+        keeps one timer per connection."""
+        cdef int w = c.wstate
+        cdef int k
+        if w & (WS_NO_JOB | WS_ASLEEP) or self.stopping:
+            return 0
+        k = (1 if self.timed else self.prefetch) - (w & WS_GRAB_MASK) - ((w & WS_HELD_MASK) >> 12)
+        while k > 0:
+            c.wbuf.write_one(self.grab_cmd, NULL, 0)
+            w += WS_GRAB_ONE
+            k -= 1
+        c.wstate = w
         return 0
 
     cdef object _handle(self, Connection c, type job_type):
@@ -177,22 +213,32 @@ cdef class WorkerEngine(EngineBase):
         cdef tuple args
         cdef uint32_t cmd
         cdef str handle
+        cdef int w
         while c.state == CS_CONNECTED and r._next():
             c.failures = 0              # a valid packet: the server is healthy
             cmd = r.p_cmd
             if cmd == CMD_NOOP:
-                if c.wstate == WS_SLEEPING:
-                    c.wstate = WS_IDLE
+                if c.wstate & WS_ASLEEP:
+                    c.wstate &= ~(WS_NO_JOB | WS_ASLEEP)
             elif cmd == CMD_NO_JOB:
-                if self.grabbing is c:
-                    self.grabbing = None
-                c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
-                c.wstate = WS_SLEEPING
+                # no new GRAB on c; once the GRABs still out are answered
+                # (in order: most get NO_JOB too), sleep until a NOOP
+                if c.wstate & WS_GRAB_MASK:
+                    c.wstate -= WS_GRAB_ONE
+                c.wstate |= WS_NO_JOB
+                if not (c.wstate & (WS_GRAB_MASK | WS_ASLEEP)):
+                    c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
+                    c.wstate |= WS_ASLEEP
             elif cmd == CMD_JOB_ASSIGN or cmd == CMD_JOB_ASSIGN_UNIQ or cmd == CMD_JOB_ASSIGN_ALL:
                 args = r._args()
-                if self.grabbing is c:
-                    self.grabbing = None
-                c.wstate = WS_IDLE
+                # a job: the queue is not empty after all (and a job while
+                # asleep, from a server that ignored the PRE_SLEEP, wakes us)
+                w = c.wstate & ~(WS_NO_JOB | WS_ASLEEP)
+                if w & WS_GRAB_MASK:
+                    w -= WS_GRAB_ONE
+                if (w & WS_HELD_MASK) != WS_HELD_MASK:
+                    w += WS_HELD_ONE
+                c.wstate = w
                 handle = _handle_str(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]))
                 if cmd == CMD_JOB_ASSIGN:
                     return _new_job(job_type, c, handle, args[1], b"", args[2], None)
@@ -203,16 +249,16 @@ cdef class WorkerEngine(EngineBase):
                 args = r._args()
                 log.warning("job server %s: ERROR %s %s", c.key,
                             args[0].decode("ascii", "replace"), args[1].decode("utf-8", "replace"))
-                if c.wstate == WS_GRABBING:
-                    # An ERROR may answer the GRAB (or a result the server no
+                if c.wstate & WS_GRAB_MASK:
+                    # An ERROR may answer a GRAB (or a result the server no
                     # longer knows, ahead of the GRAB's own answer).  Either
-                    # way, sleep like after NO_JOB and grab again when woken:
+                    # way, count a GRAB answered and go on as after NO_JOB:
                     # waiting for a GRAB answer that may never come wedges the
                     # worker, grabbing again at once spins.
-                    if self.grabbing is c:
-                        self.grabbing = None
-                    c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
-                    c.wstate = WS_SLEEPING
+                    c.wstate = (c.wstate - WS_GRAB_ONE) | WS_NO_JOB
+                    if not (c.wstate & (WS_GRAB_MASK | WS_ASLEEP)):
+                        c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
+                        c.wstate |= WS_ASLEEP
             elif cmd == CMD_ECHO_RES:
                 # kept only while echo() waits for it on c: an unsolicited one
                 # must not pile up
@@ -238,7 +284,7 @@ cdef class WorkerEngine(EngineBase):
     cdef object _grab(self, double timeout, bint block, type job_type):
         cdef double now, deadline = DEADLINE_NONE
         cdef Connection c
-        cdef Py_ssize_t i, n
+        cdef Py_ssize_t i, k, n
         cdef int r
         cdef object job
         if not self.functions:
@@ -258,34 +304,44 @@ cdef class WorkerEngine(EngineBase):
                 return None
             now = gm_monotonic()
             n = len(self.servers)
-            for i in range(n):
+            # buffered jobs first, taking the connections in turn
+            i = self.rr if self.rr < n else 0
+            for k in range(n):
                 c = <Connection>self.servers[i]
+                i += 1
+                if i == n:
+                    i = 0
                 self._ensure(c, now)
-                if c.state == CS_CONNECTED and c.reader._end > c.reader._start:
+                if c.state != CS_CONNECTED:
+                    continue
+                if self.blocking_send:
+                    # a blocking worker runs one job at a time: asking for the
+                    # next one means it is done with those it was handed
+                    c.wstate &= ~WS_HELD_MASK
+                if c.reader._end > c.reader._start:
                     try:
                         job = self._handle(c, job_type)
                     except GearmanError as e:
                         self._conn_failed(c, e, FAIL_BACKOFF)
                         continue
                     if job is not None:
-                        self.rr = (i + 1) % n
+                        self.rr = i
+                        if self.prefetch > 1:
+                            # keep c's prefetch full: the GRABs go out with
+                            # this job's answer (or the next poll round)
+                            self._refill(c)
                         return job
-            # One GRAB in flight at a time, rotating over idle servers.
-            if self.grabbing is None:
-                for i in range(n):
-                    c = <Connection>self.servers[(self.rr + i) % n]
-                    if c.state == CS_CONNECTED and c.wstate == WS_IDLE:
-                        c.wbuf.write_one(self.grab_cmd, NULL, 0)
-                        c.wstate = WS_GRABBING
-                        self.grabbing = c
-                        self.rr = (self.rr + i + 1) % n
-                        break
+            # each awake connection keeps its own GRABs out: a server that does
+            # not answer holds up only itself
+            for c in self.servers:
+                if c.state == CS_CONNECTED:
+                    self._refill(c)
             r = self._poll_round(deadline, None, PF_WAKE | PF_RETRY_TIMERS)
             if r == POLL_TIMEOUT:
                 return None
             # POLL_WOKEN: stop() or a signal; the loop's head checks stopping
 
-    def send(self, Connection c, int cmd, *args):
+    def send(self, Connection c, int cmd, *args, WorkerJob job=None):
         """Write one packet (WORK_*) to c.
 
         Blocking engines wait until the kernel took it: raises
@@ -293,30 +349,40 @@ cdef class WorkerEngine(EngineBase):
         the job), GearmanTimeoutError after ``io_timeout``.  With
         ``blocking_send`` off (gearman.aio) the packet is queued and written as
         the socket takes it (see output_pending()).
+
+        ``job``: the job a final packet (COMPLETE/FAIL/EXCEPTION) answers; it
+        no longer counts against c's prefetch.
         """
         if c.state != CS_CONNECTED:
             raise LostConnectionError(f"not connected to {c.key}", server=c.key)
-        return self._send(c, cmd, tuple([_as_bytes_arg(a, "argument") for a in args]))
+        packed = tuple([_as_bytes_arg(a, "argument") for a in args])
+        for a in packed:
+            if PyBytes_GET_SIZE(<bytes>a) > self._max_packet_size:
+                # the worker's own limit applies to what it sends, as to what it receives
+                raise InvalidArgumentError(
+                    f"{COMMAND_NAMES[cmd]} payload of {PyBytes_GET_SIZE(<bytes>a)} bytes; "
+                    f"max_packet_size is {self._max_packet_size}", code=RC_DATA_TOO_LARGE)
+        return self._send(c, cmd, packed,
+                          job is not None and job._gen == c.generation
+                          and (cmd == CMD_WORK_COMPLETE or cmd == CMD_WORK_FAIL
+                               or cmd == CMD_WORK_EXCEPTION))
 
-    cdef object _send(self, Connection c, int cmd, tuple args):
-        # args: bytes objects only
+    cdef object _send(self, Connection c, int cmd, tuple args, bint release):
+        # args: bytes objects only; release: this is the final answer of a job
+        # assigned on c (since its last connect)
         cdef double deadline = DEADLINE_NONE
         cdef int r
         if c.state != CS_CONNECTED:
             raise LostConnectionError(f"not connected to {c.key}", server=c.key)
         c.wbuf.write_packet(True, <uint32_t>cmd, args)
-        if (self.eager_grab and not self.stopping and self.grabbing is None
-                and c.wstate == WS_IDLE and not self.ready
-                and (cmd == CMD_WORK_COMPLETE or cmd == CMD_WORK_FAIL
-                     or cmd == CMD_WORK_EXCEPTION)
-                and self.servers[self.rr % len(self.servers)] is c):
-            # A loop that will grab next anyway: the GRAB rides in the same
-            # segment as the result (one send instead of two per job).  The
-            # loop's owner calls cancel_grab() when it ends.
-            c.wbuf.write_one(self.grab_cmd, NULL, 0)
-            c.wstate = WS_GRABBING
-            self.grabbing = c
-            self.rr = (self.rr + 1) % len(self.servers)
+        if release:
+            if c.wstate & WS_HELD_MASK:
+                c.wstate -= WS_HELD_ONE
+            if self.eager_grab and not self.ready:
+                # A loop that will grab next anyway: the GRAB(s) ride in the
+                # same segment as the result (one send instead of two per
+                # job).  The loop's owner calls cancel_grab() when it ends.
+                self._refill(c)
         try:
             c.flush()
         except GearmanError as e:
@@ -337,21 +403,69 @@ cdef class WorkerEngine(EngineBase):
         return None
 
     def cancel_grab(self):
-        """Forget a GRAB in flight (sent eagerly by a loop that is ending).
+        """Hand back every job prefetched and not started: a loop is ending.
 
-        Its connection is closed, so that a job the server assigned in answer
-        goes back to the queue at once instead of waiting, assigned to a worker
-        that no longer asks for work.  Returns True if there was one.
+        Each connection with a GRAB out, a job received and not handed out
+        yet, or a job handed out and not answered (an asyncio worker's queued
+        jobs) is closed: gearmand puts the jobs it assigned on it back in the
+        queue at once, for other workers, instead of leaving them assigned to
+        a worker that no longer asks for work.  Call it once the answers of the
+        jobs that ran were written (a close drops unsent output).  Returns True
+        if a connection was closed.
         """
-        cdef Connection c = self.grabbing
-        if c is None:
-            return False
-        self.grabbing = None
-        c.close()
-        c.wbuf.clear()
-        c.wstate = WS_IDLE
-        c.abilities_sent = False
-        return True
+        cdef Connection c
+        cdef bint closed = False
+        for job in self.ready:
+            c = <Connection>(<WorkerJob>job)._conn
+            c.wstate |= WS_HELD_ONE
+        self.ready = []
+        for c in self.servers:
+            if c.state == CS_DISCONNECTED:
+                continue
+            if (c.wstate & (WS_GRAB_MASK | WS_HELD_MASK)
+                    or c.reader._end > c.reader._start):
+                c.close()
+                c.wbuf.clear()
+                c.abilities_sent = False
+                closed = True
+        return closed
+
+    def grab_state(self):
+        """``[(server, grabs out, jobs held, asleep)]`` per connection, for
+        tests and debugging: GRABs sent and not answered, jobs handed out and
+        not answered, and whether it sleeps (PRE_SLEEP sent, no NOOP yet)."""
+        cdef Connection c
+        return [(c.key, c.wstate & WS_GRAB_MASK, (c.wstate & WS_HELD_MASK) >> 12,
+                 bool(c.wstate & WS_ASLEEP)) for c in self.servers]
+
+    def drop_stalled_output(self, double timeout):
+        """Close each connection whose pending output made no progress for
+        ``timeout`` seconds (gearmand re-queues the jobs it did not get an
+        answer for); the others are left alone.  For engines that do not
+        block on send (gearman.aio).  Returns the seconds until output still
+        pending should be looked at again, or -1.0 when none is pending."""
+        cdef Connection c
+        cdef double now = gm_monotonic(), left, nxt = -1.0
+        for c in self.servers:
+            if c.state != CS_CONNECTED or c.wbuf.pending() == 0:
+                self.out_marks.pop(c, None)
+                continue
+            mark = self.out_marks.get(c)
+            if mark is None or mark[0] != c.generation or mark[1] != c.sent:
+                self.out_marks[c] = (c.generation, c.sent, now)
+                left = timeout
+            else:
+                left = <double>mark[2] + timeout - now
+                if left <= 0:
+                    log.warning("job server %s took no output for %g s: dropping the connection",
+                                c.key, timeout)
+                    self.out_marks.pop(c, None)
+                    self._conn_failed(c, GearmanTimeoutError(
+                        f"sending to {c.key} timed out", code=RC_TIMEOUT), FAIL_BACKOFF)
+                    continue
+            if nxt < 0 or left < nxt:
+                nxt = left
+        return nxt
 
     # -- running jobs -------------------------------------------------------------------
 
@@ -409,6 +523,7 @@ cdef class WorkerEngine(EngineBase):
             return _set_rc(worker, RC_NO_REGISTERED_FUNCTIONS, "no functions are registered")
         if self.stopping:
             self.stopping = False
+            self.cancel_grab()          # prefetched jobs go back to the queue
             return _set_rc(worker, RC_SHUTDOWN, "worker was stopped")
         options = worker._options
         try:
@@ -418,6 +533,7 @@ cdef class WorkerEngine(EngineBase):
         if found is None:
             if self.stopping:
                 self.stopping = False
+                self.cancel_grab()      # prefetched jobs go back to the queue
                 return _set_rc(worker, RC_SHUTDOWN, "worker was stopped")
             if self.grab_error is not None:
                 # a server broke the protocol (or sent a job over max_packet_size)
@@ -443,6 +559,7 @@ cdef class WorkerEngine(EngineBase):
 
     cdef int _run_one(self, WorkerCore worker, WorkerJob job) except? -1:
         cdef object entry, result, data
+        cdef Connection c
         job._worker = worker
         entry = worker._callbacks.get(job._function) if worker._callbacks is not None else None
         if entry is None:
@@ -463,8 +580,9 @@ cdef class WorkerEngine(EngineBase):
         if PyBytes_GET_SIZE(data) > self._max_packet_size:
             return self._settle_for(worker, job, result, None)
         try:
-            self._send(<Connection?>job._conn, CMD_WORK_COMPLETE,
-                       (_as_bytes_arg(job._handle, "handle"), data))
+            c = <Connection?>job._conn
+            self._send(c, CMD_WORK_COMPLETE, (_as_bytes_arg(job._handle, "handle"), data),
+                       job._gen == c.generation)
         except GearmanError as exc:
             job._rc = exc.code
             return _set_rc(worker, exc.code, str(exc))
@@ -547,7 +665,7 @@ cdef class WorkerEngine(EngineBase):
         if job._finished:
             return 0
         try:
-            self._send(c, cmd, args)
+            self._send(c, cmd, args, job._gen == c.generation)
         except GearmanError as err:
             job._rc = err.code
             raise
