@@ -265,7 +265,9 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         connections are closed and None is returned.
 
         PECL style (``GearmanWorker()`` plus ``addServer``, no argument): handle
-        one job and return True/False (see the PECL ``work``).
+        one job; True when a job was received and answered, whatever its
+        callback did (a raised callback is answered with WORK_EXCEPTION and
+        logged), False when no job could be handled (``returnCode()`` says why).
         """
         if poll_timeout is _UNSET:
             if not getattr(self, "_host_list_given", False):

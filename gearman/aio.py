@@ -26,10 +26,10 @@ from gearman import _core
 from gearman import constants as C
 from gearman._servers import parse_servers
 from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
-from gearman.errors import GearmanError, InvalidArgumentError, InvalidTypeError
+from gearman.errors import GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError
 from gearman.worker import MAX_PREFETCH, GearmanJob
 
-__all__ = ["AsyncGearmanClient", "AsyncGearmanWorker"]
+__all__ = ["AsyncGearmanClient", "AsyncGearmanWorker", "AsyncGearmanTimeoutError"]
 
 log = logging.getLogger("gearman.aio")
 Payload = Union[bytes, bytearray, memoryview, str]
@@ -188,6 +188,18 @@ class AsyncGearmanClient:
                         timer.cancel()
             elif futs:
                 await asyncio.wait_for(asyncio.gather(*futs), timeout)
+        except asyncio.TimeoutError:
+            waiting_for_worker = [t for t in tasks if not t.finished and t.jobHandle()]
+            for t in tasks:
+                self._futures.pop(t, None)
+                self._engine.abandon(t)
+            if waiting_for_worker:
+                what = (f"a worker to finish job {waiting_for_worker[0].jobHandle()} "
+                        f"(the server accepted it)")
+            else:
+                what = "the job server"
+            raise AsyncGearmanTimeoutError(f"timed out after {timeout:g} s waiting for {what}",
+                                           code=C.GEARMAN_TIMEOUT) from None
         except BaseException:
             for t in tasks:
                 self._futures.pop(t, None)
@@ -364,6 +376,11 @@ class AsyncGearmanClient:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+
+class AsyncGearmanTimeoutError(GearmanTimeoutError, asyncio.TimeoutError):
+    """Raised when an asyncio call did not finish within its timeout (also an
+    ``asyncio.TimeoutError`` on every Python, as ``wait_for`` raises)."""
 
 
 def _expire(fut: "asyncio.Future[Any]") -> None:

@@ -406,3 +406,17 @@ def test_stop_hands_jobs_assigned_and_not_started_back(run, gearmand, fn):
         assert sorted(started + rest) == sorted(b"%d" % i for i in range(8))
 
     run(body())
+
+
+def test_timeouts_name_what_was_awaited(run, gearmand, fn):
+    """An asyncio timeout is a GearmanTimeoutError (and an asyncio.TimeoutError)
+    whose message says what the call waited for: here a worker, since the
+    server accepted the job."""
+    async def body():
+        async with AsyncGearmanClient(gearmand.address) as c:
+            with pytest.raises(asyncio.TimeoutError) as ei:
+                await c.do_normal(fn, b"nobody serves this", timeout=0.3)
+            assert isinstance(ei.value, errors.GearmanTimeoutError)
+            assert "waiting for a worker to finish job H:" in str(ei.value)
+
+    run(body())

@@ -645,3 +645,38 @@ def test_unencodable_result_fails_the_job_and_work_goes_on(client, worker, fn):
     assert client.doNormal(fn, b"fine") == b"ok"
     th.join(10)
     assert results == [True, True]
+
+
+def test_timeout_messages_name_the_cause(client, gearmand, fn, dead_port):
+    """doNormal's timeout says it waited for a worker (the server answered); a
+    worker's says its server could not be reached, not that no job came."""
+    client.setTimeout(300)
+    with pytest.raises(errors.GearmanTimeoutError) as ei:
+        client.doNormal(fn, b"nobody serves this")
+    assert "waiting for a worker to finish job H:" in str(ei.value)
+    assert client.returnCode() == gearman.GEARMAN_TIMEOUT
+
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", dead_port)
+    w.addFunction(fn, lambda job, ctx: b"")
+    w.setTimeout(300)
+    assert w.work() is False
+    assert w.returnCode() == gearman.GEARMAN_TIMEOUT
+    assert "no job server could be reached" in w.error()
+    assert f"127.0.0.1:{dead_port}" in w.error()
+    w.close()
+
+
+def test_a_worker_with_no_server_says_so_like_the_client(fn, monkeypatch):
+    """No addServer and no GEARMAN_SERVERS: work() reports GEARMAN_NO_SERVERS
+    (the client raises NoServersError) instead of trying localhost:4730."""
+    monkeypatch.delenv("GEARMAN_SERVERS", raising=False)
+    w = gearman.GearmanWorker()
+    w.addFunction(fn, lambda job, ctx: b"")
+    w.setTimeout(200)
+    assert w.work() is False
+    assert w.returnCode() == gearman.GEARMAN_NO_SERVERS
+    w.close()
+    c = gearman.GearmanClient()
+    with pytest.raises(errors.NoServersError):
+        c.doBackground(fn, b"x")
