@@ -192,6 +192,8 @@ class Fifo:
 @final
 class Connection:
     last_error: Optional[BaseException]
+    #: the server stopped answering: routing skips it until a probe answers
+    demoted: bool
     def __new__(cls, host: str, port: int, connect_timeout: float = ...,
                 max_packet_size: int = ..., ssl_context: Any = ...) -> Self: ...
     @property
