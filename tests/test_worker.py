@@ -680,3 +680,29 @@ def test_a_worker_with_no_server_says_so_like_the_client(fn, monkeypatch):
     c = gearman.GearmanClient()
     with pytest.raises(errors.NoServersError):
         c.doBackground(fn, b"x")
+
+
+def test_worker_max_packet_size_applies_to_what_it_sends(client, gearmand, fn):
+    """A result over the worker's max_packet_size fails its job (WORK_EXCEPTION
+    naming the limit) instead of being sent; an explicit send over it raises
+    InvalidArgumentError in the callback, which fails the job the same way."""
+    w = gearman.GearmanWorker(max_packet_size=100)
+    w.addServer("127.0.0.1", gearmand.port)
+
+    def cb(job, ctx):
+        if job.workload() == b"explicit":
+            job.sendData(b"d" * 200)
+        return b"r" * 200
+
+    w.addFunction(fn, cb)
+    w.setTimeout(5000)
+    results = []
+    th = threading.Thread(target=lambda: results.extend([w.work(), w.work()]))
+    th.start()
+    for workload in (b"returned", b"explicit"):
+        with pytest.raises(errors.JobExceptionError) as ei:
+            client.doNormal(fn, workload)
+        assert b"max_packet_size" in ei.value.payload
+    th.join(10)
+    assert results == [True, True]
+    w.close()
