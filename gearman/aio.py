@@ -22,7 +22,7 @@ from collections import deque
 from typing import (Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Sequence,
                     Set, Tuple, Union, cast)
 
-from gearman import _core
+from gearman import _core, events
 from gearman import constants as C
 from gearman._servers import parse_servers
 from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
@@ -119,8 +119,18 @@ class AsyncGearmanClient:
         self.last_batch_errors: Dict[int, BaseException] = {}
         self._kick_pending = False
         self._driver = _LoopDriver(engine, self._io)
+        events.attach(self)         # event listeners: _events, held by the engine
         if servers:
             self.add_servers(servers)
+
+    @property
+    def _events(self) -> Any:
+        """gearman.events: the Emitter this client's requests go to, or None."""
+        return self._engine._events
+
+    @_events.setter
+    def _events(self, value: Any) -> None:
+        self._engine._events = value
 
     # -- servers -------------------------------------------------------------------------
     def add_server(self, host: str = "localhost", port: int = 4730) -> None:
@@ -190,20 +200,21 @@ class AsyncGearmanClient:
                 await asyncio.wait_for(asyncio.gather(*futs), timeout)
         except asyncio.TimeoutError:
             waiting_for_worker = [t for t in tasks if not t.finished and t.jobHandle()]
-            for t in tasks:
-                self._futures.pop(t, None)
-                self._engine.abandon(t)
             if waiting_for_worker:
                 what = (f"a worker to finish job {waiting_for_worker[0].jobHandle()} "
                         f"(the server accepted it)")
             else:
                 what = "the job server"
-            raise AsyncGearmanTimeoutError(f"timed out after {timeout:g} s waiting for {what}",
-                                           code=C.GEARMAN_TIMEOUT) from None
-        except BaseException:
+            timed_out = AsyncGearmanTimeoutError(f"timed out after {timeout:g} s waiting for {what}",
+                                                 code=C.GEARMAN_TIMEOUT)
             for t in tasks:
                 self._futures.pop(t, None)
-                self._engine.abandon(t)
+                self._engine.abandon(t, timed_out)      # the listeners are told of a timeout
+            raise timed_out from None
+        except BaseException as exc:
+            for t in tasks:
+                self._futures.pop(t, None)
+                self._engine.abandon(t, exc)
             raise
 
     def _ensure_servers(self) -> None:
@@ -312,8 +323,9 @@ class AsyncGearmanClient:
         try:
             self._io()
             await asyncio.wait_for(done, timeout if timeout is not None else self._timeout)
-        except BaseException:
-            self._engine.abandon_batch(batch)
+        except BaseException as exc:
+            self._engine.abandon_batch(
+                batch, TimeoutError() if isinstance(exc, asyncio.TimeoutError) else exc)
             raise
         finally:
             self._batches.pop(batch, None)
@@ -467,6 +479,7 @@ class _Slot:
         engine.functions = dict(owner._functions_ms)
         if owner._client_id is not None:
             engine.client_id = owner._client_id
+        engine._events = owner._events     # event listeners (kept current by the owner)
         self._engine = engine       # GearmanJob sends through worker._engine
         self._exceptions = True
         self.ready = asyncio.Event()
@@ -502,6 +515,19 @@ class AsyncGearmanWorker:
         self._stopping: Optional[asyncio.Event] = None
         self._slot: Optional[_Slot] = None
         self.jobs_done = 0
+        self._emitter: Any = None
+        events.attach(self)         # event listeners: _events, given to each run's engine
+
+    @property
+    def _events(self) -> Any:
+        """gearman.events: the Emitter this worker's jobs go to, or None."""
+        return self._emitter
+
+    @_events.setter
+    def _events(self, value: Any) -> None:
+        self._emitter = value
+        if self._slot is not None:
+            self._slot._engine._events = value
 
     def add_server(self, host: str = "localhost", port: int = 4730) -> None:
         self._servers.append((host, port or 4730))
@@ -622,6 +648,10 @@ class AsyncGearmanWorker:
     async def _run_job(self, slot: _Slot, job: GearmanJob) -> None:
         engine = slot._engine
         fn = self._functions.get(job._function)
+        if engine._events is not None:
+            # job_started here and the job's end (settle / end_job) in this same
+            # task: a tracing listener's current span is this job's
+            engine.start_job(job)
         try:
             if fn is None:
                 engine.settle(job, None, _core.NO_CALLBACK, slot._exceptions)
@@ -631,8 +661,11 @@ class AsyncGearmanWorker:
                 if inspect.isawaitable(result):
                     result = await result
             except asyncio.CancelledError:
-                if not job._finished:
-                    job.sendFail()
+                try:
+                    if not job._finished:
+                        job.sendFail()
+                finally:
+                    engine.end_job(job)
                 raise
             except Exception as exc:    # the worker goes on; the client is told
                 engine.settle(job, None, exc, slot._exceptions)
@@ -643,3 +676,5 @@ class AsyncGearmanWorker:
             engine.settle(job, result, None, slot._exceptions)
         except GearmanError as exc:
             log.warning("could not report job %s: %s", job.handle(), exc)
+        finally:
+            engine.end_job(job)         # a job that ended some other way (no-op once ended)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, List, Optional, TypeVar, Union, cast
 
-from gearman import _core
+from gearman import _core, events
 from gearman import constants as C
 from gearman._aliases import CLIENT_METHODS, TASK_METHODS, add_pep8_aliases
 from gearman._legacy_client import RANDOM_UNIQUE_BYTES, LegacyClientMixin
@@ -107,6 +107,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         engine.exceptions = False
         engine.ssl_context = ssl_context
         self._engine = engine
+        # event listeners (gearman.events): _events, held by the engine
+        events.attach(self)
         # self._lock: a _core.ClientLock, made by ClientCore
         self.random_unique_bytes = random_unique_bytes
         # _rc, _error, _errno, _job_handle: fields of _core.ClientCore

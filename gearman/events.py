@@ -42,7 +42,15 @@ then exactly one terminal event; a background request ends at
 * :meth:`Listener.request_exception` -- WORK_EXCEPTION (terminal);
 * :meth:`Listener.request_timed_out` -- the caller's timeout expired (terminal);
 * :meth:`Listener.request_lost_connection` -- the connection broke before an
-  answer (terminal).
+  answer, or no server could be reached (terminal);
+* :meth:`Listener.request_abandoned` -- the caller gave up on the request for
+  another reason than its timeout: a cancelled ``await``, an interrupt, a
+  callback that raised (terminal).
+
+``request`` is the task (``GearmanTask``) of a ``do*`` call, an ``addTask*``
+or an asyncio call, and ``(batch, index)`` for each job of ``submit_batch``
+(a batch emits per job).  A ``runTasks()`` that times out leaves its tasks
+running (the next ``runTasks()`` goes on with them): no event until they end.
 
 Worker jobs (``job_grabbed``, ``job_started``, then exactly one terminal event):
 
@@ -51,10 +59,16 @@ Worker jobs (``job_grabbed``, ``job_started``, then exactly one terminal event):
 * :meth:`Listener.job_started` -- the function is called;
 * :meth:`Listener.job_completed` -- the function returned and WORK_COMPLETE
   was sent (terminal);
-* :meth:`Listener.job_failed` -- the job ended in WORK_FAIL without a Python
-  exception (terminal);
-* :meth:`Listener.job_raised` -- the function raised; ``exc`` is the exception
-  (terminal).
+* :meth:`Listener.job_failed` -- the job ended without WORK_COMPLETE and
+  without a Python exception: WORK_FAIL (``setReturn``, ``sendFail``, no
+  callback for the function), a WORK_EXCEPTION the function sent itself, a
+  cancelled asyncio job, or an answer that could not be sent (terminal);
+* :meth:`Listener.job_raised` -- the function raised (or returned a result
+  that cannot be sent); ``exc`` is the exception (terminal).
+
+``job_started`` and the job's terminal event are emitted on the same thread
+(or asyncio task), and the terminal event goes to the listeners that saw
+``job_started``; durations are measured only while someone listens.
 
 Servers: :meth:`Listener.server_demoted` (a silent server is skipped for a
 backoff) and :meth:`Listener.server_restored` (a probe found it answering).
@@ -100,6 +114,7 @@ __all__ = [
     "emit_request_exception",
     "emit_request_timed_out",
     "emit_request_lost_connection",
+    "emit_request_abandoned",
     "emit_job_grabbed",
     "emit_job_started",
     "emit_job_completed",
@@ -156,6 +171,10 @@ class Listener:
                                 handle: Optional[str]) -> None:
         """The connection to ``server`` broke before the request was answered."""
 
+    def request_abandoned(self, request: object, function: str, server: Optional[str],
+                          handle: Optional[str], reason: Optional[BaseException]) -> None:
+        """The caller gave up on the request, not for its timeout (``reason``: why)."""
+
     # -- worker jobs -----------------------------------------------------------------------
 
     def job_grabbed(self, job: object, function: str, server: str, handle: str,
@@ -190,14 +209,16 @@ class Listener:
 EVENTS: Tuple[str, ...] = (
     "request_submitted", "request_accepted", "request_completed", "request_failed",
     "request_exception", "request_timed_out", "request_lost_connection",
-    "job_grabbed", "job_started", "job_completed", "job_failed", "job_raised",
+    "request_abandoned", "job_grabbed", "job_started", "job_completed", "job_failed", "job_raised",
     "server_demoted", "server_restored",
 )
 
-#: Which events the client and worker emit today, by where they come from.
-#: ``True``: emitted; ``False``: defined here, not emitted yet.  The blocking
-#: and asyncio surfaces share the engine and so emit the same events.
-EMISSION_POINTS: Dict[str, bool] = {name: False for name in EVENTS}
+#: Which events the client and worker emit, by name.  ``True``: emitted;
+#: ``False``: defined here, not emitted yet.  Every event is emitted now: by the
+#: compiled engines (gearman._core), which the blocking and asyncio surfaces
+#: share, and by the asyncio worker's job task (job_started and a cancelled
+#: job's end).  docs/monitoring.md says where each comes from.
+EMISSION_POINTS: Dict[str, bool] = {name: True for name in EVENTS}
 
 
 def _call(listeners: Tuple[Any, ...], name: str, args: Tuple[Any, ...]) -> None:
@@ -254,6 +275,10 @@ class Emitter:
     def request_lost_connection(self, request: object, function: str, server: Optional[str],
                                 handle: Optional[str]) -> None:
         _call(self.listeners, "request_lost_connection", (request, function, server, handle))
+
+    def request_abandoned(self, request: object, function: str, server: Optional[str],
+                          handle: Optional[str], reason: Optional[BaseException]) -> None:
+        _call(self.listeners, "request_abandoned", (request, function, server, handle, reason))
 
     def job_grabbed(self, job: object, function: str, server: str, handle: str,
                     unique: Optional[str]) -> None:
@@ -435,6 +460,14 @@ def emit_request_lost_connection(source: Any, request: object, function: str,
     ev = _global_emitter if source is None else getattr(source, ATTR, None)
     if ev is not None:
         ev.request_lost_connection(request, function, server, handle)
+
+
+def emit_request_abandoned(source: Any, request: object, function: str, server: Optional[str],
+                           handle: Optional[str], reason: Optional[BaseException]) -> None:
+    """Emit :meth:`Listener.request_abandoned` from ``source``."""
+    ev = _global_emitter if source is None else getattr(source, ATTR, None)
+    if ev is not None:
+        ev.request_abandoned(request, function, server, handle, reason)
 
 
 def emit_job_grabbed(source: Any, job: object, function: str, server: str, handle: str,

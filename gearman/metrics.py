@@ -58,8 +58,8 @@ METRICS: Dict[str, Tuple[str, Tuple[str, ...], str]] = {
     "gearman_client_requests_finished_total": (
         "counter", ("function", "outcome"),
         "Requests that ended without a result or with one, by outcome: completed, failed, "
-        "exception, timed_out, lost_connection (a background request ends when accepted "
-        "and is not counted here)."),
+        "exception, timed_out, lost_connection, abandoned (a background request ends when "
+        "accepted and is not counted here)."),
     "gearman_server_demotions_total": (
         "counter", ("server",), "Times a silent server was demoted (skipped for a backoff)."),
     "gearman_server_demoted": (
@@ -177,6 +177,10 @@ class PrometheusListener(Listener):
     def request_lost_connection(self, request: object, function: str, server: Optional[str],
                                 handle: Optional[str]) -> None:
         self._req_finished.labels(function, "lost_connection").inc()
+
+    def request_abandoned(self, request: object, function: str, server: Optional[str],
+                          handle: Optional[str], reason: Optional[BaseException]) -> None:
+        self._req_finished.labels(function, "abandoned").inc()
 
     # -- servers -----------------------------------------------------------------------------
 

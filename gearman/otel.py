@@ -26,7 +26,8 @@ values); ``messaging.destination.name`` the function name;
 ``server.port`` the job server; ``messaging.gearman.unique``,
 ``messaging.gearman.priority`` and ``messaging.gearman.background`` where
 they apply.  A span that ends badly has status ERROR and ``error.type``
-(``WORK_FAIL``, ``WORK_EXCEPTION``, ``timeout``, ``lost_connection``, or the
+(``WORK_FAIL``, ``WORK_EXCEPTION``, ``timeout``, ``lost_connection``, the
+class of what made the caller give up (``CancelledError``...), or the
 class of the exception the job's function raised, which is also recorded as
 an ``exception`` event).
 
@@ -192,6 +193,15 @@ class OpenTelemetryListener(Listener):
                                 handle: Optional[str]) -> None:
         span = self._end_request(request, server, handle, "lost_connection",
                                  "the connection to the server was lost")
+        if span is not None:
+            span.end()
+
+    def request_abandoned(self, request: object, function: str, server: Optional[str],
+                          handle: Optional[str], reason: Optional[BaseException]) -> None:
+        error = type(reason).__qualname__ if reason is not None else "abandoned"
+        span = self._end_request(request, server, handle, error,
+                                 f"the caller gave up: {reason!r}" if reason is not None
+                                 else "the caller gave up")
         if span is not None:
             span.end()
 

@@ -12,7 +12,9 @@ process reconnects to servers that go away (jittered backoff) and stops
 gracefully: SIGTERM or SIGINT lets running jobs finish and their results go
 out; a second signal stops at once.  Logs go to stderr at INFO (``-v`` adds
 DEBUG, ``-q`` leaves warnings, ``-qq`` errors; or ``--log-level``), a callback
-that raised with its traceback.  docs/runner.md has the whole story.
+that raised with its traceback.  ``--metrics-port N`` serves each process's
+own job counters and duration histogram for Prometheus (process i of ``-p``
+on port N + i).  docs/runner.md has the whole story.
 """
 from __future__ import annotations
 
@@ -67,9 +69,21 @@ def load_callable(spec: str) -> Tuple[str, Callable[..., Any]]:
 
 
 def run_worker_process(servers: Optional[str], functions: Sequence[str], worker_id: Optional[str],
-                       timeout: int, max_jobs: Optional[int], prefetch: int = 1) -> int:
-    """Body of one worker process: register, serve until stopped; returns jobs handled."""
+                       timeout: int, max_jobs: Optional[int], prefetch: int = 1,
+                       metrics_port: Optional[int] = None,
+                       metrics_addr: str = "127.0.0.1") -> int:
+    """Body of one worker process: register, serve until stopped; returns jobs handled.
+
+    ``metrics_port``: serve this worker's job metrics (gearman.metrics) on
+    ``http://metrics_addr:metrics_port/metrics`` while it runs (0: a free port).
+    """
     worker = GearmanWorker(prefetch=prefetch)
+    metrics: Any = None
+    if metrics_port is not None:
+        from gearman.metrics import start_metrics
+
+        _, metrics = start_metrics(metrics_port, metrics_addr, source=worker)
+        log.info("pid %d serves its job metrics on %s", os.getpid(), metrics.url)
     if servers:
         worker.addServers(servers)
     if worker_id:
@@ -82,9 +96,11 @@ def run_worker_process(servers: Optional[str], functions: Sequence[str], worker_
         return worker.serve(handle_signals=True, max_jobs=max_jobs)
     finally:
         worker.close()
+        if metrics is not None:
+            metrics.close()
 
 
-def _child(args: argparse.Namespace, own_group: bool = False) -> None:
+def _child(args: argparse.Namespace, own_group: bool = False, index: int = 0) -> None:
     if own_group and hasattr(os, "setpgrp"):
         # A terminal's Ctrl-C reaches the whole process group; children get
         # their signal from the parent instead, once per press.  (Windows has
@@ -92,8 +108,11 @@ def _child(args: argparse.Namespace, own_group: bool = False) -> None:
         # child directly, see on_signal in main.)
         os.setpgrp()
     logging.basicConfig(level=args.level, format=LOG_FORMAT)
+    port = args.metrics_port
+    if port:
+        port += index                   # process i of -p listens on N + i
     handled = run_worker_process(args.servers, args.function, args.id, args.timeout, args.max_jobs,
-                                 args.prefetch)
+                                 args.prefetch, port, args.metrics_addr)
     log.info("pid %d stopping after %d jobs", os.getpid(), handled)
 
 
@@ -112,6 +131,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--prefetch", type=int, default=1,
                     help="jobs each process holds per server: the running one plus those assigned "
                          "ahead of it (default 1; see docs/api.md, Prefetch)")
+    ap.add_argument("--metrics-port", type=int, default=None, metavar="N",
+                    help="serve each process's job metrics for Prometheus on port N (process i "
+                         "of -p on N + i; 0: a free port, logged); needs cygearman[prometheus]")
+    ap.add_argument("--metrics-addr", default="127.0.0.1",
+                    help="address the metrics listen on (default 127.0.0.1; 0.0.0.0 for every "
+                         "interface)")
     ap.add_argument("-v", "--verbose", action="count", default=0,
                     help="log more: DEBUG (default: INFO, or --log-level)")
     ap.add_argument("-q", "--quiet", action="count", default=0,
@@ -137,6 +162,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         ap.error("--processes must be at least 1")
     if not 1 <= args.prefetch <= MAX_PREFETCH:
         ap.error(f"--prefetch must be between 1 and {MAX_PREFETCH}")
+    if args.metrics_port is not None:
+        if not 0 <= args.metrics_port or args.metrics_port + args.processes - 1 > 65535:
+            ap.error("--metrics-port: a TCP port (each process of -p takes the next one)")
+        try:
+            from gearman.metrics import require_prometheus
+            require_prometheus()
+        except ImportError as exc:
+            ap.error(f"--metrics-port: {exc}")
     if args.processes == 1:
         _child(args)
         return 0
@@ -146,12 +179,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         ctx = multiprocessing.get_context("fork")
     children: Dict[int, Any] = {}
+    index_of: Dict[int, int] = {}       # pid -> the process's index (its metrics port offset)
     stopping = [0]
 
-    def spawn() -> None:
-        p = ctx.Process(target=_child, args=(args, True), daemon=False)
+    def spawn(index: int) -> None:
+        p = ctx.Process(target=_child, args=(args, True, index), daemon=False)
         p.start()
         children[cast(int, p.pid)] = p     # set once started
+        index_of[cast(int, p.pid)] = index
 
     def on_signal(signum: int, frame: Any) -> None:
         stopping[0] += 1
@@ -167,18 +202,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for _ in range(args.processes):
-            spawn()
+        for i in range(args.processes):
+            spawn(i)
         while children:
             for pid, p in list(children.items()):
                 if not p.is_alive():
                     p.join()
                     del children[pid]
+                    index = index_of.pop(pid)
                     if not stopping[0] and args.max_jobs is None:
                         log.warning("worker process %d exited (%s); starting another",
                                     pid, p.exitcode)
                         time.sleep(0.5)       # no tight restart loop
-                        spawn()
+                        spawn(index)
             time.sleep(0.1)
     finally:
         for s, h in previous.items():

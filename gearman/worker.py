@@ -14,7 +14,7 @@ import signal
 import threading
 from typing import Any, Callable, Optional, Union
 
-from gearman import _core
+from gearman import _core, events
 from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
 from gearman._legacy_worker import LegacyWorkerMixin
@@ -166,6 +166,8 @@ class GearmanWorker(_core.WorkerCore, LegacyWorkerMixin):
         engine.connect_timeout = float(connect_timeout)
         engine.max_packet_size = int(max_packet_size)
         self._engine = engine
+        # event listeners (gearman.events): _events, held by the engine
+        events.attach(self)
         # _lock (a _core.ClientLock), _callbacks, _rc, _error, _errno, _options,
         # _timeout_ms: fields of _core.WorkerCore, which the compiled job loop reads
         self._callbacks = {}

@@ -1,8 +1,8 @@
 """gearman.events: the listener interface and its registry.
 
-The client and worker do not emit yet (docs/monitoring.md says which points
-do); these tests drive the registry with stand-in sources, plain objects with
-the one attribute (``_events``) a client or worker carries.
+These tests drive the registry with stand-in sources, plain objects with the
+one attribute (``_events``) a client or worker carries; what the real client
+and worker emit is tests/test_events_e2e.py's.
 """
 import gc
 import inspect
@@ -51,6 +51,7 @@ ARGS = {
     "request_exception": ("req", "fn", "h:1", "H:1", b"boom"),
     "request_timed_out": ("req", "fn", None, None),
     "request_lost_connection": ("req", "fn", "h:1", "H:1"),
+    "request_abandoned": ("req", "fn", "h:1", None, KeyboardInterrupt()),
     "job_grabbed": ("job", "fn", "h:1", "H:2", None),
     "job_started": ("job", "fn", "h:1", "H:2"),
     "job_completed": ("job", "fn", "h:1", "H:2", 0.5),

@@ -1,10 +1,12 @@
 """gearman.otel: the OpenTelemetry listener, driven through its event methods and
 through gearman.events, with the SDK's in-memory span exporter.
 
-The end-to-end test against gearmand comes when the client and worker emit
-the events (docs/monitoring.md lists which do).  Needs opentelemetry-api and
-opentelemetry-sdk: without them these tests fail (they are not skipped).
+The end-to-end tests run a real client and worker against gearmand.  Needs
+opentelemetry-api and opentelemetry-sdk: without them these tests fail (they
+are not skipped).
 """
+import threading
+
 import pytest
 
 try:
@@ -17,7 +19,8 @@ except ImportError as exc:  # fail clearly, never skip: CI installs the extra
     raise ImportError("tests/test_otel.py needs opentelemetry-api and opentelemetry-sdk "
                       "(pip install 'cygearman[otel]' opentelemetry-sdk)") from exc
 
-from gearman import events
+import gearman
+from gearman import errors, events
 from gearman.otel import GearmanInstrumentor, OpenTelemetryListener
 
 SERVER = "127.0.0.1:4730"
@@ -234,3 +237,70 @@ def test_instrument_twice_replaces_the_listener(spans):
     finally:
         inst.uninstrument()
         events.detach(src)
+
+
+# -- end to end: a real client and worker against gearmand ------------------------------------
+
+def test_end_to_end_publish_and_process_spans(spans, gearmand, client, fn):
+    provider, exporter = spans
+    inner_parent = []
+
+    def cb(job, ctx):
+        # the job's span is current while its function runs: a span made here is its child
+        with trace.get_tracer("app", tracer_provider=provider).start_as_current_span("inner") as s:
+            inner_parent.append(s.parent)
+        if job.workload() == b"boom":
+            raise ValueError("boom in the job")
+        return job.workload()[::-1]
+
+    worker = gearman.GearmanWorker()
+    worker.addServer("127.0.0.1", gearmand.port)
+    worker.addFunction(fn, cb)
+    worker.setTimeout(5000)
+    inst = GearmanInstrumentor()
+    inst.instrument(tracer_provider=provider, source=worker)
+    inst2 = GearmanInstrumentor()
+    inst2.instrument(tracer_provider=provider, source=client)
+    th = threading.Thread(target=lambda: [worker.work() for _ in range(2)], daemon=True)
+    th.start()
+    try:
+        assert client.doNormal(fn, b"abc", "u-e2e") == b"cba"
+        with pytest.raises(errors.JobExceptionError):
+            client.doNormal(fn, b"boom")
+        th.join(10)
+    finally:
+        inst.uninstrument()
+        inst2.uninstrument()
+        worker.close()
+    server = {"server.address": "127.0.0.1", "server.port": gearmand.port}
+    done = finished(exporter)
+    publish = [s for s in done if s.name == f"publish {fn}"]
+    process = [s for s in done if s.name == f"process {fn}"]
+    assert len(publish) == 2 and len(process) == 2
+    assert inst.listener is None
+    for p, q in zip(publish, process):
+        assert p.kind == SpanKind.PRODUCER and q.kind == SpanKind.CONSUMER
+        handle = p.attributes["messaging.message.id"]
+        assert handle.startswith("H:")
+        assert q.attributes["messaging.message.id"] == handle     # the two ends correlate
+        for span, op in ((p, "publish"), (q, "process")):
+            attrs = dict(span.attributes)
+            assert attrs["messaging.system"] == "gearman"
+            assert attrs["messaging.operation.name"] == op
+            assert attrs["messaging.destination.name"] == fn
+            assert {k: attrs[k] for k in server} == server
+    assert publish[0].attributes["messaging.gearman.unique"] == "u-e2e"
+    assert publish[0].status.status_code == StatusCode.UNSET
+    assert process[0].status.status_code == StatusCode.UNSET
+    # the raising job: its process span records the exception, its publish span the outcome
+    assert process[1].status.status_code == StatusCode.ERROR
+    assert process[1].attributes["error.type"] == "ValueError"
+    (exc_event,) = [e for e in process[1].events if e.name == "exception"]
+    assert exc_event.attributes["exception.type"] == "ValueError"
+    assert "boom in the job" in exc_event.attributes["exception.message"]
+    assert publish[1].status.status_code == StatusCode.ERROR
+    assert publish[1].attributes["error.type"] == "WORK_EXCEPTION"
+    # the spans made inside the job's function are children of its process span
+    inner = [s for s in done if s.name == "inner"]
+    assert [s.parent.span_id for s in inner] == [q.context.span_id for q in process]
+    assert all(p is not None for p in inner_parent)

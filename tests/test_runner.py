@@ -123,3 +123,65 @@ def test_working_directory_on_path(tmp_path, monkeypatch):
     runner.working_directory_on_path()
     assert sys.path == ["", "/nonexistent/bin"]
 
+
+
+def _scrape(port):
+    """``{(name, labels): value}`` of the runner's /metrics, over real HTTP."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_metrics_port_serves_the_workers_job_counters(gearmand, client, app):
+    from gearman.testing import free_port
+
+    fn = "run-" + uuid.uuid4().hex[:10]
+    port = free_port()
+    proc = _start(app, "-s", gearmand.address, "-f", f"{fn}=mymodule:reverse",
+                  "--metrics-port", str(port))
+    try:
+        def registered():
+            return proc.poll() is not None or any(
+                s.name == fn and s.workers for s in Admin(gearmand.address).status())
+        assert wait_until(registered, 30) and proc.poll() is None, proc.communicate(timeout=10)
+        assert client.doNormal(fn, b"abc") == b"cba"
+        assert client.doNormal(fn, b"xy") == b"yx"
+        with pytest.raises((errors.JobExceptionError, errors.JobFailedError)):
+            client.doNormal(fn, b"boom")
+        done = ("gearman_worker_jobs_finished_total", (("function", fn), ("outcome", "completed")))
+        raised = ("gearman_worker_jobs_finished_total", (("function", fn), ("outcome", "raised")))
+        # the worker counts a job once its answer went out: the client may see it first
+        assert wait_until(lambda: _scrape(port).get(raised) == 1, 10)
+        samples = _scrape(port)
+        assert samples[done] == 2
+        assert samples[("gearman_worker_jobs_grabbed_total", (("function", fn),))] == 3
+        assert samples[("gearman_worker_jobs_started_total", (("function", fn),))] == 3
+        assert samples[("gearman_worker_jobs_in_progress", (("function", fn),))] == 0
+        assert samples[("gearman_worker_job_duration_seconds_count",
+                        (("function", fn), ("outcome", "completed")))] == 2
+        assert samples[("gearman_worker_job_duration_seconds_bucket",
+                        (("function", fn), ("le", "+Inf"), ("outcome", "raised")))] == 1
+        assert any(name == "process_cpu_seconds_total" for name, _ in samples)
+        proc.terminate()            # SIGTERM: a graceful stop
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert f"serves its job metrics on http://127.0.0.1:{port}/metrics" in err
+
+
+def test_metrics_port_out_of_range_is_a_usage_error(app, gearmand):
+    proc = _start(app, "-s", gearmand.address, "-f", "mymodule:reverse",
+                  "--metrics-port", "65535", "-p", "2")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "--metrics-port" in err

@@ -199,6 +199,17 @@ cdef class ClientCore(CallerState):
                                        "was not called (a subclass must call it)")
         return self._engine
 
+    property _events:
+        """gearman.events: the Emitter this client's requests go to, or None
+        (kept by events.attach / add_listener; held by the engine, whose
+        emission points test it)."""
+        def __get__(self):
+            return None if self._engine is None else self._engine._events
+
+        def __set__(self, value):
+            if self._engine is not None:
+                self._engine._events = value
+
     cdef object _call(self, int cmd, object function, object workload, object unique):
         cdef ClientEngine engine = self._live_engine()
         cdef ClientLock lock = self._lock_obj
@@ -288,6 +299,16 @@ cdef class WorkerCore(CallerState):
         self._callbacks = {}
         self._options = 0
         self._exceptions = True
+
+    property _events:
+        """gearman.events: the Emitter this worker's jobs go to, or None
+        (held by the engine, whose emission points test it)."""
+        def __get__(self):
+            return None if self._engine is None else self._engine._events
+
+        def __set__(self, value):
+            if self._engine is not None:
+                self._engine._events = value
 
 
 # Every live client and worker (their CallerState), so that a forked child can

@@ -67,3 +67,7 @@ cdef class ClientEngine(EngineBase):
     cdef int _batch_fail(self, Batch b, Py_ssize_t i, object err) except -1
     cdef inline int _batch_done(self, Batch b) except -1
     cdef int _batch_answer(self, Connection c, object handle, object err) except -1
+    # events (gearman.events): the _emit_* only while someone listens (_events not None)
+    cdef int _emit_submitted(self, Task t) except -1
+    cdef int _emit_end(self, Task t) except -1
+    cdef int _abandon(self, Task t, object reason) except -1     # abandon(), telling why

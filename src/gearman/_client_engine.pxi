@@ -23,6 +23,43 @@ cdef object _lost(Connection c, Task t, object cause=None):
     return _lost_connection_error(msg, cause, server=c.key, handle=t._handle)
 
 
+# -- events (gearman.events): what the emission points pass; only called while
+# someone listens, so nothing here costs anything otherwise
+
+cdef str _priority(int cmd):
+    if cmd == CMD_SUBMIT_JOB_HIGH or cmd == CMD_SUBMIT_JOB_HIGH_BG:
+        return "high"
+    if cmd == CMD_SUBMIT_JOB_LOW or cmd == CMD_SUBMIT_JOB_LOW_BG:
+        return "low"
+    return "normal"
+
+
+cdef inline str _text(bytes b):
+    return b.decode("utf-8", "surrogateescape")
+
+
+cdef int _emit_error(object ev, object request, str function, object server, object handle,
+                     object err) except -1:
+    """The terminal event of a request that ended with ``err`` (a GearmanError)."""
+    if isinstance(err, TimeoutError):           # GearmanTimeoutError, ServerSilentError
+        ev.request_timed_out(request, function, server, handle)
+    elif isinstance(err, ConnectionError):      # LostConnectionError, ServerUnavailable
+        ev.request_lost_connection(request, function, server, handle)
+    else:                                       # refused (ServerError), result too large...
+        ev.request_failed(request, function, server, handle)
+    return 0
+
+
+cdef int _emit_gave_up(object ev, object request, str function, object server, object handle,
+                       object reason) except -1:
+    """The terminal event of a request its caller gave up on (abandon)."""
+    if isinstance(reason, TimeoutError):        # the call's timeout (asyncio's too)
+        ev.request_timed_out(request, function, server, handle)
+    else:                                       # cancelled, interrupted, a callback raised
+        ev.request_abandoned(request, function, server, handle, reason)
+    return 0
+
+
 @cython.final
 cdef class ClientEngine(EngineBase):
     """The compiled engine behind ``GearmanClient``: routing, the task table and
@@ -467,6 +504,8 @@ cdef class ClientEngine(EngineBase):
             raise InvalidArgumentError("task was already submitted")
         self._check_fork()
         self.outstanding += 1
+        if self._events is not None and t.kind == TASK_SUBMIT:
+            self._emit_submitted(t)
         self._route(t)
         return 0
 
@@ -532,6 +571,32 @@ cdef class ClientEngine(EngineBase):
             self.outstanding -= 1
             if self.finished_log is not None:
                 self.finished_log.append(t)
+            if self._events is not None and t.kind == TASK_SUBMIT:
+                self._emit_end(t)
+        return 0
+
+    # -- events (only called while someone listens) ----------------------------------
+
+    cdef int _emit_submitted(self, Task t) except -1:
+        self._events.request_submitted(t, _text(t._function),
+                                       _text(t._unique) if t._unique else None,
+                                       _is_background(t.command), _priority(t.command))
+        return 0
+
+    cdef int _emit_end(self, Task t) except -1:
+        """The terminal event of a request that finished (t.code, t.error say how)."""
+        cdef object ev = self._events
+        cdef object server = t.conn.key if t.conn is not None else None
+        cdef object handle = t._handle if t._handle else None
+        if t.error is not None:
+            return _emit_error(ev, t, _text(t._function), server, handle, t.error)
+        if t.code == RC_SUCCESS:
+            if not _is_background(t.command):   # a background request ended when accepted
+                ev.request_completed(t, _text(t._function), server, handle)
+        elif t.code == RC_WORK_EXCEPTION:
+            ev.request_exception(t, _text(t._function), server, handle, t._data)
+        else:
+            ev.request_failed(t, _text(t._function), server, handle)
         return 0
 
     cdef int _finish_error(self, Task t, object err) except -1:
@@ -541,12 +606,22 @@ cdef class ClientEngine(EngineBase):
         self._finish(t, err.code)
         return 0
 
-    def abandon(self, Task t):
-        """The caller gave up on t (timeout, interrupt): drop its late replies."""
+    def abandon(self, Task t, object reason=None):
+        """The caller gave up on t (timeout, interrupt): drop its late replies.
+
+        ``reason``: why (the exception that ended the caller's wait), for the
+        event listeners: a TimeoutError is ``request_timed_out``, anything
+        else ``request_abandoned``."""
+        self._abandon(t, reason)
+
+    cdef int _abandon(self, Task t, object reason) except -1:
         cdef Connection c = t.conn
         cdef object entry
         if t.state == TS_DONE or t.abandoned:
-            return
+            return 0
+        if self._events is not None and t.kind == TASK_SUBMIT:
+            _emit_gave_up(self._events, t, _text(t._function), c.key if c is not None else None,
+                          t._handle if t._handle else None, reason)
         t.abandoned = True
         self.outstanding -= 1
         if t.state == TS_CREATED and c is not None:
@@ -560,6 +635,7 @@ cdef class ClientEngine(EngineBase):
             t.state = TS_DONE
         # A queued task stays in its connection's FIFO so that the answers of
         # the requests behind it still match; its answer is dropped on arrival.
+        return 0
 
     cdef int _on_failure(self, Connection c, object exc, int how) except -1:
         """Settle the requests of a connection that failed: those whose bytes the
@@ -717,6 +793,8 @@ cdef class ClientEngine(EngineBase):
             t._handle = handle
             t._known = True
             self._remember(handle, c)
+            if self._events is not None:
+                self._events.request_accepted(t, _text(t._function), c.key, handle)
             if _is_background(t.command):
                 self._finish(t, RC_SUCCESS)
                 t._known = True
@@ -807,6 +885,8 @@ cdef class ClientEngine(EngineBase):
                 c.demoted = False
                 c.failures = 0
                 t.state = TS_DONE
+                if self._events is not None:
+                    self._events.server_restored(c.key)
                 return 0
             t._result = PyBytes_FromStringAndSize(r.p_body, r.p_len)
             if t.abandoned:
@@ -962,8 +1042,8 @@ cdef class ClientEngine(EngineBase):
         self.submit(t)
         try:
             self._wait_one(t, deadline)
-        except BaseException:
-            self.abandon(t)
+        except BaseException as exc:
+            self._abandon(t, exc)
             raise
         return t
 
@@ -1123,6 +1203,13 @@ cdef class ClientEngine(EngineBase):
                                             <size_t>PyBytes_GET_SIZE(u))
         self._check_fork()
         self.outstanding += n
+        if self._events is not None:
+            # one request per job, (batch, index) naming it
+            fn = _text(b.function)
+            prio = _priority(cmd)
+            for i in range(n):
+                u = <bytes>b.uniques[i] if b.uniques is not None else b""
+                self._events.request_submitted((b, i), fn, _text(u) if u else None, True, prio)
         for i in range(n):
             self._route_batch(b, i)
         return b
@@ -1181,6 +1268,9 @@ cdef class ClientEngine(EngineBase):
 
     cdef int _batch_fail(self, Batch b, Py_ssize_t i, object err) except -1:
         b.errors[i] = err
+        if self._events is not None:
+            _emit_error(self._events, (b, i), _text(b.function), getattr(err, "server", None),
+                        None, err)
         return self._batch_done(b)
 
     cdef inline int _batch_done(self, Batch b) except -1:
@@ -1207,16 +1297,28 @@ cdef class ClientEngine(EngineBase):
             return 0
         if err is not None:
             b.errors[i] = err
+            if self._events is not None:
+                _emit_error(self._events, (b, i), _text(b.function), c.key, None, err)
         else:
             b.handles[i] = handle
             self._remember(handle, c)
+            if self._events is not None:
+                self._events.request_accepted((b, i), _text(b.function), c.key, handle)
         self._batch_done(b)
         return 0
 
-    def abandon_batch(self, Batch b):
-        """The caller gave up on b: its unanswered jobs no longer count."""
+    def abandon_batch(self, Batch b, object reason=None):
+        """The caller gave up on b: its unanswered jobs no longer count.
+
+        ``reason`` as for :meth:`abandon` (each unanswered job's event)."""
+        cdef Py_ssize_t i
         if b.abandoned:
             return
+        if self._events is not None and b.done < b.n:
+            fn = _text(b.function)
+            for i in range(b.n):
+                if b.handles[i] is None and i not in b.errors:
+                    _emit_gave_up(self._events, (b, i), fn, None, None, reason)
         b.abandoned = True
         self.outstanding -= b.n - b.done
 

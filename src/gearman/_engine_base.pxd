@@ -17,6 +17,9 @@ cdef class EngineBase:
     cdef Py_ssize_t pfds_alloc          # entries allocated in pfds
     cdef int wake_r                     # read end of the wake-up socket pair, -1: none
     cdef object wake_sock               # its socket object (drained when it fires), or None
+    # gearman.events: the Emitter of the facade that owns this engine while
+    # someone listens to it, else None (every emission point tests this field)
+    cdef public object _events
 
     cdef int _ensure_pfds(self, Py_ssize_t n) except -1
     cdef int _poll_round(self, double deadline, Connection only, int flags) except -1

@@ -320,6 +320,11 @@ cdef class EngineBase:
             c.down_until = 0.0
         c.last_error = exc
         c.wbuf.clear()
+        if how & FAIL_DEMOTE and self._events is not None:
+            # (before its requests end: a listener sees why they fail)
+            self._events.server_demoted(
+                c.key, str(exc), max(c.down_until - gm_monotonic(), 0.0) if how & FAIL_BACKOFF
+                else 0.0)
         self._on_failure(c, exc, how)
         return 0
 

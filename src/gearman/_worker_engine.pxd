@@ -12,6 +12,9 @@ cdef class WorkerJob:
     cdef public int _rc                 # code of the last send on this job
     cdef public bint _finished          # a final packet (COMPLETE/FAIL/EXCEPTION) was sent
     cdef unsigned long _gen             # _conn's generation when the job was assigned
+    cdef object _ev                     # the Emitter told of job_started (None: not watched)
+    cdef double _t0                     # monotonic time of job_started (only while watched)
+    cdef int _final                     # the final packet sent (WORK_COMPLETE...), 0: none yet
 
 
 cdef class WorkerEngine(EngineBase):
@@ -35,6 +38,7 @@ cdef class WorkerEngine(EngineBase):
     cdef Connection echoing             # the connection echo() waits on, or None
     cdef public type job_type           # class of the jobs grab() hands out (WorkerJob or a subclass)
     cdef public str settle_error        # why the last settle() did not complete its job, in words
+    cdef object _settle_exc             # the exception the last settle() reported (events only)
 
     cdef int _on_failure(self, Connection c, object exc, int how) except -1
     cdef int _ensure(self, Connection c, double now) except -1
@@ -48,4 +52,9 @@ cdef class WorkerEngine(EngineBase):
     cdef int _settle_for(self, WorkerCore worker, WorkerJob job, object result,
                          object exc) except? -1
     cpdef int settle(self, WorkerJob job, object result, object exc, bint exceptions) except? -1
+    cdef int _settle(self, WorkerJob job, object result, object exc, bint exceptions) except? -1
+    # events (gearman.events): only called while someone listens
+    cdef int _emit_grabbed(self, WorkerJob job) except -1
+    cdef int _start_job(self, WorkerJob job) except -1
+    cdef int _end_job(self, WorkerJob job, object exc) except -1
     cdef int _answer(self, WorkerJob job, Connection c, int cmd, tuple args) except -1

@@ -214,6 +214,7 @@ cdef class WorkerEngine(EngineBase):
         cdef uint32_t cmd
         cdef str handle
         cdef int w
+        cdef WorkerJob job
         while c.state == CS_CONNECTED and r._next():
             c.failures = 0              # a valid packet: the server is healthy
             cmd = r.p_cmd
@@ -241,10 +242,14 @@ cdef class WorkerEngine(EngineBase):
                 c.wstate = w
                 handle = _handle_str(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]))
                 if cmd == CMD_JOB_ASSIGN:
-                    return _new_job(job_type, c, handle, args[1], b"", args[2], None)
-                if cmd == CMD_JOB_ASSIGN_UNIQ:
-                    return _new_job(job_type, c, handle, args[1], args[2], args[3], None)
-                return _new_job(job_type, c, handle, args[1], args[2], args[4], args[3])
+                    job = _new_job(job_type, c, handle, args[1], b"", args[2], None)
+                elif cmd == CMD_JOB_ASSIGN_UNIQ:
+                    job = _new_job(job_type, c, handle, args[1], args[2], args[3], None)
+                else:
+                    job = _new_job(job_type, c, handle, args[1], args[2], args[4], args[3])
+                if self._events is not None:
+                    self._emit_grabbed(job)
+                return job
             elif cmd == CMD_ERROR:
                 args = r._args()
                 log.warning("job server %s: ERROR %s %s", c.key,
@@ -362,10 +367,11 @@ cdef class WorkerEngine(EngineBase):
                 raise InvalidArgumentError(
                     f"{COMMAND_NAMES[cmd]} payload of {PyBytes_GET_SIZE(<bytes>a)} bytes; "
                     f"max_packet_size is {self._max_packet_size}", code=RC_DATA_TOO_LARGE)
-        return self._send(c, cmd, packed,
-                          job is not None and job._gen == c.generation
-                          and (cmd == CMD_WORK_COMPLETE or cmd == CMD_WORK_FAIL
-                               or cmd == CMD_WORK_EXCEPTION))
+        final = cmd == CMD_WORK_COMPLETE or cmd == CMD_WORK_FAIL or cmd == CMD_WORK_EXCEPTION
+        self._send(c, cmd, packed, job is not None and job._gen == c.generation and final)
+        if job is not None and final:
+            job._final = cmd            # how the job ended, for its ending event
+        return None
 
     cdef object _send(self, Connection c, int cmd, tuple args, bint release):
         # args: bytes objects only; release: this is the final answer of a job
@@ -562,12 +568,19 @@ cdef class WorkerEngine(EngineBase):
         cdef Connection c
         job._worker = worker
         entry = worker._callbacks.get(job._function) if worker._callbacks is not None else None
+        if self._events is not None:
+            self._start_job(job)        # (a job without a callback starts and fails at once)
         if entry is None:
             return self._settle_for(worker, job, None, NO_CALLBACK)
         try:
             result = (<tuple?>entry)[0](job, (<tuple>entry)[1])
         except Exception as exc:
             return self._settle_for(worker, job, None, exc)
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit: the job is not answered, but it ended here
+            if job._ev is not None:
+                self._end_job(job, exc)
+            raise
         if job._finished or job._rc != RC_SUCCESS:
             return self._settle_for(worker, job, result, None)
         # the common outcome, inline: a callback that returned its result
@@ -585,8 +598,13 @@ cdef class WorkerEngine(EngineBase):
                        job._gen == c.generation)
         except GearmanError as exc:
             job._rc = exc.code
+            if job._ev is not None:
+                self._end_job(job, None)        # not answered: job_failed
             return _set_rc(worker, exc.code, str(exc))
         job._finished = True
+        if job._ev is not None:
+            job._final = CMD_WORK_COMPLETE
+            self._end_job(job, None)
         return _set_rc(worker, RC_SUCCESS, "")
 
     cdef int _settle_for(self, WorkerCore worker, WorkerJob job, object result,
@@ -620,7 +638,24 @@ cdef class WorkerEngine(EngineBase):
         GEARMAN_INVALID_FUNCTION_NAME (no callback: WORK_FAIL); ``settle_error``
         says why in words.  Raises the transport error if the answer could
         not be sent.
+
+        A job whose ``job_started`` was emitted (:meth:`start_job`) gets its
+        ending event here: job_completed (WORK_COMPLETE went out), job_raised
+        (the callback raised, or its result could not be sent), else job_failed.
         """
+        cdef int code
+        if job._ev is None:
+            return self._settle(job, result, exc, exceptions)
+        self._settle_exc = None
+        try:
+            code = self._settle(job, result, exc, exceptions)
+        except BaseException:
+            self._end_job(job, self._settle_exc)
+            raise
+        self._end_job(job, self._settle_exc)
+        return code
+
+    cdef int _settle(self, WorkerJob job, object result, object exc, bint exceptions) except? -1:
         cdef Connection c = <Connection?>job._conn
         cdef bytes handle = _as_bytes_arg(job._handle, "handle")
         cdef str name
@@ -648,6 +683,7 @@ cdef class WorkerEngine(EngineBase):
                 self._answer(job, c, CMD_WORK_COMPLETE, (handle, data))
                 return RC_SUCCESS
         name = (<bytes?>job._function).decode("utf-8", "replace")
+        self._settle_exc = exc
         wlog.error("callback for %r raised (job %s)", name, job._handle, exc_info=exc)
         self.settle_error = f"callback raised {exc!r}"
         if not exceptions:
@@ -671,6 +707,54 @@ cdef class WorkerEngine(EngineBase):
             raise
         job._rc = RC_SUCCESS
         job._finished = True
+        job._final = cmd
+        return 0
+
+    # -- events (gearman.events; only called while someone listens) ---------------------
+
+    def start_job(self, WorkerJob job):
+        """Emit ``job_started`` and start the job's clock, if someone listens to
+        this engine: what a worker surface calls right before the job's
+        function (its ending event then comes from :meth:`settle` or
+        :meth:`end_job`, on the same thread or asyncio task)."""
+        if self._events is not None:
+            self._start_job(job)
+
+    def end_job(self, WorkerJob job, object exc=None):
+        """Emit the ending event of a started job that ended outside
+        :meth:`settle`: job_raised with ``exc`` (an Exception the function
+        raised), else job_completed or job_failed by the final packet sent (a
+        cancelled asyncio job: job_failed).  A job already ended, or not
+        started under a listener, is left alone."""
+        if job._ev is not None:
+            self._end_job(job, exc if isinstance(exc, Exception) else None)
+
+    cdef int _emit_grabbed(self, WorkerJob job) except -1:
+        self._events.job_grabbed(job, _text(<bytes>job._function), (<Connection>job._conn).key,
+                                 job._handle, _text(<bytes>job._unique) if job._unique else None)
+        return 0
+
+    cdef int _start_job(self, WorkerJob job) except -1:
+        cdef object ev = self._events
+        job._ev = ev
+        job._t0 = gm_monotonic()
+        ev.job_started(job, _text(<bytes>job._function), (<Connection>job._conn).key, job._handle)
+        return 0
+
+    cdef int _end_job(self, WorkerJob job, object exc) except -1:
+        """The one ending event of a started job: raised (``exc``), completed
+        (WORK_COMPLETE went out), else failed; to the Emitter told of its start."""
+        cdef object ev = job._ev
+        cdef double duration = gm_monotonic() - job._t0
+        job._ev = None                  # one ending event per job
+        fn = _text(<bytes>job._function)
+        server = (<Connection>job._conn).key
+        if exc is not None and exc is not NO_CALLBACK:
+            ev.job_raised(job, fn, server, job._handle, duration, exc)
+        elif job._final == CMD_WORK_COMPLETE:
+            ev.job_completed(job, fn, server, job._handle, duration)
+        else:
+            ev.job_failed(job, fn, server, job._handle, duration)
         return 0
 
     # -- ping ------------------------------------------------------------------------------
