@@ -84,6 +84,10 @@ _UNSET: Any = object()
 #: job lock held by someone else), so the callback keeps being called.
 _IDLE_STEP = 0.2
 
+#: Longest wait of the poll step right after a job for the server's answer to the
+#: GRAB that went out with the job's result (see ``_legacy_poll_once``).
+_AFTER_JOB_ANSWER_WAIT = 0.2
+
 
 def _ended(job: Any) -> bool:
     """True once WORK_COMPLETE/FAIL/EXCEPTION went out for ``job``: later sends are dropped."""
@@ -140,7 +144,10 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         Called while ``work()`` runs (from a signal handler, as OpenVDM's
         workers do on SIGINT, or from another thread): the running job
         finishes and its result is sent, then ``work()`` returns None and
-        closes the connections.  Otherwise the connections are closed now.
+        closes the connections.  Called by the running job's own callback or
+        hooks, the job is dropped instead (see :meth:`_legacy_abandon`): the
+        connections close now, nothing more is sent for it, gearmand re-queues
+        it.  Otherwise the connections are closed now.
 
         With an engine that can disconnect without being torn down
         (``WorkerEngine.disconnect``), the worker stays usable and the next
@@ -149,6 +156,10 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         than returning at once (which would make a retry loop spin).
         """
         self.command_handler_holding_job_lock = None
+        running = self.__dict__.get("_legacy_running")
+        if running is not None and running[0] == threading.get_ident() and \
+                self._legacy_abandon(running[1], running[2]):
+            return
         if self.__dict__.get("_legacy_working"):
             # Never close sockets under a grab() in progress (a signal handler
             # runs inside it): stop the loop; work() closes them on its way out.
@@ -163,6 +174,29 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             close()
         else:
             self._engine.close()
+
+    def _legacy_abandon(self, job: GearmanJob, pecl_job: Any) -> bool:
+        """shutdown() called by a job's own callback or hooks: drop the job, as python-gearman did.
+
+        python-gearman closed the sockets at once, so the job's answer (the
+        WORK_FAIL or WORK_COMPLETE its hooks send next) was never written and
+        gearmand gave the job to another worker.  gmtasks' ``Task`` wrapper
+        calls ``worker.shutdown()`` when a callback raises precisely so that
+        the job "goes back into the queue".  Here: nothing more is sent for
+        this job, the connections are closed now (gearmand re-queues it), and
+        a ``work()`` in progress ends after the job.  False (nothing done) if
+        the engine cannot disconnect and stay usable.
+        """
+        if getattr(self._engine, "disconnect", None) is None:
+            return False
+        job._legacy_final = True                 # type: ignore[attr-defined]
+        job._legacy_abandoned = True             # type: ignore[attr-defined]
+        if pecl_job is not None:
+            pecl_job._finished = True            # the engine must not answer it either
+        if self.__dict__.get("_legacy_working"):
+            self.__dict__["_legacy_stop_requested"] = True
+        self._legacy_disconnect()
+        return True
 
     def _legacy_wake(self) -> None:
         """End a poll step in progress (PECL ``stop()``'s effect, without calling a method
@@ -305,6 +339,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         finally:
             self.__dict__["_legacy_working"] = False
             self.__dict__["_legacy_stop_requested"] = False
+            self.__dict__.pop("_legacy_after_job", None)
             self.command_handler_holding_job_lock = None
             engine.eager_grab = False
             engine.stopping = False         # this stop() was consumed by this work()
@@ -400,7 +435,19 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             self.__dict__["_legacy_assigned"] = None
             self._legacy_run_locked(assigned)
             view = wrap(getattr(assigned, "_conn", None))
+            # the next step looks for the server's answer to the GRAB sent with the result
+            self.__dict__["_legacy_after_job"] = view
             return ({view} if view is not None else set()), set(), set(), False
+        after_job = self.__dict__.pop("_legacy_after_job", _UNSET)
+        if after_job is not _UNSET:
+            # python-gearman's next poll after a job had activity whatever came: the
+            # server answered the GRAB at once (JOB_ASSIGN, or NO_JOB when the queue
+            # is empty).  So this step waits only for that answer, and reports
+            # activity even without a job: callbacks that count polls to stop
+            # (chenchiyuan/django-gearman's worker) stop right after their last job,
+            # not after poll_timeout.
+            timeout = _AFTER_JOB_ANSWER_WAIT if timeout is None else \
+                min(timeout, _AFTER_JOB_ANSWER_WAIT)
         before = {c.key: c.generation for c in engine.servers if c.connected}
         job = None
         if not engine.functions or self.command_handler_holding_job_lock is not None:
@@ -418,6 +465,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                     self._timeout_ms = saved
         stopped = job is None and (engine.stopping or bool(self.__dict__.get("_legacy_stop_requested")))
         rd: Set[GearmanConnection] = set()
+        if job is None and after_job is not _UNSET and after_job is not None and not stopped:
+            rd.add(after_job)               # the answer to the GRAB (NO_JOB): activity
         if job is not None:
             view = wrap(getattr(job, "_conn", None))
             handler = self._legacy_handlers().get(view) if view is not None else None
@@ -504,6 +553,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                              pecl_job.handle(), pecl_job.functionName(), pecl_job.unique(), data)
         job._pecl = pecl_job
         job._legacy_final = False
+        outer = self.__dict__.get("_legacy_running")
+        self.__dict__["_legacy_running"] = (threading.get_ident(), job, pecl_job)
         try:
             if decode_failure is not None:
                 self.on_job_exception(job, decode_failure)
@@ -515,6 +566,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             if job._legacy_final:
                 raise
             self.on_job_exception(job, sys.exc_info())
+        finally:
+            self.__dict__["_legacy_running"] = outer
         if not job._legacy_final:
             log.warning("job %s (%s) was neither completed nor failed by the worker's hooks; "
                         "sending WORK_FAIL", job.handle, job.task)
@@ -616,6 +669,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
     }
 
     def _legacy_send(self, current_job: GearmanJob, cmd: int, *args: Any, final: bool = False) -> None:
+        if getattr(current_job, "_legacy_abandoned", False):
+            return                      # shutdown() from inside the job: gearmand re-queues it
         pecl = getattr(current_job, "_pecl", None)
         if pecl is not None:
             # through the PECL job: it ignores sends after the job ended

@@ -11,6 +11,8 @@ functions against pygearman 0.2.6 in its own venv; the fixtures used are
 Where pygearman behaves differently on purpose of ours, the docstring says so
 (docs/migration.md, "Scenario corpus", lists them all).
 """
+import datetime
+import decimal
 import functools
 import json
 import os
@@ -30,7 +32,6 @@ from gearman.constants import (
     JOB_UNKNOWN,
     PRIORITY_LOW,
 )
-from gearman.job import GearmanJob
 
 
 # --- helpers shared with benchmarks/pygearman_compat.py (no cygearman-only API) ----------
@@ -937,100 +938,193 @@ def test_admin_script_send_maxqueue_and_ping(gearmand, fn):
             pass
 
 
-def test_admin_dashboard_status_json_and_unavailable_server(gearmand, free_port, fn):
-    """A monitoring page's pattern (e.g. freesound's monitor view and the crawler
-    ``Status``/``AgentCollection`` handlers): ``json.dumps(gm_admin_client.get_status())``
-    and ``get_workers()``, ``except gearman.errors.ServerUnavailable: status = list()``."""
+def test_freesound_monitor_status_or_empty_list(gearmand, free_port, fn):
+    """MTG/freesound monitor/views.py ``monitor_home``: ``gearman.GearmanAdminClient(
+    settings.GEARMAN_JOB_SERVERS).get_status()`` for the template, and
+    ``except gearman.errors.ServerUnavailable: gearman_status = list()`` when the job
+    server is down (the constructor must not raise: the ``try`` covers both lines)."""
     _submit_bg(gearmand, fn, b"x")
-    gm_admin_client = gearman.GearmanAdminClient([gearmand.address])
-    status = json.loads(json.dumps(gm_admin_client.get_status()))
-    assert {"task": fn, "queued": 1, "running": 0, "workers": 0} in status
-    json.dumps(gm_admin_client.get_workers())
+
+    def monitor_home(job_servers):
+        try:
+            gm_admin_client = gearman.GearmanAdminClient(job_servers)
+            gearman_status = gm_admin_client.get_status()
+        except gearman.errors.ServerUnavailable:
+            gearman_status = list()
+        return {"gearman_status": gearman_status}
+
+    tvars = monitor_home([gearmand.address])
+    rows = [row for row in tvars["gearman_status"] if row["task"] == fn]
+    assert rows == [{"task": fn, "queued": 1, "running": 0, "workers": 0}]
+    assert all(isinstance(row["task"], str) for row in tvars["gearman_status"])
+    assert monitor_home([f"127.0.0.1:{free_port}"]) == {"gearman_status": []}
+
+
+def test_archivematica_rpccli_info_filters_admin_listings(gearmand, fn):
+    """artefactual/archivematica src/MCPrpcCLI/lib/info.py:
+    ``gearman.admin_client.GearmanAdminClient(host_list=[...])``, workers whose
+    ``client["client_id"] != "-"`` (the server's own task connections) printed with
+    ``client["ip"]``, and the ``get_status()`` rows with ``running`` or ``queued``."""
+    import gearman.admin_client
+
+    w = gearman.GearmanWorker([gearmand.address])
+    w.set_client_id("MCPClient-" + fn)
+    w.register_task(fn + "-idle", lambda worker, job: b"")
+    run = _Running(w)
     try:
-        gearman_status = gearman.GearmanAdminClient([f"127.0.0.1:{free_port}"]).get_status()
-    except gearman.errors.ServerUnavailable:
-        gearman_status = list()
-    assert gearman_status == []
+        _registered(gearmand, fn + "-idle")
+        _submit_bg(gearmand, fn + "-busy", b"x")
+        admin = gearman.admin_client.GearmanAdminClient(host_list=[gearmand.address])
+        listed = [(client["client_id"], client["ip"]) for client in admin.get_workers()
+                  if client["client_id"] != "-"]
+        unnamed = [client for client in admin.get_workers() if client["client_id"] == "-"]
+        active = [stat["task"] for stat in admin.get_status()
+                  if stat["running"] != 0 or stat["queued"] != 0]
+        assert ("MCPClient-" + fn, "127.0.0.1") in listed
+        assert unnamed, "the admin connection itself is listed with client_id '-'"
+        assert fn + "-busy" in active and fn + "-idle" not in active
+    finally:
+        run.stop()
 
 
 # --- identifiers in application code: bytes-style and str-style ------------------------------
 
-def test_pygearman_port_compares_task_and_handle_as_bytes(gearmand, fn):
-    """Code ported to pygearman (bytes identifiers), as Archivematica's MCPClient: a
-    dispatch table keyed by the registered bytes names, ``job.task == b'...'``,
-    ``job.handle.decode()``, ``b'%s' % job.unique``."""
-    name = fn.encode()
-    seen = {}
+class _ArchivematicaJSONEncoder(json.JSONEncoder):
+    def default(self, obj):
+        if isinstance(obj, uuid.UUID):
+            return {"__type__": "UUID", "value": obj.hex}
+        return super().default(obj)
 
-    def dispatch(worker, job):
-        handlers = {name: lambda j: b"bytes-key"}
-        seen["by_key"] = handlers[job.task](job)
-        seen["eq"] = job.task == name
-        seen["handle"] = job.handle.decode()
-        seen["unique"] = b"u=%s" % job.unique
-        return seen["by_key"]
 
-    w = gearman.GearmanWorker([gearmand.address])
-    w.register_task(name, dispatch)
+def _archivematica_json_hook(obj):
+    if obj.get("__type__") == "UUID":
+        return uuid.UUID(obj["value"])
+    return obj
+
+
+class _ArchivematicaGearmanEncoder(gearman.DataEncoder):
+    """artefactual/archivematica src/archivematicaCommon/lib/gearman_encoder.py."""
+
+    @classmethod
+    def encode(cls, encodable_object):
+        # "Object of type bytes is not JSON serializable."
+        if isinstance(encodable_object, bytes):
+            encodable_object = encodable_object.decode("utf-8")
+        return json.dumps(encodable_object, cls=_ArchivematicaJSONEncoder, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, decodable_string):
+        return json.loads(decodable_string, object_hook=_archivematica_json_hook)
+
+
+def test_archivematica_encoder_and_bytes_identifiers(gearmand, fn):
+    """artefactual/archivematica src/archivematicaCommon/lib/gearman_encoder.py (JSON with
+    UUIDs, bytes decoded before ``json.dumps``) as used by
+    src/MCPServer/lib/server/tasks/backends/gearman_backend.py ``GearmanTaskBatch.submit``:
+    ``submit_job(task=job.name.encode(), data=..., unique=str(self.uuid).encode(),
+    wait_until_complete=False)``; the worker answers with bytes, the client finds the
+    results by ``str(task.uuid)``."""
+    batch_uuid = uuid.uuid4()
+    task_uuid = uuid.uuid4()
+    seen = []
+
+    class Worker(gearman.GearmanWorker):
+        data_encoder = _ArchivematicaGearmanEncoder
+
+    class Client(gearman.GearmanClient):
+        data_encoder = _ArchivematicaGearmanEncoder
+
+    def handle_job(worker, job):
+        seen.append((job.unique.decode(), type(job.data["uuid"])))
+        return json.dumps({"task_results": {str(job.data["uuid"]): {"exitCode": 0}}}).encode()
+
+    w = Worker([gearmand.address])
+    w.register_task(fn.encode(), handle_job)
     run = _Running(w)
     try:
         _registered(gearmand, fn)
-        c = gearman.GearmanClient([gearmand.address])
-        r = c.submit_job(name, b"x", unique=b"abc-" + name, poll_timeout=10)
+        c = Client([gearmand.address])
+        pending = c.submit_job(task=fn.encode(), data={"uuid": task_uuid},
+                               unique=str(batch_uuid).encode(), wait_until_complete=False,
+                               background=False, max_retries=0)
+        c.wait_until_jobs_completed([pending], poll_timeout=10)
         c.shutdown()
-        assert r.result == b"bytes-key"
-        assert seen["eq"] is True and seen["handle"].startswith("H:")
-        assert seen["unique"] == b"u=abc-" + name
-        assert r.job.handle == seen["handle"].encode()
+        assert pending.state == JOB_COMPLETE
+        assert seen == [(str(batch_uuid), uuid.UUID)]
+        # the bytes answer went through encode() as text: the client gets a JSON string
+        assert json.loads(pending.result)["task_results"][str(task_uuid)] == {"exitCode": 0}
     finally:
         run.stop()
 
 
-def test_py2_port_formats_identifiers_as_text(gearmand, fn):
-    """Code ported from python-gearman 2.0.2 on Python 2 (str identifiers), as Gearmang's
-    fail queue and the docs' ``check_request_status``: ``'%s' % job.handle``,
-    ``job.handle + ','``, ``json.dumps(job.to_dict()-like)`` and ``str.startswith``."""
-    seen = {}
+def test_gearmang_fail_worker_formats_identifiers_as_text(gearmand, fn):
+    """rhettg/Gearmang bin/gearmang_fail_worker ``handle_gearman_fail``: logs
+    ``"Handling %s task for task queue %s queued at %s" % (job.task, job.data['task'], ...)``
+    and stores ``unique_key``/``task``/``data``/``exception`` from the fail record that
+    gearmang/worker.py ``failqueue_job`` builds from ``current_job.unique``/``.task``.
+    Identifiers written for python-gearman 2.0.2 (Python 2 ``str``) must format as text;
+    pygearman's bytes give ``"b'...'"``."""
+    fail_task = fn + "_gearman_fail"
+    log, stored = [], []
 
-    def work(worker, job):
-        seen["line"] = "job %s of %s" % (job.handle, job.task)
-        seen["csv"] = job.handle + "," + job.unique
-        seen["json"] = json.dumps({"task": job.task, "unique": job.unique, "handle": job.handle})
-        return b""
+    def failing(worker, job):
+        raise RuntimeError("boom")
 
-    w = gearman.GearmanWorker([gearmand.address])
-    w.register_task(fn.encode(), work)
+    class Worker(_GearmangWorker):
+        MAX_REPORT_ERRORS = 1
+
+        def failqueue_job(self, current_job, exc_info):
+            fail_data = {"unique_key": current_job.unique, "task": current_job.task,
+                         "data": json.dumps(current_job.data), "time": time.time(),
+                         "exception": repr(exc_info[1])}
+            self._client.submit_job(fail_task, fail_data, background=True,
+                                    priority=PRIORITY_LOW, poll_timeout=10)
+
+    def handle_gearman_fail(worker, job):
+        queue_time = datetime.datetime.fromtimestamp(job.data["time"])
+        log.append("Handling %s task for task queue %s queued at %s"
+                   % (job.task, job.data["task"], queue_time))
+        stored.append({key: job.data[key] for key in ("unique_key", "task", "data", "exception")})
+        return None
+
+    w = Worker([gearmand.address])
+    w.register_task(fn, failing)
+    w.register_task(fail_task, handle_gearman_fail)
     run = _Running(w)
     try:
-        _registered(gearmand, fn)
-        c = gearman.GearmanClient([gearmand.address])
-        r = c.submit_job(fn, b"x", unique="py2-" + fn, poll_timeout=10)
+        _registered(gearmand, fail_task)
+        c = _GearmangClient([gearmand.address])
+        c.submit_job(fn, {"n": 1}, unique="u-" + fn, background=True, poll_timeout=10)
         c.shutdown()
-        handle = seen["json"] and json.loads(seen["json"])["handle"]
-        assert handle.startswith("H:") and seen["line"] == "job %s of %s" % (handle, fn)
-        assert seen["csv"] == handle + ",py2-" + fn
-        assert json.loads(seen["json"]) == {"task": fn, "unique": "py2-" + fn, "handle": handle}
-        assert r.state == JOB_COMPLETE
+        assert _until(lambda: stored), log
+        assert log[0].startswith("Handling %s task for task queue %s queued at " % (fail_task, fn))
+        assert stored == [{"unique_key": "u-" + fn, "task": fn, "data": json.dumps({"n": 1, "_job_errors": 1}),
+                           "exception": "RuntimeError('boom')"}]
     finally:
         run.stop()
 
 
-# --- subclasses of the connection-manager internals -------------------------------------------
+# --- custom work loops and the job lock -------------------------------------------------------
 
-def test_custom_work_loop_over_establish_and_poll(gearmand, fn):
-    """A benchmark script's ``CustomGearmanWorker.work`` override (python-gearman 2.0.2's own
-    loop re-typed: ``establish_worker_connections()`` then
+def test_smetj_gevent_speed_test_custom_work_loop(gearmand, fn):
+    """smetj/experiments python/testlap/gearman_gevent.py ``CustomGearmanWorker``: ``max_jobs``
+    taken out of ``**kwargs`` before ``gearman.GearmanWorker.__init__(self, *args, **kwargs)``,
+    ``on_job_execute`` counting jobs, and ``work()`` overridden with python-gearman 2.0.2's
+    own loop re-typed (``establish_worker_connections()`` then
     ``poll_connections_until_stopped(worker_connections, continue_while_connections_alive,
-    timeout=poll_timeout)``, stopping after ``max_jobs`` via ``on_job_execute``)."""
+    timeout=poll_timeout)``, ``current_connection.close()`` at the end)."""
     class CustomGearmanWorker(gearman.GearmanWorker):
-        def __init__(self, host_list, max_jobs):
-            super().__init__(host_list)
-            self.max_jobs, self.counter, self.cont = max_jobs, 0, True
+        def __init__(self, *args, **kwargs):
+            self.max_jobs = kwargs.get("max_jobs", 100)
+            del kwargs["max_jobs"]
+            self.counter = 1
+            self.cont = True
+            gearman.GearmanWorker.__init__(self, *args, **kwargs)
 
         def on_job_execute(self, current_job):
-            self.counter += 1
             if self.counter >= self.max_jobs:
                 self.cont = False
+            self.counter += 1
             return super().on_job_execute(current_job)
 
         def work(self, poll_timeout=60):
@@ -1050,97 +1144,516 @@ def test_custom_work_loop_over_establish_and_poll(gearmand, fn):
         def after_poll(self, any_activity):
             return self.cont
 
+    gm_client = gearman.GearmanClient([gearmand.address])
     for i in range(3):
-        _submit_bg(gearmand, fn, b"%d" % i)
+        gm_client.submit_job(fn, b"This is a test %d" % i, background=True, poll_timeout=10)
+    gm_client.shutdown()
     seen = []
-    w = CustomGearmanWorker([gearmand.address], max_jobs=3)
-    w.register_task(fn.encode(), lambda worker, job: seen.append(job.data) or b"")
-    th = threading.Thread(target=w.work, kwargs={"poll_timeout": 1}, daemon=True)
+
+    def do(worker, job):
+        seen.append(job.data)
+        return job.data
+
+    worker = CustomGearmanWorker([gearmand.address], max_jobs=3)
+    worker.register_task(fn.encode(), do)
+    th = threading.Thread(target=worker.work, kwargs={"poll_timeout": 1}, daemon=True)
     th.start()
     th.join(20)
     assert not th.is_alive()
-    assert sorted(seen) == [b"0", b"1", b"2"] and w.counter == 3
-    assert all(c.gearman_port == gearmand.port for c in w.randomized_connections)
-    w.shutdown()
+    assert sorted(seen) == [b"This is a test 0", b"This is a test 1", b"This is a test 2"]
+    assert worker.counter == 4 and worker.cont is False
+    worker.shutdown()
 
 
-def test_handler_maps_and_job_lock_from_a_callback(gearmand, fn):
-    """python-gearman 2.0.2 ``GearmanWorker`` internals read by subclasses:
-    ``connection_to_handler_map`` / ``handler_to_connection_map`` link the job's
-    connection to the handler holding the job lock; ``set_job_lock`` refuses a second
-    holder; ``check_job_lock`` names the holder (as the worker-lock loop of the
-    ``while gm_worker.command_handler_holding_job_lock == None`` scripts expects)."""
-    facts = {}
+def test_ganapatih_worker_loops_while_no_job_lock(gearmand, fn):
+    """ganapatih/processor ganapatih_worker.py (an earlier revision): ``set_client_id`` called
+    once per task (the last one wins), JSON callbacks answering ``json.dumps(...)``, and
+    ``while gm_worker.command_handler_holding_job_lock == None: runner(gm_worker)`` with
+    ``runner`` = ``try: obj.work() except: pass`` -- so ``work()`` must leave the job lock
+    free when it returns, or the loop ends.  (Here each ``work()`` ends after its job
+    through ``after_poll``; the real script waited for an exception.)"""
+    inserted = {"register": [], "korban": [], "relawan": []}
+    gm_worker = gearman.GearmanWorker([gearmand.address])
+    stop_after_job = []
+
+    def make_insert(table):
+        def insert(gearman_worker, gearman_job):
+            gearman_data = json.loads(gearman_job.data)
+            gearman_data.update({"timestamp": gearman_data["timestamp"][:10]})
+            inserted[table].append(gearman_data)
+            stop_after_job.append(table)
+            return json.dumps(gearman_data)
+        return insert
+
+    gm_worker.after_poll = lambda any_activity: not stop_after_job
+    for client_id, table in (("register_new_user", "register"), ("insert_korban", "korban"),
+                             ("insert_relawan", "relawan")):
+        gm_worker.set_client_id(client_id + "-" + fn)
+        gm_worker.register_task((fn + "-" + table).encode(), make_insert(table))
+    for table in inserted:
+        _submit_bg(gearmand, fn + "-" + table,
+                   json.dumps({"nama": "roland", "timestamp": "2013-01-02T03:04:05"}))
+
+    def runner(obj):
+        try:
+            obj.work(poll_timeout=0.5)
+        except Exception:
+            pass
+
+    rounds = 0
+    while gm_worker.command_handler_holding_job_lock == None and rounds < 5:  # noqa: E711
+        runner(gm_worker)
+        del stop_after_job[:]
+        rounds += 1
+        if all(inserted.values()):
+            break
+    assert all(inserted.values()), (rounds, inserted)
+    assert rounds == 3 and gm_worker.command_handler_holding_job_lock is None
+    assert inserted["korban"] == [{"nama": "roland", "timestamp": "2013-01-02"}]
+    admin = gearman.GearmanAdminClient([gearmand.address])
+    runner_thread = threading.Thread(target=runner, args=(gm_worker,), daemon=True)
+    gm_worker.after_poll = lambda any_activity: not stop_after_job
+    runner_thread.start()
+    try:
+        ids = _until(lambda: [x["client_id"] for x in admin.get_workers()
+                              if x["client_id"].endswith(fn)])
+        assert ids == ["insert_relawan-" + fn]
+    finally:
+        stop_after_job.append("stop")
+        runner_thread.join(10)
+        gm_worker.shutdown()
+    assert not runner_thread.is_alive()
+
+
+# --- chenchiyuan/django-gearman ----------------------------------------------------------------
+
+WILL_SHUT_DOWN = 2
+SHUT_DOWN = 1
+
+
+class _FishWorker(gearman.GearmanWorker):
+    """chenchiyuan/django-gearman manager/distribute/workers.py ``Worker``."""
+
+    def __init__(self, host_list=None):
+        self.continue_work = 10
+        self.completed = []
+        super().__init__(host_list=host_list)
+
+    def on_job_complete(self, current_job, job_result):
+        self.completed.append(current_job.data)
+        json_data = json.loads(job_result)
+        if isinstance(json_data, dict) and "SHUTDOWN" in json_data:
+            self.continue_work = WILL_SHUT_DOWN
+        return super().on_job_complete(current_job, job_result)
+
+    def safely_work(self):
+        self.continue_work = 10
+        try:
+            self.work()
+        except Exception as err:
+            self.completed.append(err)
+
+    def after_poll(self, any_activity):
+        return True
+
+    def poll_connections_until_stopped(self, submitted_connections, callback_fxn, timeout=None):
+        def smart_callback(any_activity):
+            if self.continue_work == WILL_SHUT_DOWN:
+                self.continue_work -= 1
+                return callback_fxn(any_activity)
+            elif self.continue_work == SHUT_DOWN:
+                self.continue_work -= 1
+                return callback_fxn(any_activity) and self.continue_work
+            else:
+                return callback_fxn(any_activity) and self.continue_work
+
+        # (sic) the result is not returned: work() sees None and ends after this poll loop
+        super().poll_connections_until_stopped(submitted_connections, smart_callback,
+                                               timeout=timeout)
+
+
+def test_django_gearman_fish_worker_overrides_the_poll_loop(gearmand, fn):
+    """chenchiyuan/django-gearman manager/distribute/workers.py: a worker subclass overriding
+    ``poll_connections_until_stopped`` to wrap ``work()``'s callback (a job answering
+    ``{"SHUTDOWN": ...}`` stops the loop two polls later) and returning None,
+    ``on_job_complete`` calling ``super().on_job_complete``, run by a
+    ``threading.Thread`` subclass (``ThreadWorker``) through ``safely_work``."""
+    class ThreadWorker(threading.Thread):
+        def __init__(self, task, callback, daemon=False, host_list=None):
+            threading.Thread.__init__(self)
+            self.task = task
+            self.callback = callback
+            self.daemon = daemon
+            self.worker = _FishWorker(host_list=host_list)
+
+        def run(self):
+            self.worker.register_task(self.task, self.callback)
+            self.worker.safely_work()
+
+    def crawl(worker, job):
+        if job.data == b"stop":
+            return json.dumps({"SHUTDOWN": True})
+        return json.dumps({"crawled": job.data.decode()})
+
+    tw = ThreadWorker(fn.encode(), crawl, daemon=True, host_list=[gearmand.address])
+    tw.start()
+    try:
+        _registered(gearmand, fn)
+        c = gearman.GearmanClient([gearmand.address])
+        r = c.submit_job(fn, b"page-1", poll_timeout=10)
+        assert json.loads(r.result) == {"crawled": "page-1"}
+        time.sleep(1)
+        assert tw.is_alive()
+        stop = c.submit_job(fn, b"stop", poll_timeout=10)
+        c.shutdown()
+        assert json.loads(stop.result) == {"SHUTDOWN": True}
+        tw.join(15)
+        assert not tw.is_alive(), "work() did not end after the SHUTDOWN job"
+        assert tw.worker.completed == [b"page-1", b"stop"]
+        assert tw.worker.continue_work == 0
+    finally:
+        tw.worker.continue_work = 0
+        tw.join(15)
+        tw.worker.shutdown()
+
+
+def test_django_gearman_fish_client_send_jobs(gearmand, fn):
+    """chenchiyuan/django-gearman manager/distribute/clients.py ``Client``: ``send_job(name,
+    data, unique=False)`` -> ``submit_job(task=name, data=data, unique=unique)`` (a false
+    unique means "make one up", so equal payloads are not coalesced) and
+    ``send_jobs(jobs, wait_until_complete=False, background=False)`` ->
+    ``submit_multiple_jobs`` with job dicts, then ``wait_until_jobs_completed``."""
+    class Client(gearman.GearmanClient):
+        def __init__(self, host_list=None, *args, **kwargs):
+            super().__init__(host_list, *args, **kwargs)
+
+        def send_job(self, name, data, unique=False, **kwargs):
+            return self.submit_job(task=name, data=data, unique=unique, **kwargs)
+
+        def send_jobs(self, jobs, wait_until_complete=False, background=False):
+            return self.submit_multiple_jobs(jobs, wait_until_complete=wait_until_complete,
+                                             background=background)
+
+    runs = []
 
     def work(worker, job):
-        handler = worker.connection_to_handler_map[job.connection]
-        facts["holder_is_handler"] = worker.command_handler_holding_job_lock is handler
-        facts["back"] = worker.handler_to_connection_map[handler] == job.connection
-        facts["has"] = worker.has_job_lock()
-        facts["check"] = worker.check_job_lock(handler)
-        facts["second"] = worker.set_job_lock(handler, lock=True)
-        return b"ok"
+        runs.append(job.unique)
+        return job.data.upper()
 
     w = gearman.GearmanWorker([gearmand.address])
     w.register_task(fn.encode(), work)
     run = _Running(w)
     try:
         _registered(gearmand, fn)
-        c = gearman.GearmanClient([gearmand.address])
-        r = c.submit_job(fn, b"x", poll_timeout=10)
-        c.shutdown()
-        assert r.result == b"ok"
-        assert facts == {"holder_is_handler": True, "back": True, "has": True, "check": True,
-                         "second": False}
-        assert _until(lambda: w.command_handler_holding_job_lock is None)
+        client = Client([gearmand.address])
+        one = client.send_job(fn, b"same", poll_timeout=10)
+        two = client.send_job(fn, b"same", poll_timeout=10)
+        assert (one.result, two.result) == (b"SAME", b"SAME")
+        assert one.job.unique and two.job.unique and one.job.unique != two.job.unique
+        requests = client.send_jobs([{"task": fn, "data": b"a"}, {"task": fn, "data": b"b"},
+                                     {"task": fn, "data": b"c", "unique": "c-" + fn}])
+        assert all(r.state in (JOB_CREATED, JOB_COMPLETE) for r in requests)     # accepted
+        client.wait_until_jobs_completed(requests, poll_timeout=10)
+        assert [r.result for r in requests] == [b"A", b"B", b"C"]
+        assert all(r.state == JOB_COMPLETE for r in requests)
+        assert len(runs) == 5 and len(set(runs)) == 5
+        client.shutdown()
     finally:
         run.stop()
 
 
-def test_connection_activity_hook_sees_each_poll(gearmand, fn):
-    """python-gearman 2.0.2 ``GearmanConnectionManager.handle_connection_activity``
-    overridden to count reads (a metrics subclass), calling super and returning its
-    sets; the client's ``poll_connections_until_stopped`` drives it."""
-    class CountingClient(gearman.GearmanClient):
-        reads = 0
+# --- gmtasks, aidanlister/django-gearman, gearoscope ---------------------------------------------
 
-        def handle_connection_activity(self, rd, wr, ex):
-            self.reads += len(rd)
-            return super().handle_connection_activity(rd, wr, ex)
+class _DecimalJSONEncoder(json.JSONEncoder):
+    def default(self, obj):
+        if isinstance(obj, decimal.Decimal):
+            return str(obj)
+        return super().default(obj)
 
-    release = threading.Event()
-    w = gearman.GearmanWorker([gearmand.address])
-    w.register_task(fn.encode(), lambda worker, job: release.wait(10) and b"r")
-    run = _Running(w)
+
+class _GmtasksJSONDataEncoder(gearman.DataEncoder):
+    """ex-nerd/gmtasks gmtasks/jsonclass.py ``_JSONDataEncoder``."""
+
+    @classmethod
+    def encode(cls, encodable_object):
+        return json.dumps(encodable_object, cls=_DecimalJSONEncoder)
+
+    @classmethod
+    def decode(cls, decodable_string):
+        return json.loads(decodable_string)
+
+
+class _GmtasksTask:
+    """ex-nerd/gmtasks gmtasks/__init__.py ``Task``: on an exception, disconnect (so the job
+    goes back to the queue) and re-raise."""
+
+    def __init__(self, task, callback):
+        self.task = task
+        self.callback = callback
+
+    def __call__(self, worker, job):
+        try:
+            return self.callback(worker, job)
+        except Exception:
+            worker.shutdown()
+            raise
+
+
+def _gmtasks_worker_process(tasks, doneq, host_list, worker_class, client_id):
+    """ex-nerd/gmtasks gmtasks/__init__.py ``_worker_process`` (a thread here)."""
+    try:
+        gm_worker = worker_class(host_list=host_list)
+        doneq.append(gm_worker)
+        if client_id:
+            gm_worker.set_client_id(client_id)
+        for task in tasks:
+            if isinstance(task, dict):
+                taskname, callback = task["task"], task["callback"]
+            elif isinstance(task, (list, tuple)):
+                taskname, callback = task
+            else:
+                taskname, callback = task.task, task
+            gm_worker.register_task(taskname, callback)
+        gm_worker.work(poll_timeout=1)
+    except gearman.errors.ServerUnavailable as e:
+        doneq.append(e)
+        return
+    doneq.append(True)
+
+
+def test_gmtasks_json_worker_task_forms_and_decimals(gearmand, fn):
+    """ex-nerd/gmtasks gmtasks/jsonclass.py (JSON encoder that writes ``Decimal`` as text,
+    ``GearmanWorker`` whose ``after_poll`` returns True) and gmtasks/__init__.py
+    ``_worker_process``: tasks given as ``Task(...)``, ``{'task':..., 'callback':...}`` and
+    ``[name, callback]``, ``set_client_id(id_prefix + counter)``; README's
+    ``job.data['string1']`` callbacks."""
+    class GearmanWorker(gearman.GearmanWorker):
+        data_encoder = _GmtasksJSONDataEncoder
+
+        def after_poll(self, any_activity):
+            return not stopping
+
+    class GearmanClient(gearman.GearmanClient):
+        data_encoder = _GmtasksJSONDataEncoder
+
+    stopping = False
+    tasks = [_GmtasksTask((fn + "-job1").encode(), lambda worker, job: job.data["string1"]),
+             {"task": (fn + "-job2").encode(), "callback": lambda worker, job: job.data["string2"]},
+             [(fn + "-job3").encode(), lambda worker, job: {"total": job.data["amount"]}]]
+    doneq = []
+    th = threading.Thread(target=_gmtasks_worker_process,
+                          args=(tasks, doneq, [gearmand.address], GearmanWorker, "myworker." + fn + ".1"),
+                          daemon=True)
+    th.start()
+    try:
+        _registered(gearmand, fn + "-job3")
+        c = GearmanClient([gearmand.address])
+        data = {"string1": "one", "string2": "two", "amount": decimal.Decimal("10.50")}
+        results = [c.submit_job(fn + "-job%d" % i, data, poll_timeout=10).result for i in (1, 2, 3)]
+        c.shutdown()
+        assert results == ["one", "two", {"total": "10.50"}]
+        admin = gearman.GearmanAdminClient([gearmand.address])
+        assert any(x["client_id"] == "myworker." + fn + ".1" for x in admin.get_workers())
+    finally:
+        stopping = True
+        th.join(15)
+        if doneq:
+            doneq[0].shutdown()
+    assert not th.is_alive() and doneq[-1] is True
+
+
+def test_gmtasks_task_wrapper_disconnects_so_the_job_is_retried(gearmand, fn):
+    """ex-nerd/gmtasks gmtasks/__init__.py: ``Task.__call__`` calls ``worker.shutdown()``
+    when the callback raises ("Disconnect so this job goes back into the queue") and
+    re-raises; ``GearmanTaskServer.serve_forever`` starts a new worker process when one
+    ends.  The client must not see the failed attempt: the job is run again and completes."""
+    attempts = []
+
+    def flaky(worker, job):
+        attempts.append(job.data)
+        if len(attempts) == 1:
+            raise OSError("transient")
+        return job.data[::-1]
+
+    tasks = [_GmtasksTask(fn.encode(), flaky)]
+    doneq, threads = [], []
+
+    def serve(max_workers=1, rounds=3):
+        for _ in range(rounds):
+            th = threading.Thread(target=_gmtasks_worker_process,
+                                  args=(tasks, doneq, [gearmand.address], gearman.GearmanWorker, None),
+                                  daemon=True)
+            th.start()
+            threads.append(th)
+            th.join()
+            if len(attempts) >= 2:
+                return
+
+    supervisor = threading.Thread(target=serve, daemon=True)
+    supervisor.start()
     try:
         _registered(gearmand, fn)
-        c = CountingClient([gearmand.address])
-        r = c.submit_job(fn, b"x", wait_until_complete=False, poll_timeout=10)
-        assert r.state == JOB_CREATED and not r.complete
-        threading.Timer(0.3, release.set).start()
-        ok = c.poll_connections_until_stopped(c.connection_list, lambda any_activity: not r.complete,
-                                              timeout=10)
-        assert ok is False and r.state == JOB_COMPLETE and r.result == b"r"
-        assert c.reads >= 1
+        c = gearman.GearmanClient([gearmand.address])
+        r = c.submit_job(fn, b"abc", poll_timeout=20)
         c.shutdown()
+        assert (r.state, r.result) == (JOB_COMPLETE, b"cba"), (r.state, attempts, doneq)
+        assert attempts == [b"abc", b"abc"]
     finally:
-        release.set()
+        for item in doneq:
+            if isinstance(item, gearman.GearmanWorker):
+                item.after_poll = lambda any_activity: False
+                item.shutdown()
+        supervisor.join(15)
+
+
+def test_django_gearman_decorated_job_object(gearmand, fn):
+    """aidanlister/django-gearman django_gearman/decorators.py (``gearman_job``: a callable
+    object ``__call__(self, gearman_worker, gearman_job, *args, **kwargs)`` calling the
+    job function with ``gearman_job.data``), django_gearman/models.py
+    (``DjangoGearmanWorker.__init__(self, **kwargs): return super().__init__(
+    settings.GEARMAN_SERVERS, **kwargs)``), management/commands/gearman_worker.py
+    (registered as ``'%s.%s' % (app, jobname)``) and the example client
+    (``client.submit_job("gearman_example.reverse", sentence).result``)."""
+    GEARMAN_SERVERS = [gearmand.address]
+
+    class gearman_job:
+        def __init__(self, f):
+            self.f = f
+            self.__name__ = f.__name__
+            self.app = fn
+
+        def __call__(self, gearman_worker, gearman_job, *args, **kwargs):
+            try:
+                arg = gearman_job.data
+            except IndexError:
+                arg = None
+            return self.f(arg)
+
+    class DjangoGearmanWorker(gearman.GearmanWorker):
+        def __init__(self, **kwargs):
+            return super().__init__(GEARMAN_SERVERS, **kwargs)
+
+    class DjangoGearmanClient(gearman.GearmanClient):
+        def __init__(self, **kwargs):
+            return super().__init__(GEARMAN_SERVERS, **kwargs)
+
+    @gearman_job
+    def reverse(sentence):
+        return sentence[::-1]
+
+    jobs = [reverse]
+    worker = DjangoGearmanWorker()
+    for job in jobs:
+        job.register_as = "%s.%s" % (job.app, job.__name__)
+        worker.register_task(job.register_as.encode(), job)
+    run = _Running(worker)
+    try:
+        _registered(gearmand, fn + ".reverse")
+        client = DjangoGearmanClient()
+        sentence = "The quick brown fox jumps over the lazy dog."
+        res = client.submit_job(fn + ".reverse", sentence)
+        client.shutdown()
+        assert res.result == sentence[::-1].encode(), (res.state, res.result)
+    finally:
         run.stop()
 
 
-def test_hand_built_job_status_request(gearmand, fn):
-    """python-gearman docs/types_of_jobs.rst, used by status pollers: a
-    ``GearmanJobRequest`` rebuilt from a stored handle with
-    ``GearmanJob(client.connection_list[0], handle, None, None, None)``."""
-    c = gearman.GearmanClient([gearmand.address])
-    bg = c.submit_job(fn, b"x", background=True, poll_timeout=10)
-    stored_handle = bg.job.handle if isinstance(bg.job.handle, str) else bg.job.handle.decode()
-    c.shutdown()
-    c2 = gearman.GearmanClient([gearmand.address])
-    job = GearmanJob(c2.connection_list[0], stored_handle, None, None, None)
-    request = gearman.job.GearmanJobRequest(job)
-    request.state = JOB_CREATED
-    c2.get_job_status(request, poll_timeout=10)
-    assert request.status["known"] is True and request.status["running"] is False
-    assert request.status["handle"] == stored_handle
-    c2.shutdown()
+def test_gearoscope_sleeping_worker_after_poll(gearmand, fn):
+    """kachayev/gearoscope tests/env_stub/workers/sleeping.py (``after_poll(self, activity)``
+    -- note the parameter name -- sleeping and returning True) and reverse.py
+    (``worker.set_client_id(STUB_WORKERS_ID_FORMAT % {'task': 'reverse'})``,
+    ``gearman_job.data[::-1]``)."""
+    STUB_WORKERS_ID_FORMAT = "gearoscope-" + fn + "-%(task)s"
+    polls = []
+
+    class SleepingGearmanWorker(gearman.GearmanWorker):
+        def after_poll(self, activity):
+            polls.append(activity)
+            time.sleep(0.05)
+            return True
+
+    def task_listener(gearman_worker, gearman_job):
+        return gearman_job.data[::-1]
+
+    worker = SleepingGearmanWorker([gearmand.address])
+    worker.set_client_id(STUB_WORKERS_ID_FORMAT % {"task": "reverse"})
+    worker.register_task(fn.encode(), task_listener)
+    run = _Running(worker)
+    try:
+        _registered(gearmand, fn)
+        c = gearman.GearmanClient([gearmand.address])
+        r = c.submit_job(fn, b"stressed", poll_timeout=10)
+        c.shutdown()
+        assert r.result == b"desserts"
+        assert polls and all(isinstance(p, bool) for p in polls) and True in polls
+        admin = gearman.GearmanAdminClient([gearmand.address])
+        assert any(x["client_id"] == "gearoscope-" + fn + "-reverse" for x in admin.get_workers())
+    finally:
+        run.stop()
+
+
+# --- monitoring agents and example clients -----------------------------------------------------
+
+def test_datadog_agent_check_sums_status(gearmand, fn):
+    """DataDog/dd-agent checks.d/gearmand.py: ``get_library_versions`` reads
+    ``gearman.__version__``; ``_get_client`` builds
+    ``gearman.GearmanAdminClient(["%s:%s" % (host, port)])``; ``_get_metrics`` sums
+    ``running``/``queued``/``workers`` over ``get_status()`` and counts ``len(data)``."""
+    assert isinstance(gearman.__version__, str) and gearman.__version__
+    _submit_bg(gearmand, fn, b"1")
+    _submit_bg(gearmand, fn, b"2")
+    host, port = gearmand.address.rsplit(":", 1)
+    client = gearman.GearmanAdminClient(["%s:%s" % (host, port)])
+
+    def metrics():
+        data = client.get_status()
+        running = queued = workers = 0
+        for stat in data:
+            running += stat["running"]
+            queued += stat["queued"]
+            workers += stat["workers"]
+        return {"unique_tasks": len(data), "running": running, "queued": queued,
+                "workers": workers}
+
+    def from_the_wire():
+        rows = [line.split("\t") for line in gearmand.admin("status").splitlines()
+                if line.count("\t") == 3]
+        return {"unique_tasks": len(rows), "queued": sum(int(r[1]) for r in rows),
+                "running": sum(int(r[2]) for r in rows), "workers": sum(int(r[3]) for r in rows)}
+
+    assert _until(lambda: metrics() == from_the_wire()), (metrics(), from_the_wire())
+    assert metrics()["queued"] >= 2
+    assert {"task": fn, "queued": 2, "running": 0, "workers": 0} in client.get_status()
+
+
+def test_gearman_go_python_example_client_with_an_unreachable_host(gearmand, free_port, fn):
+    """mikespook/gearman-go example/py/client.py: ``gearman.GearmanClient(['localhost:4730',
+    'otherhost:4730'])`` -- the second server unreachable -- then ``submit_job("ToUpper",
+    "arbitrary binary data")`` inside ``try/except Exception as e: print(type(e))``, twice
+    (``for i in range(2): main()``): every job must reach the live server."""
+    w = gearman.GearmanWorker([gearmand.address])
+    w.register_task(fn.encode(), lambda worker, job: job.data.upper())
+    run = _Running(w)
+    outcomes = []
+    try:
+        _registered(gearmand, fn)
+
+        def main(hosts):
+            client = gearman.GearmanClient(hosts)
+            try:
+                completed_job_request = client.submit_job(fn, "arbitrary binary data",
+                                                          poll_timeout=10)
+                out = []
+                _check_request_status(completed_job_request, out)
+                outcomes.append((completed_job_request.result, out[0].split(":")[0]))
+            except Exception as e:
+                outcomes.append(type(e))
+            finally:
+                client.shutdown()
+
+        for _ in range(2):
+            main([gearmand.address, f"127.0.0.1:{free_port}"])
+            main([f"127.0.0.1:{free_port}", gearmand.address])
+        assert [o[0] if isinstance(o, tuple) else o for o in outcomes] == [b"ARBITRARY BINARY DATA"] * 4
+    finally:
+        run.stop()
