@@ -36,6 +36,17 @@ Payload = Union[bytes, bytearray, memoryview, str]
 _EV = _core.EVENT_INDEX
 
 
+def _unwatch(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Stop watching fd.  The engine may have closed it since the last sync (a
+    failed or demoted server, output that stalled): the selector forgets a
+    closed descriptor, and removing it is then not an error."""
+    for remove in (loop.remove_reader, loop.remove_writer):
+        try:
+            remove(fd)
+        except (OSError, ValueError):
+            pass
+
+
 class _LoopDriver:
     """Keeps an event loop watching exactly the sockets an engine needs."""
 
@@ -61,8 +72,7 @@ class _LoopDriver:
         want = {fd: (ev, gen) for fd, ev, gen in self.engine.watch_list()}
         for fd, old in list(self.watched.items()):
             if want.get(fd) != old:
-                loop.remove_reader(fd)
-                loop.remove_writer(fd)
+                _unwatch(loop, fd)
                 del self.watched[fd]
         for fd, (ev, gen) in want.items():
             if fd in self.watched:
@@ -84,8 +94,7 @@ class _LoopDriver:
         loop = self.loop
         if loop is not None and not loop.is_closed():
             for fd in self.watched:
-                loop.remove_reader(fd)
-                loop.remove_writer(fd)
+                _unwatch(loop, fd)
         self.watched.clear()
         if self.timer is not None:
             self.timer.cancel()
@@ -416,39 +425,6 @@ def _stream_callbacks(on_data: Optional[Callable[[bytes], Any]],
     return table
 
 
-class _WorkerDriver(_LoopDriver):
-    """The worker's driver: the engine may close a connection between two syncs
-    (a server that took no output, a broken stream), so a watch on a
-    descriptor that is already closed is dropped without an error."""
-
-    def sync(self) -> None:
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return
-        want = {fd: (ev, gen) for fd, ev, gen in self.engine.watch_list()}
-        for fd, old in list(self.watched.items()):
-            if want.get(fd) != old:
-                for remove in (loop.remove_reader, loop.remove_writer):
-                    try:
-                        remove(fd)
-                    except (OSError, ValueError):
-                        pass        # closed already: the selector forgets it
-                del self.watched[fd]
-        super().sync()
-
-    def detach(self) -> None:
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            for fd in self.watched:
-                for remove in (loop.remove_reader, loop.remove_writer):
-                    try:
-                        remove(fd)
-                    except (OSError, ValueError):
-                        pass
-        self.watched.clear()
-        super().detach()
-
-
 def _finished_in(running: Set["asyncio.Task[None]"], slot: "_Slot") -> Callable[["asyncio.Task[None]"], None]:
     """A job task's done-callback: forget it and wake its slot's loop."""
     def done(task: "asyncio.Task[None]") -> None:
@@ -483,7 +459,7 @@ class _Slot:
         self._engine = engine       # GearmanJob sends through worker._engine
         self._exceptions = True
         self.ready = asyncio.Event()
-        self.driver = _WorkerDriver(engine, self.ready.set)
+        self.driver = _LoopDriver(engine, self.ready.set)
 
 
 class AsyncGearmanWorker:
