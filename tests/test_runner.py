@@ -56,16 +56,21 @@ def _start(app, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _wait_registered(proc, gearmand, fn):
+    """Wait until the runner serves fn (or fail with what it printed if it exited)."""
+    def registered():
+        return proc.poll() is not None or any(
+            s.name == fn and s.workers for s in Admin(gearmand.address).status())
+    assert wait_until(registered, 30) and proc.poll() is None, proc.communicate(timeout=10)
+
+
 def _serve_two_jobs(gearmand, client, app, *flags):
     """Run the runner for two jobs (one good, one raising); return its stderr."""
     fn = "run-" + uuid.uuid4().hex[:10]
     proc = _start(app, "-s", gearmand.address, "-f", f"{fn}=mymodule:reverse", "--max-jobs", "2",
                   *flags)
     try:
-        def registered():
-            return proc.poll() is not None or any(
-                s.name == fn and s.workers for s in Admin(gearmand.address).status())
-        assert wait_until(registered, 30) and proc.poll() is None, proc.communicate(timeout=10)
+        _wait_registered(proc, gearmand, fn)
         assert client.doNormal(fn, b"abc") == b"cba"
         with pytest.raises((errors.JobExceptionError, errors.JobFailedError)):
             client.doNormal(fn, b"boom")
@@ -147,10 +152,7 @@ def test_metrics_port_serves_the_workers_job_counters(gearmand, client, app):
     proc = _start(app, "-s", gearmand.address, "-f", f"{fn}=mymodule:reverse",
                   "--metrics-port", str(port))
     try:
-        def registered():
-            return proc.poll() is not None or any(
-                s.name == fn and s.workers for s in Admin(gearmand.address).status())
-        assert wait_until(registered, 30) and proc.poll() is None, proc.communicate(timeout=10)
+        _wait_registered(proc, gearmand, fn)
         assert client.doNormal(fn, b"abc") == b"cba"
         assert client.doNormal(fn, b"xy") == b"yx"
         with pytest.raises((errors.JobExceptionError, errors.JobFailedError)):

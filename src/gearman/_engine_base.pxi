@@ -177,13 +177,10 @@ cdef class EngineBase:
         is handled as in any round); returns the bytes still pending."""
         cdef Connection c
         cdef Py_ssize_t n = 0
+        cdef double timer = -1.0
         for c in self.servers:
-            if c.state == CS_CONNECTED and c.wbuf.pending() > 0:
-                try:
-                    c.flush()
-                except GearmanError as e:
-                    self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
-                    continue
+            # the round's own preparation: flush, and fail what failed
+            if _prepare(self, c, -1.0, 0, &timer) and c.state == CS_CONNECTED:
                 n += c.wbuf.pending()
         return n
 
