@@ -15,8 +15,10 @@ connection stays consistent and a late answer is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
+import sys
 import time
 from collections import deque
 from typing import (Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Sequence,
@@ -34,6 +36,9 @@ __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker", "AsyncGearmanTimeoutError
 log = logging.getLogger("gearman.aio")
 Payload = Union[bytes, bytearray, memoryview, str]
 _EV = _core.EVENT_INDEX
+#: asyncio tasks take a ``context`` (Python 3.11+): a plain function's job can
+#: then run inline even with event listeners (see AsyncGearmanWorker._run_plain)
+_TASK_CONTEXT = sys.version_info >= (3, 11)
 
 
 def _unwatch(loop: asyncio.AbstractEventLoop, fd: int) -> None:
@@ -467,11 +472,14 @@ class AsyncGearmanWorker:
 
     ``fn(job)`` may be ``async def`` or plain; it gets a PECL GearmanJob
     (``job.workload()``, ``job.sendStatus()``...), and its return value is the
-    result.  Up to ``concurrency`` jobs run at once, on one connection per
-    server that keeps ``concurrency`` jobs assigned (GRABs outstanding), so the
-    next job is there as soon as one ends.  ``stop()`` (or cancelling
-    ``run()``) drains: running jobs finish and their results go out, nothing
-    new is taken, and jobs assigned but not started go back to the queue.
+    result.  An ``async def`` function's job runs in a task of its own; a
+    plain function's runs in the serving task (it cannot yield to another
+    job anyway), and an awaitable it returns is awaited in a task.  Up to
+    ``concurrency`` jobs run at once, on one connection per server that keeps
+    ``concurrency`` jobs assigned (GRABs outstanding), so the next job is there
+    as soon as one ends.  ``stop()`` (or cancelling ``run()``) drains: running
+    jobs finish and their results go out, nothing new is taken, and jobs
+    assigned but not started go back to the queue.
     """
 
     def __init__(self, servers: Optional[str] = None, *, concurrency: int = 1,
@@ -488,6 +496,8 @@ class AsyncGearmanWorker:
         self._client_id = client_id.encode() if client_id else None
         self._functions: Dict[bytes, Callable[..., Any]] = {}
         self._functions_ms: Dict[bytes, int] = {}
+        # the functions that are not coroutine functions: run inline (see _serve)
+        self._plain: Set[bytes] = set()
         self._stopping: Optional[asyncio.Event] = None
         self._slot: Optional[_Slot] = None
         self.jobs_done = 0
@@ -515,6 +525,10 @@ class AsyncGearmanWorker:
         key = _core.validate_function_name(name)
         self._functions[key] = fn
         self._functions_ms[key] = int(timeout) * 1000
+        if inspect.iscoroutinefunction(fn):
+            self._plain.discard(key)
+        else:
+            self._plain.add(key)
 
     def stop(self) -> None:
         """Drain and return from run(): running jobs finish, nothing new is taken."""
@@ -572,7 +586,11 @@ class AsyncGearmanWorker:
         queued: Deque[GearmanJob] = deque()
         limit = self._concurrency
         io_timeout = engine.io_timeout
-        while not self._stopping.is_set():
+        stopping = self._stopping
+        plain = self._plain
+        loop = asyncio.get_running_loop()
+        finished = _finished_in(running, slot)
+        while not stopping.is_set():
             # grab() reads what arrived, sends the GRABs each connection is
             # short of and writes pending output, without waiting; it hands
             # out at most `concurrency` jobs per connection
@@ -582,10 +600,18 @@ class AsyncGearmanWorker:
                     break
                 job._worker = slot
                 queued.append(job)
-            while queued and len(running) < limit:
-                task = asyncio.ensure_future(self._job(slot, queued.popleft()))
-                running.add(task)
-                task.add_done_callback(_finished_in(running, slot))
+            while queued and len(running) < limit and not stopping.is_set():
+                job = queued.popleft()
+                if job._function in plain and (engine._events is None or _TASK_CONTEXT):
+                    # a plain function runs to its end without yielding, in a
+                    # task or not: run it here, without a task per job
+                    self._run_plain(slot, job, running)
+                else:
+                    task = loop.create_task(self._run_job(slot, job))
+                    running.add(task)
+                    task.add_done_callback(finished)
+            if stopping.is_set():
+                break       # stop() from a job run inline: its wake-up was here
             # a server that takes no output for io_timeout is dropped (gearmand
             # re-queues the jobs it got no answer for); the others go on
             left = engine.drop_stalled_output(io_timeout)
@@ -593,8 +619,58 @@ class AsyncGearmanWorker:
         # stopping: the queued jobs were never started; cancel_grab() hands
         # them back with the connections' other prefetched jobs
 
-    async def _job(self, slot: _Slot, job: GearmanJob) -> None:
-        await self._run_job(slot, job)
+    def _run_plain(self, slot: _Slot, job: GearmanJob, running: Set["asyncio.Task[None]"]) -> None:
+        """Run a job of a plain (not ``async def``) function in the serving
+        task.  With event listeners, in a context of its own: job_started and
+        the job's end then share it even if the function returns an
+        awaitable, which a task of that same context finishes."""
+        if slot._engine._events is None:
+            self._plain_job(slot, job, running, None)
+        else:
+            ctx = contextvars.copy_context()
+            ctx.run(self._plain_job, slot, job, running, ctx)
+
+    def _plain_job(self, slot: _Slot, job: GearmanJob, running: Set["asyncio.Task[None]"],
+                   ctx: Optional[contextvars.Context]) -> None:
+        engine = slot._engine
+        fn = self._functions.get(job._function)
+        if engine._events is not None:
+            engine.start_job(job)
+        handed_off = False
+        try:
+            if fn is None:      # unregistered since the job was grabbed
+                engine.settle(job, None, _core.NO_CALLBACK, slot._exceptions)
+            else:
+                try:
+                    result = fn(job)
+                except asyncio.CancelledError:
+                    # raised by the function itself: that job fails, the worker goes on
+                    if not job._finished:
+                        job.sendFail()
+                    return
+                except Exception as exc:    # the worker goes on; the client is told
+                    engine.settle(job, None, exc, slot._exceptions)
+                else:
+                    if (result is not None and type(result) is not bytes
+                            and inspect.isawaitable(result)):
+                        # a plain function that returned an awaitable: a task
+                        # awaits it and answers the job
+                        coro = self._run_job(slot, job, result)
+                        loop = asyncio.get_running_loop()
+                        if ctx is not None and sys.version_info >= (3, 11):
+                            task = loop.create_task(coro, context=ctx)
+                        else:
+                            task = loop.create_task(coro)
+                        running.add(task)
+                        task.add_done_callback(_finished_in(running, slot))
+                        handed_off = True
+                        return
+                    engine.settle(job, result, None, slot._exceptions)
+        except GearmanError as exc:
+            log.warning("could not report job %s: %s", job.handle(), exc)
+        finally:
+            if not handed_off:
+                engine.end_job(job)     # a job that ended some other way (no-op once ended)
         self.jobs_done += 1
 
     @staticmethod
@@ -621,36 +697,40 @@ class AsyncGearmanWorker:
                 return
             await self._wait_io(slot, left)
 
-    async def _run_job(self, slot: _Slot, job: GearmanJob) -> None:
+    async def _run_job(self, slot: _Slot, job: GearmanJob, started: Any = None) -> None:
+        """Run a job's function in this task and answer the job; ``started``:
+        the awaitable a plain function returned (it was called, and the job
+        started, by _plain_job in this task's context)."""
         engine = slot._engine
-        fn = self._functions.get(job._function)
-        if engine._events is not None:
+        fn = None if started is not None else self._functions.get(job._function)
+        if started is None and engine._events is not None:
             # job_started here and the job's end (settle / end_job) in this same
             # task: a tracing listener's current span is this job's
             engine.start_job(job)
         try:
-            if fn is None:
+            if started is None and fn is None:
                 engine.settle(job, None, _core.NO_CALLBACK, slot._exceptions)
-                return
-            try:
-                result = fn(job)
-                if inspect.isawaitable(result):
-                    result = await result
-            except asyncio.CancelledError:
+            else:
                 try:
-                    if not job._finished:
-                        job.sendFail()
-                finally:
-                    engine.end_job(job)
-                raise
-            except Exception as exc:    # the worker goes on; the client is told
-                engine.settle(job, None, exc, slot._exceptions)
-                return
-            # the one outcome routine: a result that cannot be sent (not
-            # bytes-like, not encodable) fails the job instead of leaving it
-            # assigned to this worker unanswered
-            engine.settle(job, result, None, slot._exceptions)
+                    result = fn(job) if fn is not None else started
+                    if inspect.isawaitable(result):
+                        result = await result
+                except asyncio.CancelledError:
+                    try:
+                        if not job._finished:
+                            job.sendFail()
+                    finally:
+                        engine.end_job(job)
+                    raise
+                except Exception as exc:    # the worker goes on; the client is told
+                    engine.settle(job, None, exc, slot._exceptions)
+                else:
+                    # the one outcome routine: a result that cannot be sent (not
+                    # bytes-like, not encodable) fails the job instead of leaving it
+                    # assigned to this worker unanswered
+                    engine.settle(job, result, None, slot._exceptions)
         except GearmanError as exc:
             log.warning("could not report job %s: %s", job.handle(), exc)
         finally:
             engine.end_job(job)         # a job that ended some other way (no-op once ended)
+        self.jobs_done += 1

@@ -67,8 +67,10 @@ Worker jobs (``job_grabbed``, ``job_started``, then exactly one terminal event):
   that cannot be sent); ``exc`` is the exception (terminal).
 
 ``job_started`` and the job's terminal event are emitted on the same thread
-(or asyncio task), and the terminal event goes to the listeners that saw
-``job_started``; durations are measured only while someone listens.
+(or asyncio task; for a plain function of an asyncio worker that returns an
+awaitable, in the same ``contextvars`` context), and the terminal event goes
+to the listeners that saw ``job_started``; durations are measured only while
+someone listens.
 
 Servers: :meth:`Listener.server_demoted` (a silent server is skipped for a
 backoff) and :meth:`Listener.server_restored` (a probe found it answering).

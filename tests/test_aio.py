@@ -420,3 +420,94 @@ def test_timeouts_name_what_was_awaited(run, gearmand, fn):
             assert "waiting for a worker to finish job H:" in str(ei.value)
 
     run(body())
+
+
+# -- plain (not async def) functions run in the serving task, without a task per job --------
+
+def _queue(gearmand, fn, n):
+    c = gearman.GearmanClient()
+    c.addServer("127.0.0.1", gearmand.port)
+    for i in range(n):
+        c.doBackground(fn, b"%d" % i)
+    c.close()
+
+
+def _run_the_rest(gearmand, fn, n):
+    """What a blocking worker then finds queued for ``fn`` (up to ``n`` jobs)."""
+    rest = []
+    w2 = gearman.GearmanWorker()
+    w2.addServer("127.0.0.1", gearmand.port)
+    w2.addFunction(fn, lambda job, ctx: rest.append(job.workload()) or b"ok")
+    w2.setTimeout(2000)
+    while len(rest) < n and w2.work():
+        pass
+    w2.close()
+    return rest
+
+
+@pytest.mark.parametrize("queued", [3, 10])
+def test_stop_from_a_plain_function_ends_run_and_hands_the_rest_back(run, gearmand, fn, queued):
+    """stop() called by a plain function (run in the serving task itself):
+    run() returns after that job, the jobs assigned and not started go back
+    to the queue, and another worker runs them; none lost, none run twice.
+    With 3 queued the third job is the last: no more I/O comes after it."""
+    started = []
+
+    def plain(job):
+        started.append(job.workload())
+        if len(started) == 3:
+            w.stop()
+        return b"ok"
+
+    w = AsyncGearmanWorker(gearmand.address, concurrency=4)
+    w.register(fn, plain)
+
+    async def body():
+        _queue(gearmand, fn, queued)
+        # bounded: before the serving loop looked at stop() after running jobs
+        # inline, this run() slept on I/O that never came (the queue empty)
+        return await asyncio.wait_for(w.run(), 20)
+
+    assert run(body()) == 3
+    assert started == [b"0", b"1", b"2"]
+    rest = _run_the_rest(gearmand, fn, queued - 3) if queued > 3 else []
+    assert sorted(started + rest) == sorted(b"%d" % i for i in range(queued))
+
+
+def test_plain_function_returning_an_awaitable_and_raising_cancelled(run, gearmand, fn):
+    """A plain function that returns an awaitable (a coroutine made by
+    another function) has it awaited, and its result is the job's; one that
+    raises CancelledError itself fails that job and the worker goes on; the
+    jobs of plain functions run one after the other, never two at once."""
+    running, peak = [0], [0]
+
+    async def later(data):
+        await asyncio.sleep(0.01)
+        return b"later:" + data
+
+    def plain(job):
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        try:
+            data = job.workload()
+            if data == b"cancel":
+                raise asyncio.CancelledError()
+            if data.startswith(b"later"):
+                return later(data)
+            return b"now:" + data
+        finally:
+            running[0] -= 1
+
+    async def body():
+        async with AsyncGearmanClient(gearmand.address, timeout=20) as c:
+            assert await c.do_normal(fn, b"a") == b"now:a"
+            assert await c.do_normal(fn, b"later1") == b"later:later1"
+            with pytest.raises(errors.JobFailedError):
+                await c.do_normal(fn, b"cancel")
+            got = await asyncio.gather(*(c.do_normal(fn, b"%s%d" % (k, i))
+                                         for i in range(20) for k in (b"x", b"later")))
+            assert got == [b"%s:%s%d" % (b"now" if k == b"x" else b"later", k, i)
+                           for i in range(20) for k in (b"x", b"later")]
+
+    run(with_worker(gearmand.address, {fn: plain}, body, concurrency=8))
+    assert peak[0] == 1

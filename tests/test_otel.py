@@ -304,3 +304,85 @@ def test_end_to_end_publish_and_process_spans(spans, gearmand, client, fn):
     inner = [s for s in done if s.name == "inner"]
     assert [s.parent.span_id for s in inner] == [q.context.span_id for q in process]
     assert all(p is not None for p in inner_parent)
+
+
+def test_asyncio_worker_job_spans_for_every_kind_of_function(spans, gearmand, fn):
+    """gearman.aio runs a plain function in its serving task, an ``async def``
+    in a task per job, and awaits what a plain function returns: each job's
+    span is current while its code runs (a span made there is its child),
+    every span ends, and none stays current afterwards (the context token of
+    job_started is detached in the context it was attached in)."""
+    import asyncio
+    import logging
+
+    from gearman.aio import AsyncGearmanClient, AsyncGearmanWorker
+
+    provider, exporter = spans
+    tracer = trace.get_tracer("app", tracer_provider=provider)
+    parents = {}
+
+    def inner(name):
+        with tracer.start_as_current_span("inner " + name) as s:
+            parents[name] = s.parent.span_id if s.parent else None
+
+    def plain(job):
+        inner(job.workload().decode())
+        return b"p"
+
+    async def coro(job):
+        await asyncio.sleep(0)
+        inner(job.workload().decode())
+        return b"c"
+
+    def returns_awaitable(job):
+        async def later():
+            await asyncio.sleep(0)
+            inner(job.workload().decode())
+            return b"a"
+        return later()
+
+    errors_logged = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.ERROR:
+                errors_logged.append(record.getMessage())
+
+    handler = Catch()
+    logging.getLogger("opentelemetry").addHandler(handler)
+
+    async def main():
+        w = AsyncGearmanWorker(gearmand.address, concurrency=4)
+        w.register(fn + "-plain", plain)
+        w.register(fn + "-coro", coro)
+        w.register(fn + "-aw", returns_awaitable)
+        inst = GearmanInstrumentor()
+        inst.instrument(tracer_provider=provider, source=w)
+        run = asyncio.ensure_future(w.run())
+        try:
+            async with AsyncGearmanClient(gearmand.address, timeout=20) as c:
+                got = await asyncio.gather(*(c.do_normal(fn + kind, kind.encode() + b"%d" % i)
+                                             for i in range(5)
+                                             for kind in ("-plain", "-coro", "-aw")))
+            assert got == [b"p", b"c", b"a"] * 5
+            assert not trace.get_current_span().get_span_context().is_valid
+        finally:
+            w.stop()
+            await asyncio.wait_for(run, 10)
+            inst.uninstrument()
+        return inst
+
+    try:
+        asyncio.run(main())
+    finally:
+        logging.getLogger("opentelemetry").removeHandler(handler)
+    assert errors_logged == []
+    process = {s.attributes["messaging.message.id"]: s for s in finished(exporter)
+               if s.name.startswith("process ")}
+    assert len(process) == 15
+    by_span_id = {s.context.span_id: s for s in process.values()}
+    assert len(parents) == 15
+    for name, parent_id in parents.items():
+        kind = "-" + name.rstrip("0123456789").lstrip("-")
+        span = by_span_id[parent_id]          # the inner span's parent is a process span
+        assert span.name == f"process {fn}{kind}", (name, span.name)
