@@ -4,7 +4,8 @@
 
 Run by ``run.py --chart`` with the peers' venv interpreter (matplotlib lives
 there, not in the package's own dependencies).  SPEC has ``title``,
-``subtitle`` and ``bars``: ``{"group", "label", "median", "min", "max"}``.
+``subtitle``, ``bars``: ``{"group", "label", "median", "min", "max"}``, and
+optionally ``xlabel`` (what the ratios are of; default: to libgearman).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
     ax.set_yticklabels(labels, fontsize=8)
     for i, m in enumerate(med):
         ax.text(m * 1.05, i, f"{m:.2f}x", va="center", fontsize=7)
-    ax.set_xlabel("ratio to libgearman (> 1: faster than libgearman; log scale)")
+    ax.set_xlabel(spec.get("xlabel", "ratio to libgearman (> 1: faster than libgearman; log scale)"))
     ax.set_title(spec["title"] + "\n" + spec["subtitle"], fontsize=9)
     ax.grid(axis="x", which="both", linewidth=0.3, alpha=0.5)
     fig.tight_layout()

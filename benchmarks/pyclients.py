@@ -404,10 +404,13 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
     PECL API; ``drain-serve``: the same callback run by ``serve()`` (which
     sends the next GRAB with each result); ``drain-grab``: ``grabJob()`` + ``job.sendComplete()``, no
     callback dispatch (the leanest loop the blocking worker offers);
-    ``drain-aio``: ``gearman.aio.AsyncGearmanWorker`` (concurrency 1).  Each
-    takes WARMUP jobs untimed, then N timed, every job completing with an
-    empty result.  ``drain-serve-pK`` is ``drain-serve`` with ``prefetch=K``,
-    ``drain-aio-cK`` is ``drain-aio`` with ``concurrency=K``.
+    ``drain-aio``: ``gearman.aio.AsyncGearmanWorker`` (concurrency 1) with a
+    plain function (run in the worker's serving task); ``drain-aioasync``: the
+    same with an ``async def`` function (a task per job).  Each takes WARMUP
+    jobs untimed, then N timed, every job completing with an empty result.
+    ``drain-serve-pK`` is ``drain-serve`` with ``prefetch=K``, ``drain-aio-cK``
+    and ``drain-aioasync-cK`` are ``drain-aio`` / ``drain-aioasync`` with
+    ``concurrency=K``.
     """
     import gearman
     from gearman import _core
@@ -419,7 +422,9 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
         prefetch, workload = int(workload[len("drain-serve-p"):]), "drain-serve"
     elif workload.startswith("drain-aio-c"):
         concurrency, workload = int(workload[len("drain-aio-c"):]), "drain-aio"
-    if workload == "drain-aio":
+    elif workload.startswith("drain-aioasync-c"):
+        concurrency, workload = int(workload[len("drain-aioasync-c"):]), "drain-aioasync"
+    if workload in ("drain-aio", "drain-aioasync"):
         import asyncio
 
         from gearman.aio import AsyncGearmanWorker
@@ -438,7 +443,10 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
                     w.stop()
                 return b""
 
-            w.register(fn, job)
+            async def async_job(j: Any) -> bytes:
+                return job(j)
+
+            w.register(fn, job if workload == "drain-aio" else async_job)
             if not warmup:
                 marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
             return await w.run()

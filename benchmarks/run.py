@@ -47,7 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -746,7 +746,8 @@ DRAIN_ROWS = ([("ceiling: 8 libgearman workers at once", "libgearman", "drain", 
               + [(f"cygearman serve(), prefetch={k}", "cygearman", f"drain-serve-p{k}", 1)
                  for k in (1, 2, 4, 8, 16)]
               + [(f"cygearman asyncio, concurrency={k}", "cygearman", f"drain-aio-c{k}", 1)
-                 for k in (1, 8)])
+                 for k in (1, 8)]
+              + [("cygearman asyncio, concurrency=8, `async def`", "cygearman", "drain-aioasync-c8", 1)])
 DRAIN_SIZES = (50000, 200000)
 
 
@@ -797,8 +798,11 @@ def measure_drain(label: str, client: str, mode: str, procs: int, n: int, cfg: C
     return row
 
 
-def drain_table(cfg: Config, sizes: Sequence[int], rounds: int, tmp: Path) -> str:
-    """Run every drain row for every size, ``rounds`` times; the Markdown table (medians)."""
+def drain_table(cfg: Config, sizes: Sequence[int], rounds: int,
+                tmp: Path) -> Tuple[str, List[Dict[str, Any]]]:
+    """Run every drain row for every size, ``rounds`` times; the Markdown table (medians)
+    and the chart's bars (each row's jobs/s ÷ the median ceiling of its size: median,
+    min, max)."""
     results: Dict[tuple, List[Dict[str, Any]]] = {}
     for rnd in range(1, rounds + 1):
         for n in sizes:
@@ -812,6 +816,7 @@ def drain_table(cfg: Config, sizes: Sequence[int], rounds: int, tmp: Path) -> st
                       file=sys.stderr, flush=True)
     out = ["| N | worker | jobs/s (median, min-max) | worker CPU us/job | gearmand CPU us/job "
            "| of ceiling |", "|---|---|---|---|---|---|"]
+    bars: List[Dict[str, Any]] = []
     for n in sizes:
         ok = {label: [r for r in rs if not r["error"]] for (m, label), rs in results.items() if m == n}
         ceil = ok.get(DRAIN_ROWS[0][0]) or []
@@ -826,10 +831,14 @@ def drain_table(cfg: Config, sizes: Sequence[int], rounds: int, tmp: Path) -> st
             js = [r["jobs_s"] for r in rs]
             med = statistics.median(js)
             frac = f"{100 * med / ceiling:.0f}%" if ceiling else "—"
+            if ceiling and label != DRAIN_ROWS[0][0]:
+                bars.append({"group": f"N={n:,}", "label": label.replace("`", ""),
+                             "median": med / ceiling, "min": min(js) / ceiling,
+                             "max": max(js) / ceiling})
             out.append(f"| {n:,} | {label} | {med:,.0f} ({min(js):,.0f}-{max(js):,.0f}) | "
                        f"{statistics.median(r['cpu_us'] for r in rs):.1f} | "
                        f"{statistics.median(r['server_us'] for r in rs):.1f} | {frac} |")
-    return "\n".join(out)
+    return "\n".join(out), bars
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -1401,10 +1410,17 @@ def draw_chart(summary: Dict[str, Dict[str, Dict[str, Any]]], cfg: Config, path:
     bars = chart_bars(summary)
     if not bars:
         return "no ratio to libgearman was measured"
-    spec = {"bars": bars, "title": "cygearman and peers ÷ libgearman (median, min–max over rounds)",
+    spec = {"title": "cygearman and peers ÷ libgearman (median, min–max over rounds)",
             "subtitle": f"{info['cpu_model']}, {info['cpus_usable']} CPUs; "
                         f"{info['gearmand'].split(' - ')[0]}; "
                         f"{time.strftime('%Y-%m-%d')}"}
+    return draw_bars(bars, cfg, path, spec)
+
+
+def draw_bars(bars: List[Dict[str, Any]], cfg: Config, path: Path, spec: Dict[str, Any]) -> Optional[str]:
+    """Draw ``bars`` (and the ``title``, ``subtitle``, ``xlabel`` of ``spec``) with
+    benchmarks/chart.py in the peers' venv; None, or why it was not drawn."""
+    spec = dict(spec, bars=bars)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
     try:
@@ -1476,8 +1492,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
                     help="also write the results as Markdown tables (machine, command, medians, "
                          "ratios with min/max, fraction of the server's ceiling) here")
     ap.add_argument("--chart", type=Path, metavar="PATH.png",
-                    help="also draw the ratios to libgearman as a PNG bar chart here (matplotlib "
-                         "from the peers' venv)")
+                    help="also draw the ratios to libgearman (with --drain-table: the fractions "
+                         "of the drain ceiling) as a PNG bar chart here (matplotlib from the "
+                         "peers' venv)")
     a = ap.parse_args(argv)
     clients = [c for c in a.clients.split(",") if c]
     workloads = [w for w in a.workloads.split(",") if w]
@@ -1598,12 +1615,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("\n".join(header), flush=True)
             t0 = time.monotonic()
             try:
-                table = drain_table(cfg, [int(x) for x in args.drain_sizes.split(",") if x],
-                                    max(1, args.drain_rounds), Path(tmpname))
+                table, bars = drain_table(cfg, [int(x) for x in args.drain_sizes.split(",") if x],
+                                          max(1, args.drain_rounds), Path(tmpname))
             finally:
                 PROCS.stop_all()
             print(table)
             print(f"wall time: {time.monotonic() - t0:.0f} s; load average at the end: {_loadavg()}")
+        if args.chart is not None and bars:
+            info = machine_info()
+            err = draw_bars(bars, cfg, args.chart, {
+                "title": "one worker process ÷ the drain ceiling (8 libgearman workers at once; "
+                         "median, min–max over rounds)",
+                "subtitle": f"{info['cpu_model']}, {info['cpus_usable']} CPUs; "
+                            f"{info['gearmand'].split(' - ')[0]}; {time.strftime('%Y-%m-%d')}",
+                "xlabel": "fraction of the drain ceiling measured in the same run (log scale)"})
+            print(f"chart: {args.chart}" if err is None else f"chart not drawn: {err}")
         return 0
     with tempfile.TemporaryDirectory(prefix="gm-bench-") as tmpname:
         tmp = Path(tmpname)
