@@ -13,7 +13,14 @@ connection set-up subtracted.  Paths:
 * ``status``: ``GearmanClient.jobStatus`` of one queued handle;
 * ``tasks``: ``addTaskBackground`` x 1000 + ``runTasks()``, per job;
 * ``batch``: ``submit_batch`` of 1000 jobs, per job;
-* ``drain``: ``GearmanWorker.serve()`` taking queued jobs (empty results), per job.
+* ``drain``: ``GearmanWorker.serve()`` taking queued jobs (empty results), per job;
+* ``drain8``: the same with ``prefetch=8``;
+* ``aio8``: ``gearman.aio.AsyncGearmanWorker(concurrency=8)`` with a plain function;
+* ``aio8async``: the same with an ``async def`` function.
+
+The worker paths' counts depend a little on how many jobs each wake-up finds
+(under valgrind the worker is slow, so gearmand has them ready: the most a
+round can batch); read them next to each other, from one run.
 
 It needs valgrind (Debian package ``valgrind``) and the in-place build
 (``python setup.py build_ext --inplace``).  ``--keep DIR`` keeps the
@@ -31,17 +38,38 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PATHS = ("background", "status", "tasks", "batch", "drain")
+PATHS = ("background", "status", "tasks", "batch", "drain", "drain8", "aio8", "aio8async")
+WORKER_PATHS = ("drain", "drain8", "aio8", "aio8async")
 
 CHILD = r"""
 import sys
 import gearman
 path, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-if path == "drain":
-    w = gearman.GearmanWorker()
+if path in ("drain", "drain8"):
+    w = gearman.GearmanWorker(prefetch=8 if path == "drain8" else 1)
     w.addServer("127.0.0.1", port)
     w.addFunction("cg_drain", lambda job, ctx: b"")
     assert w.serve(handle_signals=False, max_jobs=n) == n
+    sys.exit(0)
+if path in ("aio8", "aio8async"):
+    import asyncio
+    from gearman.aio import AsyncGearmanWorker
+
+    async def main():
+        w = AsyncGearmanWorker(f"127.0.0.1:{port}", concurrency=8)
+
+        def job(j):
+            if w.jobs_done + 1 >= n:
+                w.stop()
+            return b""
+
+        async def async_job(j):
+            return job(j)
+
+        w.register("cg_drain", job if path == "aio8" else async_job)
+        return await w.run()
+
+    assert asyncio.run(main()) >= n
     sys.exit(0)
 c = gearman.GearmanClient()
 c.addServer("127.0.0.1", port)
@@ -107,11 +135,16 @@ def main() -> int:
     with GearmandServer() as server:
         import gearman
         for path in paths:
-            if path == "drain":
-                # jobs for both runs, queued beforehand: 1 for the short run, n for the long one
+            if path in WORKER_PATHS:
+                # jobs for both runs, queued beforehand: 1 for the short run, n for the long
+                # one, and a few more: the asyncio worker's tasks started in the round that
+                # stops it still run (up to concurrency - 1 more jobs), and a worker that
+                # stops hands its prefetched jobs back (counted here as already queued)
                 c = gearman.GearmanClient()
                 c.addServer("127.0.0.1", server.port)
-                c.submit_batch("cg_drain", [b"x"] * (n + 1))
+                status = server.admin("status")
+                left = int(status.split("cg_drain\t", 1)[1].split("\t")[0]) if "cg_drain\t" in status else 0
+                c.submit_batch("cg_drain", [b"x"] * (n + 1 + 16 - left))
                 c.close()
             short = 1000 if path in ("tasks", "batch") else 1
             i1 = run_once(path, server.port, short, workdir, bool(args.keep))
