@@ -46,9 +46,18 @@ cdef class Connection:
     cdef double connect_timeout     # seconds
     cdef bytes client_id            # SET_CLIENT_ID sent first on every connect, or None
     cdef list init_packets          # (cmd, args) sent after connect, before anything else
-    # worker-side state
-    cdef int wstate                 # WS_IDLE / WS_GRABBING / WS_SLEEPING
+    # worker-side state: the grab state WorkerEngine keeps per connection
+    # (reset on every connect and close)
+    cdef int grabs_out              # GRABs sent and not answered yet
+    cdef int jobs_held              # jobs handed out (JOB_ASSIGN*) and not answered yet
+    cdef bint no_job                # a GRAB got NO_JOB: no new GRAB; PRE_SLEEP once none is out
+    cdef bint asleep                # PRE_SLEEP sent: no GRAB until the NOOP
     cdef bint abilities_sent
+    cdef inline void reset_grab_state(self) noexcept:
+        self.grabs_out = 0
+        self.jobs_held = 0
+        self.no_job = False
+        self.asleep = False
 
     cdef int start_connect(self) except -1
     cdef int _try_next_addr(self) except -1

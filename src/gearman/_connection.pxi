@@ -195,7 +195,7 @@ cdef class Connection:
         self.connect_timeout = connect_timeout
         self.client_id = None
         self.init_packets = []
-        self.wstate = WS_IDLE
+        self.reset_grab_state()
         self.abilities_sent = False
 
     def __repr__(self):
@@ -245,7 +245,7 @@ cdef class Connection:
         self.reader = PacketReader(self.max_packet_size, b"\0RES", False)
         self.pending = Fifo()
         self.handles = {}
-        self.wstate = WS_IDLE
+        self.reset_grab_state()
         self.abilities_sent = False
         self.pid = _fork_generation
         self.generation += 1

@@ -190,22 +190,6 @@ cdef enum ConnState:
     CS_HANDSHAKE = 2
     CS_CONNECTED = 3
 
-# Worker connection states.
-cdef enum WorkerConnState:
-    WS_IDLE = 0         # may send a GRAB
-    WS_GRABBING = 1     # GRAB sent, waiting for NO_JOB / JOB_ASSIGN*
-    WS_SLEEPING = 2     # PRE_SLEEP sent, waiting for NOOP
-
-# A worker connection's grab state, packed in Connection.wstate by WorkerEngine
-# (the connection resets it to 0 = WS_IDLE on every connect and close): the
-# GRABs it has out, the jobs it handed out that are not answered yet, and two
-# flags. The old one-GRAB-per-engine states above (WS_GRABBING, WS_SLEEPING)
-# are no longer used.
-cdef enum WorkerGrabState:
-    WS_GRAB_ONE = 1             # one GRAB sent and not answered yet (bits 0-11: their count)
-    WS_GRAB_MASK = 0xFFF
-    WS_HELD_ONE = 0x1000        # one job handed out and not answered yet (bits 12-23: their count)
-    WS_HELD_MASK = 0xFFF000
-    WS_NO_JOB = 0x1000000       # a GRAB got NO_JOB: no new GRAB; PRE_SLEEP once none is out
-    WS_ASLEEP = 0x2000000       # PRE_SLEEP sent: no GRAB until the NOOP
+# Limits of a worker connection's grab state (Connection.grabs_out / jobs_held).
+cdef enum WorkerLimits:
     MAX_PREFETCH = 1000         # largest prefetch (GRABs out per connection) a worker accepts

@@ -22,9 +22,9 @@ cdef class WorkerEngine(EngineBase):
     cdef public int grab_cmd            # GRAB_JOB, GRAB_JOB_UNIQ or GRAB_JOB_ALL
     cdef public double io_timeout       # seconds a blocking send may wait; <0 = none
     cdef Py_ssize_t rr                  # next server whose buffered jobs are looked at first
-    # Grab state is per connection (Connection.wstate, the WS_* bits of
-    # _consts.pxi): each awake connection keeps its own GRABs out, so a server
-    # that stops answering holds up nothing but itself.
+    # Grab state is per connection (Connection.grabs_out, jobs_held, no_job,
+    # asleep): each awake connection keeps its own GRABs out, so a server that
+    # stops answering holds up nothing but itself.
     cdef public int prefetch            # jobs per connection: GRABs out + jobs held (1..MAX_PREFETCH)
     cdef bint timed                     # a function has a CAN_DO_TIMEOUT: one job per connection
     cdef dict out_marks                 # Connection -> (generation, bytes sent, since): output watch

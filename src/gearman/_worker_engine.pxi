@@ -185,7 +185,8 @@ cdef class WorkerEngine(EngineBase):
             # new registrations: grab again even if the connection slept (a
             # job queued before a CAN_DO wakes nobody). GRABs already out are
             # still answered, in order.
-            c.wstate &= ~(WS_NO_JOB | WS_ASLEEP)
+            c.no_job = False
+            c.asleep = False
         return 0
 
     cdef int _refill(self, Connection c) except -1:
@@ -195,16 +196,14 @@ cdef class WorkerEngine(EngineBase):
         has a CAN_DO_TIMEOUT: gearmand arms that timer when it assigns a job
         (a job waiting behind another would spend its time waiting) and 1.1.20
         keeps one timer per connection."""
-        cdef int w = c.wstate
         cdef int k
-        if w & (WS_NO_JOB | WS_ASLEEP) or self.stopping:
+        if c.no_job or c.asleep or self.stopping:
             return 0
-        k = (1 if self.timed else self.prefetch) - (w & WS_GRAB_MASK) - ((w & WS_HELD_MASK) >> 12)
+        k = (1 if self.timed else self.prefetch) - c.grabs_out - c.jobs_held
         while k > 0:
             c.wbuf.write_one(self.grab_cmd, NULL, 0)
-            w += WS_GRAB_ONE
+            c.grabs_out += 1
             k -= 1
-        c.wstate = w
         return 0
 
     cdef object _handle(self, Connection c, type job_type):
@@ -213,33 +212,32 @@ cdef class WorkerEngine(EngineBase):
         cdef tuple args
         cdef uint32_t cmd
         cdef str handle
-        cdef int w
         cdef WorkerJob job
         while c.state == CS_CONNECTED and r._next():
             c.failures = 0              # a valid packet: the server is healthy
             cmd = r.p_cmd
             if cmd == CMD_NOOP:
-                if c.wstate & WS_ASLEEP:
-                    c.wstate &= ~(WS_NO_JOB | WS_ASLEEP)
+                if c.asleep:
+                    c.asleep = False
+                    c.no_job = False
             elif cmd == CMD_NO_JOB:
                 # no new GRAB on c; once the GRABs still out are answered
                 # (in order: most get NO_JOB too), sleep until a NOOP
-                if c.wstate & WS_GRAB_MASK:
-                    c.wstate -= WS_GRAB_ONE
-                c.wstate |= WS_NO_JOB
-                if not (c.wstate & (WS_GRAB_MASK | WS_ASLEEP)):
+                if c.grabs_out:
+                    c.grabs_out -= 1
+                c.no_job = True
+                if not c.grabs_out and not c.asleep:
                     c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
-                    c.wstate |= WS_ASLEEP
+                    c.asleep = True
             elif cmd == CMD_JOB_ASSIGN or cmd == CMD_JOB_ASSIGN_UNIQ or cmd == CMD_JOB_ASSIGN_ALL:
                 args = r._args()
                 # a job: the queue is not empty after all (and a job while
                 # asleep, from a server that ignored the PRE_SLEEP, wakes us)
-                w = c.wstate & ~(WS_NO_JOB | WS_ASLEEP)
-                if w & WS_GRAB_MASK:
-                    w -= WS_GRAB_ONE
-                if (w & WS_HELD_MASK) != WS_HELD_MASK:
-                    w += WS_HELD_ONE
-                c.wstate = w
+                c.no_job = False
+                c.asleep = False
+                if c.grabs_out:
+                    c.grabs_out -= 1
+                c.jobs_held += 1
                 handle = _handle_str(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]))
                 if cmd == CMD_JOB_ASSIGN:
                     job = _new_job(job_type, c, handle, args[1], b"", args[2], None)
@@ -254,16 +252,17 @@ cdef class WorkerEngine(EngineBase):
                 args = r._args()
                 log.warning("job server %s: ERROR %s %s", c.key,
                             args[0].decode("ascii", "replace"), args[1].decode("utf-8", "replace"))
-                if c.wstate & WS_GRAB_MASK:
+                if c.grabs_out:
                     # An ERROR may answer a GRAB (or a result the server no
                     # longer knows, ahead of the GRAB's own answer).  Either
                     # way, count a GRAB answered and go on as after NO_JOB:
                     # waiting for a GRAB answer that may never come wedges the
                     # worker, grabbing again at once spins.
-                    c.wstate = (c.wstate - WS_GRAB_ONE) | WS_NO_JOB
-                    if not (c.wstate & (WS_GRAB_MASK | WS_ASLEEP)):
+                    c.grabs_out -= 1
+                    c.no_job = True
+                    if not c.grabs_out and not c.asleep:
                         c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
-                        c.wstate |= WS_ASLEEP
+                        c.asleep = True
             elif cmd == CMD_ECHO_RES:
                 # kept only while echo() waits for it on c: an unsolicited one
                 # must not pile up
@@ -322,7 +321,7 @@ cdef class WorkerEngine(EngineBase):
                 if self.blocking_send:
                     # a blocking worker runs one job at a time: asking for the
                     # next one means it is done with those it was handed
-                    c.wstate &= ~WS_HELD_MASK
+                    c.jobs_held = 0
                 if c.reader._end > c.reader._start:
                     try:
                         job = self._handle(c, job_type)
@@ -382,8 +381,8 @@ cdef class WorkerEngine(EngineBase):
             raise LostConnectionError(f"not connected to {c.key}", server=c.key)
         c.wbuf.write_packet(True, <uint32_t>cmd, args)
         if release:
-            if c.wstate & WS_HELD_MASK:
-                c.wstate -= WS_HELD_ONE
+            if c.jobs_held:
+                c.jobs_held -= 1
             if self.eager_grab and not self.ready:
                 # A loop that will grab next anyway: the GRAB(s) ride in the
                 # same segment as the result (one send instead of two per
@@ -423,13 +422,12 @@ cdef class WorkerEngine(EngineBase):
         cdef bint closed = False
         for job in self.ready:
             c = <Connection>(<WorkerJob>job)._conn
-            c.wstate |= WS_HELD_ONE
+            c.jobs_held += 1
         self.ready = []
         for c in self.servers:
             if c.state == CS_DISCONNECTED:
                 continue
-            if (c.wstate & (WS_GRAB_MASK | WS_HELD_MASK)
-                    or c.reader._end > c.reader._start):
+            if c.grabs_out or c.jobs_held or c.reader._end > c.reader._start:
                 c.close()
                 c.wbuf.clear()
                 c.abilities_sent = False
@@ -441,8 +439,7 @@ cdef class WorkerEngine(EngineBase):
         tests and debugging: GRABs sent and not answered, jobs handed out and
         not answered, and whether it sleeps (PRE_SLEEP sent, no NOOP yet)."""
         cdef Connection c
-        return [(c.key, c.wstate & WS_GRAB_MASK, (c.wstate & WS_HELD_MASK) >> 12,
-                 bool(c.wstate & WS_ASLEEP)) for c in self.servers]
+        return [(c.key, c.grabs_out, c.jobs_held, bool(c.asleep)) for c in self.servers]
 
     def drop_stalled_output(self, double timeout):
         """Close each connection whose pending output made no progress for
