@@ -430,14 +430,6 @@ def _stream_callbacks(on_data: Optional[Callable[[bytes], Any]],
     return table
 
 
-def _finished_in(running: Set["asyncio.Task[None]"], slot: "_Slot") -> Callable[["asyncio.Task[None]"], None]:
-    """A job task's done-callback: forget it and wake its slot's loop."""
-    def done(task: "asyncio.Task[None]") -> None:
-        running.discard(task)
-        slot.ready.set()
-    return done
-
-
 class _Slot:
     """What a job of an AsyncGearmanWorker sends through (``job._worker``): the
     worker's one engine, with one connection per server."""
@@ -557,14 +549,15 @@ class AsyncGearmanWorker:
                 except (NotImplementedError, RuntimeError):
                     pass
         slot = self._slot = _Slot(self)
-        running: Set["asyncio.Task[None]"] = set()
+        # the tasks of the jobs running now (a job's task removes itself when it ends)
+        running: Dict[GearmanJob, "asyncio.Task[None]"] = {}
         try:
             await self._serve(slot, running)
         finally:
             self._stopping.set()
             try:
                 if running:
-                    await asyncio.gather(*running, return_exceptions=True)
+                    await asyncio.gather(*running.values(), return_exceptions=True)
                 # the answers go out before the connections close (a close
                 # drops unsent output: gearmand would run those jobs again)
                 await self._flush_output(slot)
@@ -577,7 +570,7 @@ class AsyncGearmanWorker:
                     asyncio.get_running_loop().remove_signal_handler(sig)
         return self.jobs_done
 
-    async def _serve(self, slot: _Slot, running: Set["asyncio.Task[None]"]) -> None:
+    async def _serve(self, slot: _Slot, running: Dict[GearmanJob, "asyncio.Task[None]"]) -> None:
         """The one loop: take the jobs that arrived (up to ``concurrency``
         running), start them, and sleep until there is I/O or a job ended."""
         assert self._stopping is not None
@@ -589,7 +582,6 @@ class AsyncGearmanWorker:
         stopping = self._stopping
         plain = self._plain
         loop = asyncio.get_running_loop()
-        finished = _finished_in(running, slot)
         while not stopping.is_set():
             # grab() reads what arrived, sends the GRABs each connection is
             # short of and writes pending output, without waiting; it hands
@@ -607,9 +599,7 @@ class AsyncGearmanWorker:
                     # task or not: run it here, without a task per job
                     self._run_plain(slot, job, running)
                 else:
-                    task = loop.create_task(self._run_job(slot, job))
-                    running.add(task)
-                    task.add_done_callback(finished)
+                    running[job] = loop.create_task(self._run_job(slot, job, running))
             if stopping.is_set():
                 break       # stop() from a job run inline: its wake-up was here
             # a server that takes no output for io_timeout is dropped (gearmand
@@ -619,7 +609,8 @@ class AsyncGearmanWorker:
         # stopping: the queued jobs were never started; cancel_grab() hands
         # them back with the connections' other prefetched jobs
 
-    def _run_plain(self, slot: _Slot, job: GearmanJob, running: Set["asyncio.Task[None]"]) -> None:
+    def _run_plain(self, slot: _Slot, job: GearmanJob,
+                   running: Dict[GearmanJob, "asyncio.Task[None]"]) -> None:
         """Run a job of a plain (not ``async def``) function in the serving
         task.  With event listeners, in a context of its own: job_started and
         the job's end then share it even if the function returns an
@@ -630,7 +621,7 @@ class AsyncGearmanWorker:
             ctx = contextvars.copy_context()
             ctx.run(self._plain_job, slot, job, running, ctx)
 
-    def _plain_job(self, slot: _Slot, job: GearmanJob, running: Set["asyncio.Task[None]"],
+    def _plain_job(self, slot: _Slot, job: GearmanJob, running: Dict[GearmanJob, "asyncio.Task[None]"],
                    ctx: Optional[contextvars.Context]) -> None:
         engine = slot._engine
         fn = self._functions.get(job._function)
@@ -655,14 +646,12 @@ class AsyncGearmanWorker:
                             and inspect.isawaitable(result)):
                         # a plain function that returned an awaitable: a task
                         # awaits it and answers the job
-                        coro = self._run_job(slot, job, result)
+                        coro = self._run_job(slot, job, running, result)
                         loop = asyncio.get_running_loop()
                         if ctx is not None and sys.version_info >= (3, 11):
-                            task = loop.create_task(coro, context=ctx)
+                            running[job] = loop.create_task(coro, context=ctx)
                         else:
-                            task = loop.create_task(coro)
-                        running.add(task)
-                        task.add_done_callback(_finished_in(running, slot))
+                            running[job] = loop.create_task(coro)
                         handed_off = True
                         return
                     engine.settle(job, result, None, slot._exceptions)
@@ -697,10 +686,12 @@ class AsyncGearmanWorker:
                 return
             await self._wait_io(slot, left)
 
-    async def _run_job(self, slot: _Slot, job: GearmanJob, started: Any = None) -> None:
-        """Run a job's function in this task and answer the job; ``started``:
-        the awaitable a plain function returned (it was called, and the job
-        started, by _plain_job in this task's context)."""
+    async def _run_job(self, slot: _Slot, job: GearmanJob, running: Dict[GearmanJob, "asyncio.Task[None]"],
+                       started: Any = None) -> None:
+        """Run a job's function in this task and answer the job, then leave
+        ``running`` and wake the serving loop; ``started``: the awaitable a
+        plain function returned (it was called, and the job started, by
+        _plain_job in this task's context)."""
         engine = slot._engine
         fn = None if started is not None else self._functions.get(job._function)
         if started is None and engine._events is not None:
@@ -733,4 +724,6 @@ class AsyncGearmanWorker:
             log.warning("could not report job %s: %s", job.handle(), exc)
         finally:
             engine.end_job(job)         # a job that ended some other way (no-op once ended)
+            running.pop(job, None)
+            slot.ready.set()            # a slot is free: the serving loop starts the next job
         self.jobs_done += 1
