@@ -63,6 +63,12 @@ def _rusage() -> Tuple[float, float]:
     return ru.ru_utime, ru.ru_stime
 
 
+def _wakeups() -> int:
+    """Voluntary context switches of this process so far: how often it slept
+    (waiting for I/O) and was woken."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+
+
 def _timed(op: Callable[[], Any], n: int, warmup: int) -> Tuple[Dict[str, float], Any]:
     """Call ``op`` ``warmup`` times untimed, then ``n`` times timed.
 
@@ -437,9 +443,9 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
             def job(j: Any) -> bytes:
                 done = w.jobs_done + 1
                 if done == warmup:
-                    marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
-                if done >= warmup + n:
-                    marks["t1"], marks["c1"] = time.perf_counter(), _rusage()
+                    marks["c0"], marks["t0"], marks["w0"] = _rusage(), time.perf_counter(), _wakeups()
+                if done >= warmup + n and "t1" not in marks:
+                    marks["t1"], marks["c1"], marks["w1"] = time.perf_counter(), _rusage(), _wakeups()
                     w.stop()
                 return b""
 
@@ -448,13 +454,13 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
 
             w.register(fn, job if workload == "drain-aio" else async_job)
             if not warmup:
-                marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+                marks["c0"], marks["t0"], marks["w0"] = _rusage(), time.perf_counter(), _wakeups()
             return await w.run()
 
         asyncio.run(main())
         c0, c1 = marks["c0"], marks["c1"]
         timing = {"seconds": marks["t1"] - marks["t0"], "cpu_user": c1[0] - c0[0],
-                  "cpu_sys": c1[1] - c0[1]}
+                  "cpu_sys": c1[1] - c0[1], "wakeups": marks["w1"] - marks["w0"]}
         return dict(timing, version=f"cygearman {gearman.__version__}", module=gearman.__file__)
     w = gearman.GearmanWorker(max_packet_size=_max_packet_size(), prefetch=prefetch)
     w.addServer("127.0.0.1", port)
@@ -465,20 +471,20 @@ def run_cygearman_worker(workload: str, port: int, n: int, warmup: int, fn: str)
         def serve_job(job: Any, ctx: Any) -> bytes:
             done[0] += 1
             if done[0] == warmup:
-                marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+                marks["c0"], marks["t0"], marks["w0"] = _rusage(), time.perf_counter(), _wakeups()
             elif done[0] == warmup + n:
-                marks["t1"], marks["c1"] = time.perf_counter(), _rusage()
+                marks["t1"], marks["c1"], marks["w1"] = time.perf_counter(), _rusage(), _wakeups()
             return b""
 
         w.addFunction(fn, serve_job)
         w.setTimeout(60000)
         if not warmup:
-            marks["c0"], marks["t0"] = _rusage(), time.perf_counter()
+            marks["c0"], marks["t0"], marks["w0"] = _rusage(), time.perf_counter(), _wakeups()
         w.serve(handle_signals=False, max_jobs=warmup + n)
         c0, c1 = marks["c0"], marks["c1"]
         return {"seconds": marks["t1"] - marks["t0"], "cpu_user": c1[0] - c0[0],
-                "cpu_sys": c1[1] - c0[1], "version": f"cygearman {gearman.__version__}",
-                "module": gearman.__file__}
+                "cpu_sys": c1[1] - c0[1], "wakeups": marks["w1"] - marks["w0"],
+                "version": f"cygearman {gearman.__version__}", "module": gearman.__file__}
     if workload == "worker":
         w.addFunction(fn, lambda job, ctx: job.workload())
         while True:

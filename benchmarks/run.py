@@ -790,6 +790,9 @@ def measure_drain(label: str, client: str, mode: str, procs: int, n: int, cfg: C
         row["jobs_s"] = row["n"] / row["seconds"]
         row["cpu_us"] = 1e6 * sum(float(x["cpu_user"]) + float(x["cpu_sys"]) for x in lines) / row["n"]
         row["server_us"] = 1e6 * (proc_cpu(gd.pid) - cpu0) / row["n"]
+        # how often the worker slept and was woken, per job (cygearman's workers report it)
+        row["wakeups"] = (sum(int(x["wakeups"]) for x in lines) / row["n"]
+                          if all("wakeups" in x for x in lines) else None)
     except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
         row["error"] = f"{type(e).__name__}: {e}"
     finally:
@@ -798,35 +801,38 @@ def measure_drain(label: str, client: str, mode: str, procs: int, n: int, cfg: C
     return row
 
 
-def drain_table(cfg: Config, sizes: Sequence[int], rounds: int,
-                tmp: Path) -> Tuple[str, List[Dict[str, Any]]]:
+def drain_table(cfg: Config, sizes: Sequence[int], rounds: int, tmp: Path,
+                only: Sequence[str] = ()) -> Tuple[str, List[Dict[str, Any]]]:
     """Run every drain row for every size, ``rounds`` times; the Markdown table (medians)
     and the chart's bars (each row's jobs/s ÷ the median ceiling of its size: median,
     min, max)."""
     results: Dict[tuple, List[Dict[str, Any]]] = {}
+    rows = [r for r in DRAIN_ROWS if r is DRAIN_ROWS[0] or not only or any(o in r[0] for o in only)]
     for rnd in range(1, rounds + 1):
         for n in sizes:
-            for label, client, mode, procs in DRAIN_ROWS:
+            for label, client, mode, procs in rows:
                 if client not in cfg.clients:
                     continue
                 r = measure_drain(label, client, mode, procs, n, cfg, tmp)
                 results.setdefault((n, label), []).append(r)
-                shown = r["error"][:100] or f"{r['jobs_s']:,.0f} jobs/s, {r['cpu_us']:.2f} us CPU/job"
+                shown = r["error"][:100] or (f"{r['jobs_s']:,.0f} jobs/s, {r['cpu_us']:.2f} us CPU/job"
+                                             + (f", {r['wakeups']:.3f} wake-ups/job"
+                                                if r.get("wakeups") is not None else ""))
                 print(f"  round {rnd}/{rounds}  drain N={n:<7} {label:<40} {shown}",
                       file=sys.stderr, flush=True)
-    out = ["| N | worker | jobs/s (median, min-max) | worker CPU us/job | gearmand CPU us/job "
-           "| of ceiling |", "|---|---|---|---|---|---|"]
+    out = ["| N | worker | jobs/s (median, min-max) | worker CPU us/job | worker wake-ups/job "
+           "| gearmand CPU us/job | of ceiling |", "|---|---|---|---|---|---|---|"]
     bars: List[Dict[str, Any]] = []
     for n in sizes:
         ok = {label: [r for r in rs if not r["error"]] for (m, label), rs in results.items() if m == n}
         ceil = ok.get(DRAIN_ROWS[0][0]) or []
         ceiling = statistics.median(r["jobs_s"] for r in ceil) if ceil else None
-        for label, _client, _mode, _procs in DRAIN_ROWS:
+        for label, _client, _mode, _procs in rows:
             rs = ok.get(label)
             if not rs:
                 errs = [r["error"] for r in results.get((n, label), []) if r["error"]]
                 if errs:
-                    out.append(f"| {n:,} | {label} | failed: {errs[0][:80]} | | | |")
+                    out.append(f"| {n:,} | {label} | failed: {errs[0][:80]} | | | | |")
                 continue
             js = [r["jobs_s"] for r in rs]
             med = statistics.median(js)
@@ -835,8 +841,10 @@ def drain_table(cfg: Config, sizes: Sequence[int], rounds: int,
                 bars.append({"group": f"N={n:,}", "label": label.replace("`", ""),
                              "median": med / ceiling, "min": min(js) / ceiling,
                              "max": max(js) / ceiling})
+            wk = [r["wakeups"] for r in rs if r.get("wakeups") is not None]
+            wake = f"{statistics.median(wk):.3f}" if wk else "—"
             out.append(f"| {n:,} | {label} | {med:,.0f} ({min(js):,.0f}-{max(js):,.0f}) | "
-                       f"{statistics.median(r['cpu_us'] for r in rs):.1f} | "
+                       f"{statistics.median(r['cpu_us'] for r in rs):.1f} | {wake} | "
                        f"{statistics.median(r['server_us'] for r in rs):.1f} | {frac} |")
     return "\n".join(out), bars
 
@@ -1486,6 +1494,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[Config, argparse.N
     ap.add_argument("--drain-sizes", default=",".join(map(str, DRAIN_SIZES)), metavar="N,...",
                     help="--drain-table: jobs queued per measurement")
     ap.add_argument("--drain-rounds", type=int, default=1, help="--drain-table: rounds")
+    ap.add_argument("--drain-rows", metavar="TEXT,...",
+                    help="--drain-table: only the rows whose label contains one of these "
+                         "(e.g. 'ceiling,prefetch=8,concurrency=8'; the ceiling row always runs)")
     ap.add_argument("--json", type=Path, metavar="PATH",
                     help="also write results and machine info as JSON here")
     ap.add_argument("--markdown", type=Path, metavar="PATH",
@@ -1616,7 +1627,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             t0 = time.monotonic()
             try:
                 table, bars = drain_table(cfg, [int(x) for x in args.drain_sizes.split(",") if x],
-                                          max(1, args.drain_rounds), Path(tmpname))
+                                          max(1, args.drain_rounds), Path(tmpname),
+                                          [o for o in (args.drain_rows or "").split(",") if o])
             finally:
                 PROCS.stop_all()
             print(table)
