@@ -1636,9 +1636,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.chart is not None and bars:
             info = machine_info()
             err = draw_bars(bars, cfg, args.chart, {
-                "title": "one worker process ÷ the drain ceiling (8 libgearman workers at once; "
-                         "median, min–max over rounds)",
-                "subtitle": f"{info['cpu_model']}, {info['cpus_usable']} CPUs; "
+                "title": "one worker process ÷ the drain ceiling (8 libgearman workers at once)",
+                "subtitle": f"median, min–max over {max(1, args.drain_rounds)} rounds; "
+                            f"{info['cpus_usable']} CPUs; "
                             f"{info['gearmand'].split(' - ')[0]}; {time.strftime('%Y-%m-%d')}",
                 "xlabel": "fraction of the drain ceiling measured in the same run (log scale)"})
             print(f"chart: {args.chart}" if err is None else f"chart not drawn: {err}")
