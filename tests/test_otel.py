@@ -306,16 +306,24 @@ def test_end_to_end_publish_and_process_spans(spans, gearmand, client, fn):
     assert all(p is not None for p in inner_parent)
 
 
-def test_asyncio_worker_job_spans_for_every_kind_of_function(spans, gearmand, fn):
+@pytest.mark.parametrize("task_context", [True, False], ids=["inline", "python<3.11"])
+def test_asyncio_worker_job_spans_for_every_kind_of_function(spans, gearmand, fn, monkeypatch,
+                                                             task_context):
     """gearman.aio runs a plain function in its serving task, an ``async def``
     in a task per job, and awaits what a plain function returns: each job's
     span is current while its code runs (a span made there is its child),
     every span ends, and none stays current afterwards (the context token of
-    job_started is detached in the context it was attached in)."""
+    job_started is detached in the context it was attached in).  Before
+    Python 3.11 a task cannot be given a context: with listeners, a plain
+    function's job then runs in a task of its own (``python<3.11``, forced
+    here on any Python)."""
     import asyncio
     import logging
 
+    from gearman import aio
     from gearman.aio import AsyncGearmanClient, AsyncGearmanWorker
+
+    monkeypatch.setattr(aio, "_TASK_CONTEXT", task_context)
 
     provider, exporter = spans
     tracer = trace.get_tracer("app", tracer_provider=provider)
