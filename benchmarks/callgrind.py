@@ -142,9 +142,7 @@ def main() -> int:
                 # stops hands its prefetched jobs back (counted here as already queued)
                 c = gearman.GearmanClient()
                 c.addServer("127.0.0.1", server.port)
-                status = server.admin("status")
-                left = int(status.split("cg_drain\t", 1)[1].split("\t")[0]) if "cg_drain\t" in status else 0
-                c.submit_batch("cg_drain", [b"x"] * (n + 1 + 16 - left))
+                c.submit_batch("cg_drain", [b"x"] * (n + 1 + 16 - server.queued("cg_drain")))
                 c.close()
             short = 1000 if path in ("tasks", "batch") else 1
             i1 = run_once(path, server.port, short, workdir, bool(args.keep))

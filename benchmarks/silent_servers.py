@@ -26,14 +26,6 @@ from gearman import errors
 from gearman.testing import GearmandServer
 
 
-def queued(server, fn):
-    for line in server.admin("status").splitlines():
-        parts = line.split("\t")
-        if parts[0] == fn:
-            return int(parts[1])
-    return 0
-
-
 def sequential():
     a, b = GearmandServer(), GearmandServer()
     a.start()
@@ -117,7 +109,7 @@ def memory(batches, size):
         b.resume()
         c.doBackground("mem", b"after")
         time.sleep(2.0)
-        delivered = queued(b, "mem") - 2
+        delivered = b.queued("mem") - 2
         print(f"memory: {batches} timed-out batches of {size:,}: peak RSS +{growth:.1f} MB, "
               f"{kept} requests kept; reported not submitted {not_sent:,}, outcome unknown "
               f"{unknown:,}; after SIGCONT gearmand queued {delivered:,} of {batches * size:,}")

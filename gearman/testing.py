@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import IO, Any, Callable, Iterator, List, Optional, Sequence
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 try:
     import pytest
@@ -496,6 +496,22 @@ class GearmandServer:
                 answering within ``timeout`` seconds (TimeoutError).
         """
         return self._ask(command, timeout)
+
+    def status(self) -> Dict[str, Tuple[int, int, int]]:
+        """gearmand's ``status`` table: ``{function: (jobs, running, workers)}``:
+        the jobs it holds for the function (waiting or running), those
+        running, and the workers that registered it."""
+        table: Dict[str, Tuple[int, int, int]] = {}
+        for line in self.admin("status").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 4:
+                table[parts[0]] = (int(parts[1]), int(parts[2]), int(parts[3]))
+        return table
+
+    def queued(self, function: str) -> int:
+        """The jobs gearmand holds for ``function``, waiting or running (0 for
+        a function it does not know)."""
+        return self.status().get(function, (0, 0, 0))[0]
 
     def _ask(self, command: str, timeout: float) -> str:
         command = command.strip()

@@ -71,14 +71,6 @@ def unique_jobs(server):
             if l.strip() and l.strip() != "."}
 
 
-def queued(server, fn):
-    for line in server.admin("status").splitlines():
-        parts = line.split("\t")
-        if parts[0] == fn:
-            return int(parts[1])
-    return 0
-
-
 class WorkerThread:
     """A GearmanWorker looping in a thread until stopped."""
 
@@ -168,7 +160,7 @@ def test_black_holed_server_does_not_delay_the_healthy_one(gearmand, fn):
         c.runTasks()
         assert all(t.jobHandle() for t in tasks)
         assert worst < 0.5 + MARGIN, worst
-        assert queued(gearmand, fn) == 280
+        assert gearmand.queued(fn) == 280
         FIGURES["faults_injected"] += 1
         FIGURES["jobs_accounted"] += 280
 
@@ -541,7 +533,7 @@ def test_persistent_queue_survives_sigkill(gearmand_factory, fn, worker_threads)
     worker_threads(server.address, {fn: record})
     assert wait_until(lambda: len(set(ran)) == len(submitted), timeout=60)
     assert set(ran) == submitted
-    assert wait_until(lambda: queued(server, fn) == 0, timeout=10)
+    assert wait_until(lambda: server.queued(fn) == 0, timeout=10)
     FIGURES["faults_injected"] += 1
     FIGURES["jobs_accounted"] += len(submitted)
 
@@ -575,7 +567,7 @@ def test_persistent_queue_redelivers_the_job_running_at_the_crash(gearmand_facto
     server.restart()
     assert w.work() is True
     assert runs == ["in-flight", "in-flight"]
-    assert wait_until(lambda: queued(server, fn) == 0, timeout=10)
+    assert wait_until(lambda: server.queued(fn) == 0, timeout=10)
     w.close()
     FIGURES["faults_injected"] += 1
     FIGURES["jobs_accounted"] += 1
@@ -785,7 +777,7 @@ def test_client_connection_cut_while_the_job_runs(upstream, worker_threads, fn):
         th = threading.Thread(target=lambda: errs.append(
             pytest.raises(errors.GearmanError, c.doNormal, fn, b"x").value))
         th.start()
-        assert wait_until(lambda: queued(upstream, fn) == 1 and proxy.live() == 1)
+        assert wait_until(lambda: upstream.queued(fn) == 1 and proxy.live() == 1)
         time.sleep(0.2)
         proxy.cut_all(reset=True)
         th.join(15)

@@ -8,14 +8,6 @@ import gearman
 from gearman import errors
 
 
-def status_counts(server, fn):
-    for line in server.admin("status").splitlines():
-        parts = line.split("\t")
-        if parts[0] == fn:
-            return int(parts[1])
-    return 0
-
-
 def test_coalescing_across_three_servers_in_any_order(gearmand_factory, fn):
     servers = [gearmand_factory() for _ in range(3)]
     a, b, c = (s.address for s in servers)
@@ -29,7 +21,7 @@ def test_coalescing_across_three_servers_in_any_order(gearmand_factory, fn):
     for u in uniques:
         handles = {cl.doBackground(fn, b"x", u) for cl in clients}
         assert len(handles) == 1          # one job, whoever submitted it
-    per_server = [status_counts(s, fn) for s in servers]
+    per_server = [s.queued(fn) for s in servers]
     assert sum(per_server) == 60 and all(per_server)
     # each unique lives on exactly one server
     seen = []
@@ -48,7 +40,7 @@ def test_pipelined_batch_with_uniques_coalesces_with_single_calls(gearmand_facto
     batch.runTasks()
     for i in (0, 17, 299):
         assert single.doBackground(fn, b"y", f"k{i}") == tasks[i].jobHandle()
-    assert sum(status_counts(s, fn) for s in servers) == 300
+    assert sum(s.queued(fn) for s in servers) == 300
 
 
 def test_server_killed_in_the_middle_of_a_batch(gearmand_factory, fn):
@@ -84,7 +76,7 @@ def test_server_killed_in_the_middle_of_a_batch(gearmand_factory, fn):
     for t in failed:
         assert isinstance(t.exception, (errors.LostConnectionError, errors.ServerUnavailable))
     on_victim = sum(1 for t in accepted if t.server == victim.address)
-    on_survivors = sum(status_counts(s, fn) for s in servers if s is not victim)
+    on_survivors = sum(s.queued(fn) for s in servers if s is not victim)
     # every job the survivors acknowledged is really queued there
     assert on_survivors == len(accepted) - on_victim
     assert on_victim > 0 and on_survivors > 0
@@ -99,7 +91,7 @@ def test_down_server_is_skipped_without_losing_jobs(gearmand_factory, free_port,
     tasks = [client.addTaskBackground(fn, b"x", None, f"u{i}") for i in range(200)]
     client.runTasks()
     assert all(t.jobHandle() for t in tasks)
-    assert status_counts(live, fn) == 200
+    assert live.queued(fn) == 200
 
 
 def test_all_servers_down_reports_every_task(free_port, fn):
@@ -149,7 +141,7 @@ def test_submit_batch_returns_handles_in_order(client, gearmand, run_worker, fn)
     nums = [int(h.rsplit(":", 1)[1]) for h in handles]
     assert nums == sorted(nums)                      # submitted in order
     assert progress[-1] == (5000, 5000) and len(progress) == 5
-    assert status_counts(gearmand, fn) == 5000
+    assert gearmand.queued(fn) == 5000
     assert client.jobStatus(handles[10]) == [True, False, 0, 0]
     seen = []
     run_worker({fn: lambda job, ctx: seen.append(job.workload())})
@@ -169,7 +161,7 @@ def test_submit_batch_with_uniques_coalesces_across_the_pool(gearmand_factory, f
     h2 = c2.submit_batch(fn, [b"b"] * 500, uniques=uniques)
     assert h1 == h2
     assert c2.doBackground(fn, b"c", "k7") == h1[7]
-    assert sum(status_counts(s, fn) for s in servers) == 500
+    assert sum(s.queued(fn) for s in servers) == 500
 
 
 def test_submit_batch_reports_refused_jobs(client, gearmand, fn):
@@ -206,7 +198,7 @@ def test_submit_batch_server_killed_midway(gearmand_factory, fn):
     assert accepted + len(errs) == n
     assert all(isinstance(e, (errors.LostConnectionError, errors.ServerUnavailable))
                for e in errs.values())
-    on_survivors = sum(status_counts(s, fn) for s in servers[1:])
+    on_survivors = sum(s.queued(fn) for s in servers[1:])
     assert 0 < on_survivors <= accepted
 
 
@@ -219,5 +211,5 @@ def test_submit_batch_bad_arguments_send_nothing(client, gearmand, fn):
         client.submit_batch(fn, [b"a", b"b"], uniques=["u"])
     with pytest.raises(errors.InvalidArgumentError):
         client.submit_batch(fn, [b"a"], priority="urgent")
-    assert status_counts(gearmand, fn) == 0
+    assert gearmand.queued(fn) == 0
     assert client.submit_batch(fn, []) == []

@@ -19,11 +19,7 @@ from gearman.testing import wait_until
 
 
 def _status(server, fn):
-    for line in server.admin("status").splitlines():
-        parts = line.split("\t")
-        if parts[0] == fn:
-            return [int(x) for x in parts[1:]]
-    return [0, 0, 0]
+    return list(server.status().get(fn, (0, 0, 0)))
 
 
 def _client(server):

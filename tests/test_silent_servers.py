@@ -35,14 +35,6 @@ def client_on(*servers, timeout_ms=1000):
     return c
 
 
-def queued(server, fn):
-    for line in server.admin("status").splitlines():
-        parts = line.split("\t")
-        if parts[0] == fn:
-            return int(parts[1])
-    return 0
-
-
 def test_a_silent_server_costs_one_timeout_not_one_per_call(pool, fn):
     """Of 50 sequential doBackground calls (uniques: half hash to the stopped
     server), one times out; the others go to the next server in hash order."""
@@ -64,17 +56,17 @@ def test_a_silent_server_costs_one_timeout_not_one_per_call(pool, fn):
     # later calls still avoid it
     for i in range(10):
         assert c.doBackground(fn, b"y", f"v{i}").startswith("H:")
-    assert queued(a, fn) >= 58
+    assert a.queued(fn) >= 58
     b.resume()
     # a probe of its own brings it back (calls drive the client's I/O) ...
     assert wait_until(lambda: (c.doBackground(fn, b"z"),
                                not c._engine.servers[1].demoted)[1], timeout=20)
     # ... and calls reach it again (round robin without uniques)
     time.sleep(0.5)                              # what b held from before is read by now
-    before = queued(b, fn)
+    before = b.queued(fn)
     for _ in range(4):
         c.doBackground(fn, b"back")
-    assert queued(b, fn) >= before + 2
+    assert b.queued(fn) >= before + 2
     c.close()
 
 
@@ -103,7 +95,7 @@ def test_run_tasks_and_batches_report_what_the_healthy_server_accepted(pool, fn)
     assert sum(h is not None for h in handles) == 100
     assert all(isinstance(errs[i], errors.ServerSilentError)
                for i, h in enumerate(handles) if h is None)
-    assert queued(a, fn) == 100 + 200 + 100
+    assert a.queued(fn) == 100 + 200 + 100
     c2.close()
 
 
@@ -156,7 +148,7 @@ def test_timed_out_batches_keep_no_memory_and_are_not_all_delivered_late(pool, f
     b.resume()
     c.doBackground(fn, b"after")                 # gearmand is answering again
     time.sleep(1.0)                              # let it read whatever it still holds
-    delivered = queued(b, fn) - 2
+    delivered = b.queued(fn) - 2
     assert delivered <= unknown
     assert delivered < 20 * 5000
     c.close()
@@ -187,8 +179,8 @@ def test_two_servers_issuing_the_same_handle(gearmand_factory, fn):
     while w.work():                              # b may have had several jobs
         pass
     w.close()
-    assert wait_until(lambda: queued(b, fn) == 0)
-    assert queued(a, fn) >= 1
+    assert wait_until(lambda: b.queued(fn) == 0)
+    assert a.queued(fn) >= 1
     assert c.jobStatus(h_a)[0] is True           # a still holds it: not "finished"
     # a client that did not make the handle asks every server: same answer
     fresh = client_on(a, b, timeout_ms=5000)

@@ -98,6 +98,15 @@ def test_admin_status_listing_with_a_function_named_like_a_reply(gearmand):
     assert f"{fn}\t1\t0\t0" in lines
 
 
+def test_status_table_and_queued(gearmand):
+    fn = unique_name()
+    for _ in range(2):
+        submit_background(gearmand, fn, unique_name(), b"x")
+    assert gearmand.status()[fn] == (2, 0, 0)
+    assert gearmand.queued(fn) == 2
+    assert gearmand.queued(fn + "-unknown") == 0
+
+
 def test_admin_rejects_line_breaks(gearmand):
     with pytest.raises(ValueError):
         gearmand.admin("status\nshutdown")
