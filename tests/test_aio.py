@@ -291,6 +291,27 @@ def test_large_result_to_a_stalled_server_does_not_block_the_loop(run, gearmand_
     run(body())
 
 
+def _queue(gearmand, fn, n):
+    c = gearman.GearmanClient()
+    c.addServer("127.0.0.1", gearmand.port)
+    for i in range(n):
+        c.doBackground(fn, b"%d" % i)
+    c.close()
+
+
+def _run_the_rest(gearmand, fn, n):
+    """What a blocking worker then finds queued for ``fn`` (up to ``n`` jobs)."""
+    rest = []
+    w2 = gearman.GearmanWorker()
+    w2.addServer("127.0.0.1", gearmand.port)
+    w2.addFunction(fn, lambda job, ctx: rest.append(job.workload()) or b"ok")
+    w2.setTimeout(5000)
+    while len(rest) < n and w2.work():
+        pass
+    w2.close()
+    return rest
+
+
 async def _jobs_done(w, n):
     while w.jobs_done < n:
         await asyncio.sleep(0.02)
@@ -334,11 +355,7 @@ def test_concurrency_runs_n_jobs_at_once_on_one_connection(run, gearmand, fn):
         return b"ok"
 
     async def body():
-        c = gearman.GearmanClient()
-        c.addServer("127.0.0.1", gearmand.port)
-        for i in range(10):
-            c.doBackground(fn, b"%d" % i)
-        c.close()
+        _queue(gearmand, fn, 10)
         w = AsyncGearmanWorker(gearmand.address, concurrency=4)
         w.register(fn, job_fn)
         wt = asyncio.ensure_future(w.run())
@@ -374,11 +391,7 @@ def test_stop_hands_jobs_assigned_and_not_started_back(run, gearmand, fn):
         return b"ok"
 
     async def body():
-        c = gearman.GearmanClient()
-        c.addServer("127.0.0.1", gearmand.port)
-        for i in range(8):
-            c.doBackground(fn, b"%d" % i)
-        c.close()
+        _queue(gearmand, fn, 8)
         w = AsyncGearmanWorker(gearmand.address, concurrency=2)
         w.register(fn, slow)
         wt = asyncio.ensure_future(w.run())
@@ -395,14 +408,7 @@ def test_stop_hands_jobs_assigned_and_not_started_back(run, gearmand, fn):
         while f"{fn}\t6\t0\t" not in gearmand.admin("status"):
             assert time.monotonic() < deadline, gearmand.admin("status")
             await asyncio.sleep(0.05)
-        rest = []
-        w2 = gearman.GearmanWorker()
-        w2.addServer("127.0.0.1", gearmand.port)
-        w2.addFunction(fn, lambda job, ctx: rest.append(job.workload()) or b"ok")
-        w2.setTimeout(5000)
-        while len(rest) < 6 and w2.work():
-            pass
-        w2.close()
+        rest = _run_the_rest(gearmand, fn, 6)
         assert sorted(started + rest) == sorted(b"%d" % i for i in range(8))
 
     run(body())
@@ -423,27 +429,6 @@ def test_timeouts_name_what_was_awaited(run, gearmand, fn):
 
 
 # -- plain (not async def) functions run in the serving task, without a task per job --------
-
-def _queue(gearmand, fn, n):
-    c = gearman.GearmanClient()
-    c.addServer("127.0.0.1", gearmand.port)
-    for i in range(n):
-        c.doBackground(fn, b"%d" % i)
-    c.close()
-
-
-def _run_the_rest(gearmand, fn, n):
-    """What a blocking worker then finds queued for ``fn`` (up to ``n`` jobs)."""
-    rest = []
-    w2 = gearman.GearmanWorker()
-    w2.addServer("127.0.0.1", gearmand.port)
-    w2.addFunction(fn, lambda job, ctx: rest.append(job.workload()) or b"ok")
-    w2.setTimeout(2000)
-    while len(rest) < n and w2.work():
-        pass
-    w2.close()
-    return rest
-
 
 @pytest.mark.parametrize("queued", [3, 10])
 def test_stop_from_a_plain_function_ends_run_and_hands_the_rest_back(run, gearmand, fn, queued):
