@@ -74,6 +74,19 @@ wlog = logging.getLogger("gearman.worker")
 NO_CALLBACK = object()
 
 
+cdef inline int _grab_refused(Connection c) except -1:
+    """A GRAB on c answered without a job (NO_JOB, or an ERROR): no new GRAB
+    on c; once the GRABs still out are answered (in order: most get NO_JOB
+    too), PRE_SLEEP, and sleep until a NOOP."""
+    if c.grabs_out:
+        c.grabs_out -= 1
+    c.no_job = True
+    if not c.grabs_out and not c.asleep:
+        c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
+        c.asleep = True
+    return 0
+
+
 @cython.final
 cdef class WorkerEngine(EngineBase):
     """The compiled engine behind ``GearmanWorker`` and each ``gearman.aio`` worker slot."""
@@ -221,14 +234,7 @@ cdef class WorkerEngine(EngineBase):
                     c.asleep = False
                     c.no_job = False
             elif cmd == CMD_NO_JOB:
-                # no new GRAB on c; once the GRABs still out are answered
-                # (in order: most get NO_JOB too), sleep until a NOOP
-                if c.grabs_out:
-                    c.grabs_out -= 1
-                c.no_job = True
-                if not c.grabs_out and not c.asleep:
-                    c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
-                    c.asleep = True
+                _grab_refused(c)
             elif cmd == CMD_JOB_ASSIGN or cmd == CMD_JOB_ASSIGN_UNIQ or cmd == CMD_JOB_ASSIGN_ALL:
                 args = r._args()
                 # a job: the queue is not empty after all (and a job while
@@ -258,11 +264,7 @@ cdef class WorkerEngine(EngineBase):
                     # way, count a GRAB answered and go on as after NO_JOB:
                     # waiting for a GRAB answer that may never come wedges the
                     # worker, grabbing again at once spins.
-                    c.grabs_out -= 1
-                    c.no_job = True
-                    if not c.grabs_out and not c.asleep:
-                        c.wbuf.write_one(CMD_PRE_SLEEP, NULL, 0)
-                        c.asleep = True
+                    _grab_refused(c)
             elif cmd == CMD_ECHO_RES:
                 # kept only while echo() waits for it on c: an unsolicited one
                 # must not pile up
