@@ -60,7 +60,7 @@ import logging as _logging
 
 _logging.getLogger("gearman").addHandler(_logging.NullHandler())
 
-__version__ = "0.1.0"
+from gearman._version import __version__
 
 __all__ = [
     "GearmanClient",

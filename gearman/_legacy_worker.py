@@ -11,16 +11,14 @@ Jobs are grabbed by the compiled ``WorkerEngine`` and run through the PECL
 worker's job runner, so a worker may mix ``register_task`` and ``addFunction``
 functions: each callback gets its own kind of job object.
 
-What the mixin needs from the class it is mixed into (``GearmanWorker``):
-``self._engine`` (a ``gearman._core.WorkerEngine``), ``self._lock`` (a
-re-entrant ``gearman._core.ClientLock``), ``self._callbacks`` (function name bytes -> ``(callable, context)``),
-``self._timeout_ms``, ``self._grab()`` (one PECL job -- with its public
-``send*`` methods and its ``_conn`` slot -- or None, waiting up to
-``_timeout_ms``) and ``self._run_job(pecl_job)``; and, for the
-``work()`` dispatch, either a ``_work_one()`` method or a ``work()`` later in
-the MRO (the PECL one-job ``work``), plus the ``_host_list_given`` flag set by
-``__init__``.  It defines no ``__init__`` and imports nothing from
-``gearman.worker``.
+What the mixin needs from the PECL worker it is mixed into: ``self._engine``
+(a ``gearman._core.WorkerEngine``), ``self._lock`` (a re-entrant
+``gearman._core.ClientLock``), ``self._callbacks`` (function name bytes ->
+``(callable, context)``), ``self._grab(timeout)`` (one PECL job -- with its
+public ``send*`` methods and its ``_conn`` slot -- or None after ``timeout``
+seconds), ``self._run_job(pecl_job)`` and ``self._work_one()``.  Its own
+state is declared in ``_init_legacy_worker()``, which ``gearman.GearmanWorker``
+calls.
 
 Differences from python-gearman, all deliberate (docs/migration.md, section 2):
 
@@ -40,14 +38,12 @@ Differences from python-gearman, all deliberate (docs/migration.md, section 2):
 * ``shutdown()`` during ``work()`` (from a signal handler or another thread)
   ends ``work()`` after the running job, which returns None; pygearman kept
   polling until ``poll_timeout`` and then raised ServerUnavailable.
-* Connections are closed when ``work()`` returns and by ``shutdown()`` only
-  if the engine has ``disconnect()`` (closing without tearing the engine down);
-  without it they stay open after ``work()``, and ``shutdown()`` is final.
+* Connections are closed when ``work()`` returns and by ``shutdown()``; the
+  worker stays usable (the next ``work()`` reconnects), as in python-gearman.
 """
 from __future__ import annotations
 
 import logging
-import math
 import random
 import signal
 import socket
@@ -56,9 +52,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
-from gearman import _core
+from gearman import _config, _core
 from gearman import constants as C
-from gearman.connection import GearmanConnection, add_server_with_tls
+from gearman.connection import GearmanConnection
 from gearman.connection_manager import GearmanConnectionManager, GearmanWorkerCommandHandler
 from gearman.errors import (
     ConnectionError as _GearmanConnectionError,
@@ -66,10 +62,8 @@ from gearman.errors import (
     GearmanTimeoutError,
     InvalidArgumentError,
     InvalidTypeError,
-    InvalidWorkerState,
 )
 from gearman.job import GearmanJob
-from gearman.util import disambiguate_server_parameter, host_tls_context
 
 __all__ = ["LegacyWorkerMixin", "POLL_TIMEOUT_IN_SECONDS"]
 
@@ -97,28 +91,44 @@ def _ended(job: Any) -> bool:
 class LegacyWorkerMixin(GearmanConnectionManager):
     """python-gearman's ``GearmanWorker`` methods; mix into the PECL ``GearmanWorker``."""
 
-    # provided by the class this is mixed into (GearmanWorker)
+    # provided by the PECL worker this is mixed into
     _engine: Any
     _lock: Any
     _callbacks: Dict[bytes, Any]
-    _timeout_ms: int
     _run_job: Callable[[Any], Any]
-    _grab: Callable[[], Any]
+    _grab: Callable[[Optional[float]], Any]
     _work_one: Callable[[], bool]
+    close: Callable[[], None]
 
     command_handler_class: Any = GearmanWorkerCommandHandler
-    #: python-gearman's worker-level job lock: the handler of the connection whose
-    #: job is running (None between jobs).  Set by ``set_job_lock`` and by the loop.
-    command_handler_holding_job_lock: Any = None
-    #: python-gearman's shuffled copy of ``connection_list`` of the current round.
-    randomized_connections: Optional[List[GearmanConnection]] = None
+
+    def _init_legacy_worker(self, host_list_given: bool) -> None:
+        """The mixin's own state (``gearman.GearmanWorker.__init__`` calls it)."""
+        self._init_connection_manager()
+        #: python-gearman's worker-level job lock: the handler of the connection whose
+        #: job is running (None between jobs).  Set by ``set_job_lock`` and by the loop.
+        self.command_handler_holding_job_lock: Any = None
+        #: python-gearman's shuffled copy of ``connection_list`` of the current round
+        self.randomized_connections: Optional[List[GearmanConnection]] = None
+        #: the worker was given servers python-gearman's way: ``work()`` loops
+        self._host_list_given = host_list_given
+        #: register_task's functions: name -> callback(worker, job)
+        self._legacy_ability_table: Dict[bytes, Callable[..., Any]] = {}
+        #: jobs run by work() so far (after_job is called when it moves)
+        self._legacy_jobs_done = 0
+        #: work() is running (shutdown() then only asks it to stop)
+        self._legacy_working = False
+        #: shutdown() asked the running work() to stop
+        self._legacy_stop_requested = False
+        #: the job assigned in the last poll step and not run yet (a PECL job), or None
+        self._legacy_assigned: Any = None
+        #: after a job: the connection whose GRAB answer the next step waits for
+        #: (_UNSET: no job just ended)
+        self._legacy_after_job: Any = _UNSET
+        #: (thread id, legacy job, PECL job) of the job running now, or None
+        self._legacy_running: Optional[Tuple[int, Any, Any]] = None
 
     # -- connections ---------------------------------------------------------------------
-
-    @property
-    def connection_list(self) -> List[GearmanConnection]:
-        """One :class:`GearmanConnection` per server, in the order added."""
-        return [v for v in map(self._wrap_connection, self._engine.servers) if v is not None]
 
     def add_connection(self, hostport_tuple: Any) -> GearmanConnection:
         """Add a server (``'host[:port]'``, ``(host, port)`` or dict); return its connection.
@@ -128,14 +138,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         A worker given its servers this way is a python-gearman worker:
         ``work()`` without arguments loops as python-gearman's did.
         """
-        host, port = disambiguate_server_parameter(hostport_tuple)
-        tls = host_tls_context(hostport_tuple)
-        with self._lock:
-            core = add_server_with_tls(self._engine, host, port, tls)
-            self._legacy_note_tls(core.key, hostport_tuple, tls)
-            view = self._wrap_connection(core)
-            self._host_list_given = True
-        assert view is not None
+        view = self._legacy_add(_config.parse_server(hostport_tuple))
+        self._host_list_given = True
         return view
 
     def shutdown(self) -> None:
@@ -149,33 +153,23 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         connections close now, nothing more is sent for it, gearmand re-queues
         it.  Otherwise the connections are closed now.
 
-        With an engine that can disconnect without being torn down
-        (``WorkerEngine.disconnect``), the worker stays usable and the next
-        ``work()`` reconnects, as in python-gearman.  Otherwise the worker is
-        closed for good and a later ``work()`` raises InvalidWorkerState rather
-        than returning at once (which would make a retry loop spin).
+        The worker stays usable: the next ``work()`` reconnects, as in
+        python-gearman.
         """
         self.command_handler_holding_job_lock = None
-        running = self.__dict__.get("_legacy_running")
-        if running is not None and running[0] == threading.get_ident() and \
-                self._legacy_abandon(running[1], running[2]):
+        running = self._legacy_running
+        if running is not None and running[0] == threading.get_ident():
+            self._legacy_abandon(running[1], running[2])
             return
-        if self.__dict__.get("_legacy_working"):
+        if self._legacy_working:
             # Never close sockets under a grab() in progress (a signal handler
             # runs inside it): stop the loop; work() closes them on its way out.
-            self.__dict__["_legacy_stop_requested"] = True
+            self._legacy_stop_requested = True
             self._legacy_wake()
             return
-        if self._legacy_disconnect():
-            return
-        self.__dict__["_legacy_closed"] = True
-        close = getattr(self, "close", None)
-        if close is not None:
-            close()
-        else:
-            self._engine.close()
+        self._legacy_disconnect()
 
-    def _legacy_abandon(self, job: GearmanJob, pecl_job: Any) -> bool:
+    def _legacy_abandon(self, job: GearmanJob, pecl_job: Any) -> None:
         """shutdown() called by a job's own callback or hooks: drop the job, as python-gearman did.
 
         python-gearman closed the sockets at once, so the job's answer (the
@@ -184,19 +178,15 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         calls ``worker.shutdown()`` when a callback raises precisely so that
         the job "goes back into the queue".  Here: nothing more is sent for
         this job, the connections are closed now (gearmand re-queues it), and
-        a ``work()`` in progress ends after the job.  False (nothing done) if
-        the engine cannot disconnect and stay usable.
+        a ``work()`` in progress ends after the job.
         """
-        if getattr(self._engine, "disconnect", None) is None:
-            return False
         job._legacy_final = True                 # type: ignore[attr-defined]
         job._legacy_abandoned = True             # type: ignore[attr-defined]
         if pecl_job is not None:
             pecl_job._finished = True            # the engine must not answer it either
-        if self.__dict__.get("_legacy_working"):
-            self.__dict__["_legacy_stop_requested"] = True
+        if self._legacy_working:
+            self._legacy_stop_requested = True
         self._legacy_disconnect()
-        return True
 
     def _legacy_wake(self) -> None:
         """End a poll step in progress (PECL ``stop()``'s effect, without calling a method
@@ -204,28 +194,18 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         self._engine.stopping = True
         self._engine.wake()
 
-    def _legacy_disconnect(self) -> bool:
-        """Close the connections but keep the worker usable, if the engine can; True if done."""
-        disconnect = getattr(self._engine, "disconnect", None)
-        if disconnect is None:
-            return False
+    def _legacy_disconnect(self) -> None:
+        """Close the connections but keep the worker usable (the engine reconnects)."""
         with self._lock:
-            disconnect()
-        return True
+            self._engine.disconnect()
 
     # -- abilities ----------------------------------------------------------------------
-
-    def _legacy_abilities(self) -> Dict[bytes, Callable[..., Any]]:
-        table = self.__dict__.get("_legacy_ability_table")
-        if table is None:
-            table = self.__dict__["_legacy_ability_table"] = {}
-        return table
 
     @property
     def worker_abilities(self) -> Dict[str, Callable[..., Any]]:
         """``{task name (str): callback}`` of the functions registered with register_task."""
         return {name.decode("utf-8", "surrogateescape"): cb
-                for name, cb in self._legacy_abilities().items()}
+                for name, cb in self._legacy_ability_table.items()}
 
     def register_task(self, task: Union[str, bytes], callback: Callable[..., Any]) -> Union[str, bytes]:
         """Serve ``task`` with ``callback(worker, job)``; return ``task``.
@@ -238,7 +218,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             raise InvalidTypeError("callback must be callable")
         name = _core.validate_function_name(task)
         with self._lock:
-            self._legacy_abilities()[name] = callback
+            self._legacy_ability_table[name] = callback
             self._callbacks[name] = (self._legacy_run_job, None)
             self._engine.functions[name] = 0
             self._engine.abilities_changed()
@@ -248,7 +228,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         """Stop serving ``task``; return it."""
         name = _core.validate_function_name(task)
         with self._lock:
-            self._legacy_abilities().pop(name, None)
+            self._legacy_ability_table.pop(name, None)
             self._callbacks.pop(name, None)
             self._engine.functions.pop(name, None)
             self._engine.abilities_changed()
@@ -304,17 +284,15 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         logged), False when no job could be handled (``returnCode()`` says why).
         """
         if poll_timeout is _UNSET:
-            if not getattr(self, "_host_list_given", False):
+            if not self._host_list_given:
                 return bool(self._work_one())
             poll_timeout = POLL_TIMEOUT_IN_SECONDS
-        if self.__dict__.get("_legacy_closed"):
-            raise InvalidWorkerState("this worker was shut down; create a new GearmanWorker")
         timeout = None if poll_timeout is None else float(poll_timeout)
-        jobs_seen = [self.__dict__.get("_legacy_jobs_done", 0)]
+        jobs_seen = [self._legacy_jobs_done]
 
         def continue_while_connections_alive(any_activity: bool) -> bool:
             # python-gearman's closure: after_job once per finished job
-            done = self.__dict__.get("_legacy_jobs_done", 0)
+            done = self._legacy_jobs_done
             if done != jobs_seen[0]:
                 jobs_seen[0] = done
                 return bool(self.after_poll(any_activity)) and bool(self.after_job())
@@ -326,7 +304,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             # a signal landing just before grab() blocks must still wake it (a
             # handler may call shutdown()): the signal module writes to our wake-up socket
             wakeup_fd = signal.set_wakeup_fd(engine.wake_fd(), warn_on_full_buffer=False)
-        self.__dict__["_legacy_working"] = True
+        self._legacy_working = True
         worker_connections: List[GearmanConnection] = []
         try:
             # the loop grabs again after every job: the GRAB rides with the result
@@ -337,9 +315,9 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                 continue_working = self.poll_connections_until_stopped(
                     worker_connections, continue_while_connections_alive, timeout=timeout)
         finally:
-            self.__dict__["_legacy_working"] = False
-            self.__dict__["_legacy_stop_requested"] = False
-            self.__dict__.pop("_legacy_after_job", None)
+            self._legacy_working = False
+            self._legacy_stop_requested = False
+            self._legacy_after_job = _UNSET
             self.command_handler_holding_job_lock = None
             engine.eager_grab = False
             engine.stopping = False         # this stop() was consumed by this work()
@@ -410,8 +388,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             return super().poll_connections_until_stopped(submitted_connections, callback_fxn,
                                                            timeout=timeout)
         finally:
-            if self.__dict__.get("_legacy_assigned") is not None:
-                self.__dict__["_legacy_assigned"] = None
+            if self._legacy_assigned is not None:
+                self._legacy_assigned = None
                 self.command_handler_holding_job_lock = None
                 self._legacy_disconnect()
 
@@ -426,19 +404,19 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         stopped)``; ``stopped`` is True when ``stop()``/``shutdown()`` ended it.
         """
         engine = self._engine
-        stop_asked = bool(self.__dict__.get("_legacy_stop_requested")) or engine.stopping
-        assigned = self.__dict__.get("_legacy_assigned")
+        stop_asked = self._legacy_stop_requested or engine.stopping
+        assigned = self._legacy_assigned
         if stop_asked:
             return set(), set(), set(), True
         wrap = self._wrap_connection
         if assigned is not None:
-            self.__dict__["_legacy_assigned"] = None
+            self._legacy_assigned = None
             self._legacy_run_locked(assigned)
             view = wrap(getattr(assigned, "_conn", None))
             # the next step looks for the server's answer to the GRAB sent with the result
-            self.__dict__["_legacy_after_job"] = view
+            self._legacy_after_job = view
             return ({view} if view is not None else set()), set(), set(), False
-        after_job = self.__dict__.pop("_legacy_after_job", _UNSET)
+        after_job, self._legacy_after_job = self._legacy_after_job, _UNSET
         if after_job is not _UNSET:
             # python-gearman's next poll after a job had activity whatever came: the
             # server answered the GRAB at once (JOB_ASSIGN, or NO_JOB when the queue
@@ -456,14 +434,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             time.sleep(_IDLE_STEP if timeout is None else min(max(timeout, 0.0), _IDLE_STEP))
         else:
             with self._lock:
-                saved = self._timeout_ms
-                # the PECL grab waits _timeout_ms; a poll step waits `timeout`
-                self._timeout_ms = -1 if timeout is None else int(math.ceil(max(timeout, 0.0) * 1000))
-                try:
-                    job = self._grab()
-                finally:
-                    self._timeout_ms = saved
-        stopped = job is None and (engine.stopping or bool(self.__dict__.get("_legacy_stop_requested")))
+                job = self._grab(_config.seconds_to_engine(timeout))   # a poll step waits `timeout`
+        stopped = job is None and (engine.stopping or self._legacy_stop_requested)
         rd: Set[GearmanConnection] = set()
         if job is None and after_job is not _UNSET and after_job is not None and not stopped:
             rd.add(after_job)               # the answer to the GRAB (NO_JOB): activity
@@ -472,7 +444,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             handler = self._legacy_handlers().get(view) if view is not None else None
             self.command_handler_holding_job_lock = handler if handler is not None else \
                 self.command_handler_class(connection_manager=self)
-            self.__dict__["_legacy_assigned"] = job
+            self._legacy_assigned = job
             if view is not None:
                 rd.add(view)
         after = {c.key: c.generation for c in engine.servers if c.connected}
@@ -487,7 +459,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                 self._run_job(pecl_job)
         finally:
             self.command_handler_holding_job_lock = None
-            self.__dict__["_legacy_jobs_done"] = self.__dict__.get("_legacy_jobs_done", 0) + 1
+            self._legacy_jobs_done += 1
 
     def handle_error(self, current_connection: GearmanConnection) -> None:
         """A connection failed: release the job lock if its handler held it (python-gearman)."""
@@ -553,8 +525,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                              pecl_job.handle(), pecl_job.functionName(), pecl_job.unique(), data)
         job._pecl = pecl_job
         job._legacy_final = False
-        outer = self.__dict__.get("_legacy_running")
-        self.__dict__["_legacy_running"] = (threading.get_ident(), job, pecl_job)
+        outer = self._legacy_running
+        self._legacy_running = (threading.get_ident(), job, pecl_job)
         try:
             if decode_failure is not None:
                 self.on_job_exception(job, decode_failure)
@@ -567,7 +539,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
                 raise
             self.on_job_exception(job, sys.exc_info())
         finally:
-            self.__dict__["_legacy_running"] = outer
+            self._legacy_running = outer
         if not job._legacy_final:
             log.warning("job %s (%s) was neither completed nor failed by the worker's hooks; "
                         "sending WORK_FAIL", job.handle, job.task)
@@ -576,7 +548,7 @@ class LegacyWorkerMixin(GearmanConnectionManager):
     def on_job_execute(self, current_job: GearmanJob) -> bool:
         """Run the job's callback; route to :meth:`on_job_complete` or :meth:`on_job_exception`."""
         try:
-            callback = self._legacy_abilities()[_core.validate_function_name(current_job.task)]
+            callback = self._legacy_ability_table[_core.validate_function_name(current_job.task)]
             job_result = callback(self, current_job)
         except Exception:
             return self.on_job_exception(current_job, sys.exc_info())
@@ -679,23 +651,10 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             # a GearmanJob built by hand: write straight to its server
             if getattr(current_job, "_legacy_final", False):
                 return
-            core = self._legacy_core_connection(current_job.connection)
+            core = self._legacy_core_of(current_job.connection)
             if core is None:
                 raise InvalidArgumentError(f"job {current_job.handle!r} has no connection of this worker")
             wire = [str(a) if isinstance(a, int) else a for a in args]
             self._engine.send(core, cmd, current_job.handle, *wire)
         if final:
             current_job._legacy_final = True        # type: ignore[attr-defined]
-
-    def _legacy_core_connection(self, connection: Any) -> Any:
-        if connection is None:
-            return None
-        core = getattr(connection, "_core", connection)
-        for c in self._engine.servers:
-            if c is core:
-                return c
-        key = getattr(connection, "key", None)
-        for c in self._engine.servers:
-            if c.key == key:
-                return c
-        return None

@@ -74,7 +74,7 @@ from typing import (
 )
 
 from gearman import _core
-from gearman._servers import parse_host_entry, parse_servers
+from gearman import _config
 from gearman.errors import (
     GearmanError,
     GearmanTimeoutError,
@@ -549,9 +549,9 @@ class Admin:
     """Administrative client for a pool of gearmand servers.
 
     Args:
-        servers: ``"h1:4730,h2,[::1]:4731"``, or a list of ``"host:port"``
-            strings / ``(host, port)`` tuples.  None: ``GEARMAN_SERVERS``,
-            else ``localhost:4730``.
+        servers: ``"h1:4730,h2,[::1]:4731"``, or any server list
+            docs/design.md names (``"host:port"`` strings, ``(host, port)``
+            pairs, host dicts).  None: the servers ``GEARMAN_SERVERS`` names.
         timeout: seconds each call may take (connect included), per server;
             servers are asked in parallel, so a call takes about this long at
             most whatever the pool's size.
@@ -559,21 +559,13 @@ class Admin:
 
     Raises:
         InvalidArgumentError / InvalidTypeError: a bad server list or timeout.
+        NoServersError: none given and ``GEARMAN_SERVERS`` unset.
     """
 
     def __init__(self, servers: Union[str, Sequence[Any], None] = None,
                  timeout: float = DEFAULT_TIMEOUT,
                  ssl_context: Optional[ssl.SSLContext] = None) -> None:
-        if servers is None or servers == "":
-            entries = _core.default_servers() or parse_servers(None)
-        elif isinstance(servers, str):
-            entries = parse_servers(servers)
-        elif isinstance(servers, (list, tuple)):
-            entries = [parse_host_entry(e) for e in servers]
-        else:
-            raise InvalidTypeError(f"servers must be a str or a list, not {type(servers).__name__}")
-        if not entries:
-            raise InvalidArgumentError("no servers given")
+        entries = _config.library_servers(servers)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
@@ -582,8 +574,8 @@ class Admin:
         self.ssl_context = ssl_context
         self._conns: List[_Conn] = []
         seen = set()
-        for host, port in entries:
-            conn = _Conn(host, port, ssl_context)
+        for s in entries:
+            conn = _Conn(s.host, s.port, s.tls or ssl_context)
             if conn.address not in seen:         # the same server twice would be counted twice
                 seen.add(conn.address)
                 self._conns.append(conn)
@@ -610,8 +602,7 @@ class Admin:
     def _conns_for(self, server: Optional[str]) -> List[_Conn]:
         if server is None:
             return self._conns
-        host, port = parse_host_entry(server)
-        key = f"{host.lower()}:{port}"
+        key = _config.parse_server(server).key
         for c in self._conns:
             if c.address == key:
                 return [c]

@@ -24,10 +24,9 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from gearman import _core
-from gearman._servers import parse_host_entry
+from gearman import _config, _core
 from gearman.admin import Admin, _word
-from gearman.connection import GearmanConnection, add_server_with_tls
+from gearman.connection import GearmanConnection
 from gearman.connection_manager import GearmanAdminClientCommandHandler, GearmanConnectionManager
 from gearman.errors import (
     GearmanTimeoutError,
@@ -44,7 +43,6 @@ from gearman.protocol import (
     GEARMAN_SERVER_COMMAND_SHUTDOWN,
     GEARMAN_SERVER_COMMAND_VERSION,
 )
-from gearman.util import host_tls_context
 
 __all__ = ["GearmanAdminClient", "ECHO_STRING", "DEFAULT_ADMIN_CLIENT_TIMEOUT"]
 
@@ -84,22 +82,20 @@ class GearmanAdminClient(GearmanConnectionManager):
                  ssl_context: Optional[ssl.SSLContext] = None) -> None:
         if timeout is not None:          # the keyword of python-gearman < 2.0
             poll_timeout = timeout
-        if isinstance(host_list, (str, dict)):
-            host_list = [host_list]
-        entries = list(host_list or [])
+        entries = _config.parse_servers(host_list)
         if len(entries) != 1:
             raise InvalidArgumentError(
                 f"GearmanAdminClient takes exactly one server, got {len(entries)}")
-        entry = entries[0]
-        host, port = parse_host_entry(entry)
-        if isinstance(entry, dict):
-            self.current_connection = GearmanConnection(
-                host, port, entry.get("keyfile"), entry.get("certfile"), entry.get("ca_certs"))
-        else:
-            self.current_connection = GearmanConnection(host, port)
+        server = entries[0]
+        host, port = server.host, server.port
+        files = server.tls_files or {}
+        self.current_connection = GearmanConnection(
+            host, port, files.get("keyfile"), files.get("certfile"), files.get("ca_certs"))
         # an explicit context (as on GearmanClient / GearmanWorker) wins over
         # the python-gearman style keyfile/certfile/ca_certs dict
-        self._tls = ssl_context if ssl_context is not None else host_tls_context(entry)
+        self._tls = ssl_context if ssl_context is not None else server.tls
+        self._init_connection_manager()
+        self._engine = None         # admin commands go through gearman.admin.Admin
         self.current_connection.use_ssl = self._tls is not None
         self._admin = Admin([(host, port)], timeout=_MIN_TIMEOUT, ssl_context=self._tls)
         self.poll_timeout = float(poll_timeout)
@@ -295,6 +291,6 @@ class GearmanAdminClient(GearmanConnectionManager):
             engine = _core.ClientEngine()
             engine.connect_timeout = max(self.poll_timeout, _MIN_TIMEOUT)
             c = self.current_connection
-            add_server_with_tls(engine, c.gearman_host, c.gearman_port, self._tls)
+            engine.add_server(c.gearman_host, c.gearman_port, self._tls)
             self._echo_engine = engine
         return self._echo_engine

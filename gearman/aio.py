@@ -24,12 +24,11 @@ from collections import deque
 from typing import (Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Sequence,
                     Set, Tuple, Union, cast)
 
-from gearman import _core, events
+from gearman import _config, _core, events
 from gearman import constants as C
-from gearman._servers import parse_servers
-from gearman.client import _BACKGROUND, _FOREGROUND, GearmanTask, task_outcome
+from gearman._pecl_client import BACKGROUND, FOREGROUND, GearmanTask, task_outcome
 from gearman.errors import GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError
-from gearman.worker import MAX_PREFETCH, GearmanJob
+from gearman._pecl_worker import MAX_PREFETCH, GearmanJob
 
 __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker", "AsyncGearmanTimeoutError"]
 
@@ -110,12 +109,14 @@ class _LoopDriver:
 class AsyncGearmanClient:
     """An asyncio Gearman client (the blocking client's engine, driven by the loop).
 
-    ``AsyncGearmanClient("h1:4730,h2")`` or ``add_server(host, port)``; with no
-    server, ``GEARMAN_SERVERS`` else localhost:4730.  ``timeout`` (seconds) is the
+    ``AsyncGearmanClient("h1:4730,h2")`` (or any server list docs/design.md
+    names: ``["h1:4730", ("h2", 4731)]``...) or ``add_server(host, port)``; with
+    no server, the servers ``$GEARMAN_SERVERS`` names, else the first call
+    raises NoServersError.  ``timeout`` (seconds) is the
     default limit of each call.
     """
 
-    def __init__(self, servers: Optional[str] = None, *, timeout: Optional[float] = None,
+    def __init__(self, servers: Any = None, *, timeout: Optional[float] = None,
                  connect_timeout: float = 5.0, max_packet_size: int = 64 * 1024 * 1024,
                  ssl_context: Any = None, generate_unique: bool = True) -> None:
         engine = _core.ClientEngine()
@@ -134,8 +135,7 @@ class AsyncGearmanClient:
         self._kick_pending = False
         self._driver = _LoopDriver(engine, self._io)
         events.attach(self)         # event listeners: _events, held by the engine
-        if servers:
-            self.add_servers(servers)
+        self.add_servers(servers)
 
     @property
     def _events(self) -> Any:
@@ -149,14 +149,12 @@ class AsyncGearmanClient:
     # -- servers -------------------------------------------------------------------------
     def add_server(self, host: str = "localhost", port: int = 4730) -> None:
         """Add a job server (no I/O)."""
-        if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
-            raise InvalidTypeError("host must be a str and port an int")
-        self._engine.add_server(host, port or 4730)
+        _config.add_to_engine(self._engine, [_config.parse_server((host, port))])
 
-    def add_servers(self, servers: str) -> None:
-        """Add servers from ``"h1:4730,h2,[::1]:4731"``."""
-        for host, port in parse_servers(servers):
-            self._engine.add_server(host, port)
+    def add_servers(self, servers: Any) -> None:
+        """Add servers from ``"h1:4730,h2,[::1]:4731"`` or any server list
+        docs/design.md names (None: none)."""
+        _config.add_to_engine(self._engine, _config.parse_servers(servers))
 
     @property
     def servers(self) -> List[str]:
@@ -232,9 +230,8 @@ class AsyncGearmanClient:
             raise
 
     def _ensure_servers(self) -> None:
-        if not self._engine.servers:
-            for host, port in _core.default_servers() or parse_servers(None):
-                self._engine.add_server(host, port)
+        if not self._engine.servers:     # else the engine raises NoServersError
+            _config.add_to_engine(self._engine, _config.env_servers())
 
     # -- the do-family -----------------------------------------------------------------------
     async def _do(self, cmd: int, function: Any, workload: Any, unique: Any,
@@ -263,7 +260,7 @@ class AsyncGearmanClient:
         for each intermediate packet.  Raises as GearmanClient.doNormal, plus
         asyncio.TimeoutError on ``timeout`` (the job is abandoned).
         """
-        return cast(bytes, await self._do(_FOREGROUND["normal"], function, workload, unique,
+        return cast(bytes, await self._do(FOREGROUND["normal"], function, workload, unique,
                                           timeout, _stream_callbacks(on_data, on_status,
                                                                      on_warning)))
 
@@ -271,29 +268,29 @@ class AsyncGearmanClient:
                       unique: Optional[Union[str, bytes]] = None, *,
                       timeout: Optional[float] = None) -> bytes:
         """As :meth:`do_normal`, at high priority."""
-        return cast(bytes, await self._do(_FOREGROUND["high"], function, workload, unique, timeout))
+        return cast(bytes, await self._do(FOREGROUND["high"], function, workload, unique, timeout))
 
     async def do_low(self, function: Union[str, bytes], workload: Payload,
                      unique: Optional[Union[str, bytes]] = None, *,
                      timeout: Optional[float] = None) -> bytes:
         """As :meth:`do_normal`, at low priority."""
-        return cast(bytes, await self._do(_FOREGROUND["low"], function, workload, unique, timeout))
+        return cast(bytes, await self._do(FOREGROUND["low"], function, workload, unique, timeout))
 
     async def do_background(self, function: Union[str, bytes], workload: Payload,
                             unique: Optional[Union[str, bytes]] = None, *,
                             timeout: Optional[float] = None) -> str:
         """Queue a background job; return its handle once the server accepted it."""
-        return cast(str, await self._do(_BACKGROUND["normal"], function, workload, unique, timeout))
+        return cast(str, await self._do(BACKGROUND["normal"], function, workload, unique, timeout))
 
     async def do_high_background(self, function: Union[str, bytes], workload: Payload,
                                  unique: Optional[Union[str, bytes]] = None, *,
                                  timeout: Optional[float] = None) -> str:
-        return cast(str, await self._do(_BACKGROUND["high"], function, workload, unique, timeout))
+        return cast(str, await self._do(BACKGROUND["high"], function, workload, unique, timeout))
 
     async def do_low_background(self, function: Union[str, bytes], workload: Payload,
                                 unique: Optional[Union[str, bytes]] = None, *,
                                 timeout: Optional[float] = None) -> str:
-        return cast(str, await self._do(_BACKGROUND["low"], function, workload, unique, timeout))
+        return cast(str, await self._do(BACKGROUND["low"], function, workload, unique, timeout))
 
     async def stream(self, function: Union[str, bytes], workload: Payload,
                      unique: Optional[Union[str, bytes]] = None, *,
@@ -303,7 +300,7 @@ class AsyncGearmanClient:
         then ``("complete", result)``.  A failure raises at the end."""
         queue: "asyncio.Queue[Any]" = asyncio.Queue()
         job = asyncio.ensure_future(self._do(
-            _FOREGROUND["normal"], function, workload, unique, timeout,
+            FOREGROUND["normal"], function, workload, unique, timeout,
             _stream_callbacks(lambda d: queue.put_nowait(("data", d)),
                               lambda n, d: queue.put_nowait(("status", (n, d))),
                               lambda w: queue.put_nowait(("warning", w)))))
@@ -327,11 +324,11 @@ class AsyncGearmanClient:
         Returns the handles in order; a job that was not accepted has None and
         its error in ``self.last_batch_errors``.
         """
-        if priority not in _BACKGROUND:
-            raise InvalidArgumentError(f"priority must be one of {sorted(_BACKGROUND)}")
+        if priority not in BACKGROUND:
+            raise InvalidArgumentError(f"priority must be one of {sorted(BACKGROUND)}")
         self._ensure_servers()
         loop = self._driver.attach()
-        batch = self._engine.submit_batch(_BACKGROUND[priority], function, workloads, uniques)
+        batch = self._engine.submit_batch(BACKGROUND[priority], function, workloads, uniques)
         done = loop.create_future()
         self._batches[batch] = done
         try:
@@ -447,8 +444,7 @@ class _Slot:
         engine.prefetch = owner._concurrency
         engine.connect_timeout = owner._connect_timeout
         engine.ssl_context = owner._ssl_context
-        for host, port in owner._servers:
-            engine.add_server(host, port)
+        _config.add_to_engine(engine, owner._servers)
         engine.functions = dict(owner._functions_ms)
         if owner._client_id is not None:
             engine.client_id = owner._client_id
@@ -474,14 +470,14 @@ class AsyncGearmanWorker:
     assigned but not started go back to the queue.
     """
 
-    def __init__(self, servers: Optional[str] = None, *, concurrency: int = 1,
+    def __init__(self, servers: Any = None, *, concurrency: int = 1,
                  connect_timeout: float = 5.0, ssl_context: Any = None,
                  client_id: Optional[str] = None) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise InvalidTypeError("concurrency must be an int")
         if not 1 <= concurrency <= MAX_PREFETCH:
             raise InvalidArgumentError(f"concurrency must be between 1 and {MAX_PREFETCH}")
-        self._servers: List[Tuple[str, int]] = parse_servers(servers) if servers else []
+        self._servers: List[_config.Server] = _config.parse_servers(servers)
         self._concurrency = concurrency
         self._connect_timeout = float(connect_timeout)
         self._ssl_context = ssl_context
@@ -508,7 +504,7 @@ class AsyncGearmanWorker:
             self._slot._engine._events = value
 
     def add_server(self, host: str = "localhost", port: int = 4730) -> None:
-        self._servers.append((host, port or 4730))
+        self._servers.append(_config.parse_server((host, port)))
 
     def register(self, name: Union[str, bytes], fn: Callable[..., Any], timeout: int = 0) -> None:
         """Serve ``name`` with ``fn(job)`` (async or plain); ``timeout`` in seconds."""
@@ -536,7 +532,7 @@ class AsyncGearmanWorker:
         if not self._functions:
             raise InvalidArgumentError("no function is registered")
         if not self._servers:
-            self._servers = _core.default_servers() or parse_servers(None)
+            self._servers = _config.library_servers(None)
         self._stopping = asyncio.Event()
         installed = []
         if handle_signals:

@@ -30,15 +30,33 @@ import os
 import select
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from gearman import __version__
 from gearman import constants as C
+from gearman._pecl_client import PeclClient, task_outcome
+from gearman._pecl_worker import GearmanJob, PeclWorker
+from gearman._tooling import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    PROG,
+    UsageError,
+    build_ssl_context,
+    configure_logging,
+    errors_exit_code,
+    exit_code_for,
+    log_level,
+    tool_servers,
+)
+from gearman._version import __version__
 from gearman.admin import Admin, FunctionStatus, PriorityStatus, Snapshot, merge_priority_status, \
     merge_status
 from gearman.errors import (
@@ -46,12 +64,10 @@ from gearman.errors import (
     ConnectionError as GearmanConnectionError,
     GearmanError,
     GearmanTimeoutError,
-    InvalidArgumentError,
-    InvalidTypeError,
-    JobFailedError,
     NoServersError,
-    QueueFullError,
 )
+
+log = logging.getLogger("gearman.cli")
 
 __all__ = [
     "main",
@@ -67,16 +83,6 @@ __all__ = [
     "log_level",
 ]
 
-PROG = "cygearman"
-
-EXIT_OK = 0           #: success
-EXIT_ERROR = 1        #: the server refused a request (ERR answer), or any other error
-EXIT_USAGE = 2        #: bad command line or argument (argparse's own code)
-EXIT_UNREACHABLE = 3  #: a server could not be reached, or the connection was lost
-EXIT_JOB_FAILED = 4   #: a job failed or was refused (WORK_FAIL, WORK_EXCEPTION, queue full)
-EXIT_TIMEOUT = 5      #: a timeout expired
-EXIT_INTERRUPTED = 130  #: Ctrl-C
-
 #: Foreground jobs kept in flight at once by a bulk submit.
 WINDOW = 1000
 
@@ -91,34 +97,6 @@ WAITING_NOTICE_AFTER = 2.0
 
 #: Seconds between two progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY = 5.0
-
-
-class UsageError(Exception):
-    """Raised for a command line that parses but cannot be used (exit 2)."""
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The exit code for an exception that ended a command."""
-    if isinstance(exc, BatchError):
-        return _errors_exit_code(list(getattr(exc, "errors", {}).values()))
-    if isinstance(exc, (GearmanTimeoutError, TimeoutError)):
-        return EXIT_TIMEOUT
-    if isinstance(exc, (GearmanConnectionError, NoServersError, ConnectionError)):
-        return EXIT_UNREACHABLE
-    if isinstance(exc, (JobFailedError, QueueFullError)):
-        return EXIT_JOB_FAILED
-    if isinstance(exc, (UsageError, InvalidArgumentError, InvalidTypeError)):
-        return EXIT_USAGE
-    return EXIT_ERROR
-
-
-def _errors_exit_code(errors: List[BaseException]) -> int:
-    """The exit code for the jobs of a bulk submit that were not accepted."""
-    if errors and all(isinstance(e, GearmanTimeoutError) for e in errors):
-        return EXIT_TIMEOUT
-    if errors and all(isinstance(e, (GearmanConnectionError, NoServersError)) for e in errors):
-        return EXIT_UNREACHABLE
-    return EXIT_JOB_FAILED
 
 
 def _err(message: str) -> None:
@@ -240,30 +218,8 @@ class Progress:
 
 # -- connections ----------------------------------------------------------------------------
 
-def _default_servers() -> str:
-    return os.environ.get("GEARMAN_SERVERS", "").strip() or "localhost:4730"
-
-
-def build_ssl_context(args: argparse.Namespace) -> Optional[ssl.SSLContext]:
-    """The TLS context asked for by ``--ssl``/``--ssl-ca``/``--ssl-cert``/``--ssl-key``, or None."""
-    ca, cert, key = getattr(args, "ssl_ca", None), getattr(args, "ssl_cert", None), \
-        getattr(args, "ssl_key", None)
-    if not (getattr(args, "ssl", False) or ca or cert or key):
-        return None
-    if key and not cert:
-        raise UsageError("--ssl-key needs --ssl-cert")
-    try:
-        ctx = ssl.create_default_context(cafile=ca)
-        if cert:
-            ctx.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot load TLS files: {exc}") from exc
-    return ctx
-
-
 def _client(args: argparse.Namespace) -> Any:
-    from gearman.client import GearmanClient
-    client = GearmanClient(ssl_context=build_ssl_context(args))
+    client = PeclClient(ssl_context=build_ssl_context(args))
     client.addServers(args.servers)
     return client
 
@@ -468,7 +424,7 @@ def _submit_background(args: argparse.Namespace, client: Any, workloads: List[by
         if progress:
             progress.finish()
     elapsed = time.monotonic() - started
-    code = _errors_exit_code(list(errors.values())) if errors else EXIT_OK
+    code = errors_exit_code(list(errors.values())) if errors else EXIT_OK
     if args.json:
         for i, handle in enumerate(handles):
             if i in errors:
@@ -499,7 +455,6 @@ def _submit_background(args: argparse.Namespace, client: Any, workloads: List[by
 
 def _submit_foreground(args: argparse.Namespace, client: Any, workloads: List[bytes], bulk: bool,
                        priority: str, deadline: Optional[float]) -> int:
-    from gearman.client import task_outcome
 
     add = {"normal": client.addTask, "high": client.addTaskHigh, "low": client.addTaskLow}[priority]
     total = len(workloads)
@@ -558,7 +513,6 @@ def _submit_foreground(args: argparse.Namespace, client: Any, workloads: List[by
 # -- work -----------------------------------------------------------------------------------
 
 def cmd_work(args: argparse.Namespace) -> int:
-    from gearman.worker import GearmanJob, GearmanWorker
 
     command = list(args.command)
     if command[:1] == ["--"]:
@@ -584,7 +538,7 @@ def cmd_work(args: argparse.Namespace) -> int:
     for _address, exc in down.items():
         _err(f"warning: {exc} (will keep trying)")
 
-    worker = GearmanWorker(ssl_context=build_ssl_context(args))
+    worker = PeclWorker(ssl_context=build_ssl_context(args))
     worker.addServers(args.servers)
     if args.id:
         worker.setId(args.id)
@@ -1099,36 +1053,13 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def log_level(verbose: int, quiet: int, default: int = logging.WARNING) -> int:
-    """The logging level for ``-v``/``-q`` counts: each ``-v`` one level more
-    verbose than ``default``, each ``-q`` one less (DEBUG to CRITICAL)."""
-    return max(logging.DEBUG, min(logging.CRITICAL, default + 10 * (quiet - verbose)))
-
-
-def configure_logging(level: int, fmt: str = f"{PROG}: %(levelname)s: %(name)s: %(message)s") -> None:
-    """Send log records to stderr at ``level``, unless the program already set up logging.
-
-    The library only installs a ``NullHandler`` on the ``gearman`` logger (right for a
-    library); a command line is a program, so it shows what the library logs: a
-    worker that lost its server, a callback that raised (with its traceback).
-    """
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    root.addHandler(handler)
-    root.setLevel(level)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.servers is None:
-        args.servers = _default_servers()
     configure_logging(log_level(args.verbose, args.quiet))
     try:
+        args.servers = tool_servers(args.servers, log)
         return int(args.func(args))
     except UsageError as exc:
         parser.print_usage(sys.stderr)

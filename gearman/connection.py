@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from gearman import _config
 from gearman.constants import DEFAULT_GEARMAN_PORT
 from gearman.errors import ServerUnavailable
 
-__all__ = ["GearmanConnection", "add_server_with_tls"]
+__all__ = ["GearmanConnection"]
 
 
 class GearmanConnection:
@@ -74,7 +75,7 @@ class GearmanConnection:
     @property
     def key(self) -> str:
         """``host:port`` in lower case: the name the engine routes by."""
-        return f"{self.gearman_host.lower()}:{self.gearman_port}"
+        return _config.routing_key(self.gearman_host, self.gearman_port)
 
     def connect(self) -> None:
         """Do nothing: the engine connects when a request needs this server."""
@@ -93,21 +94,3 @@ class GearmanConnection:
     def __repr__(self) -> str:
         return (f"<GearmanConnection {self.gearman_host}:{self.gearman_port} "
                 f"connected={self.connected}>")
-
-
-def add_server_with_tls(engine: Any, host: str, port: int, tls: Any) -> Any:
-    """``engine.add_server(host, port)``, the new connection using ``tls`` (an
-    ``ssl.SSLContext``) instead of the engine's default context when given.
-
-    An engine connection takes its TLS context when it is created, so one
-    client or worker may mix plain and TLS servers (python-gearman's host
-    dicts).  A server already added keeps the context it was added with.
-    """
-    if tls is None:
-        return engine.add_server(host, port)
-    saved = engine.ssl_context
-    engine.ssl_context = tls
-    try:
-        return engine.add_server(host, port)
-    finally:
-        engine.ssl_context = saved

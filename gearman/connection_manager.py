@@ -16,14 +16,16 @@ the connection-management methods applications call or override
 ``poll_connections_once``, ``handle_connection_activity``, ``handle_error``,
 ``handler_to_connection_map``, ``connection_to_handler_map``) keep
 python-gearman 2.0.2's meaning, on top of the compiled engine, which owns the
-sockets and does the reading and writing.  It defines no ``__init__``: the
-concrete classes own their construction.
+sockets and does the reading and writing.  Its state is declared in
+``_init_connection_manager()``, which the concrete classes call from their
+``__init__`` (they own their construction: python-gearman's signatures).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
+from gearman import _config
 from gearman.connection import GearmanConnection
 from gearman.errors import ServerUnavailable
 from gearman.job import GearmanJob, GearmanJobRequest
@@ -134,8 +136,9 @@ class GearmanConnectionManager:
     once per established connection).  ``connection_class`` is kept for
     reading: connections are views of the engine's (see docs/migration.md).
 
-    Subclasses provide ``_engine`` and the role's poll step
-    (``_legacy_poll_once``) and connect step (``_legacy_connect``).
+    Subclasses provide ``_engine`` (a compiled engine, or None), ``_lock`` and
+    the role's poll step (``_legacy_poll_once``) and connect step
+    (``_legacy_connect``), and call :meth:`_init_connection_manager` once.
     """
 
     data_encoder: Any = NoopEncoder
@@ -144,10 +147,33 @@ class GearmanConnectionManager:
     job_request_class: Any = GearmanJobRequest
     command_handler_class: Any = GearmanCommandHandler
 
+    _engine: Any
+    _lock: Any
+
+    def _init_connection_manager(self) -> None:
+        """The state every python-gearman object keeps (called by its ``__init__``)."""
+        #: (server key, connection generation) -> handler: one per established socket
+        self._legacy_handler_cache: Dict[Tuple[str, int], Any] = {}
+        #: server key -> the GearmanConnection view of the engine's connection
+        self._legacy_connection_views: Dict[str, GearmanConnection] = {}
+        #: server key -> keyfile/certfile/ca_certs of a server added from a TLS host dict
+        self._legacy_tls_files: Dict[str, Dict[str, Optional[str]]] = {}
+
     @property
     def connection_list(self) -> List[GearmanConnection]:
         """One :class:`GearmanConnection` per server, in the order added."""
-        return []
+        if self._engine is None:
+            return []
+        return [self._wrap_connection(c) for c in self._engine.servers]
+
+    def _legacy_add(self, server: "_config.Server") -> GearmanConnection:
+        """Add one parsed server to the engine (no I/O); return its view."""
+        with self._lock:
+            core = self._engine.add_server(server.host, server.port, server.tls)
+            if server.tls_files is not None and core.ssl_context is server.tls:
+                self._legacy_tls_files[core.key] = server.tls_files
+            self._legacy_connection_views.pop(core.key, None)   # re-made with its TLS facts
+            return self._wrap_connection(core)
 
     # -- python-gearman's connection management, on the engine ------------------------
 
@@ -175,15 +201,18 @@ class GearmanConnectionManager:
         raise NotImplementedError
 
     def _legacy_core_of(self, connection: Any) -> Any:
-        """The engine connection behind a GearmanConnection of this object, else None."""
-        engine = getattr(self, "_engine", None)
+        """The engine connection behind ``connection`` (a GearmanConnection, or an
+        engine connection) if it is one of this object's servers, else None."""
+        engine = self._engine
         if engine is None or connection is None:
             return None
-        core = getattr(connection, "_core", None)
+        core = connection._core if isinstance(connection, GearmanConnection) else connection
         for c in engine.servers:
             if c is core:
                 return c
         key = getattr(connection, "key", None)
+        if key is None and hasattr(connection, "gearman_host"):
+            key = _config.routing_key(str(connection.gearman_host), connection.gearman_port)
         for c in engine.servers:
             if c.key == key:
                 return c
@@ -195,8 +224,8 @@ class GearmanConnectionManager:
         A handler lives as long as its socket: one per (server, engine
         connection generation), as python-gearman made one per connect.
         """
-        engine = getattr(self, "_engine", None)
-        cache: Dict[Any, Any] = self.__dict__.setdefault("_legacy_handler_cache", {})
+        engine = self._engine
+        cache = self._legacy_handler_cache
         out: Dict[GearmanConnection, Any] = {}
         live = set()
         for core in (engine.servers if engine is not None else ()):
@@ -207,9 +236,7 @@ class GearmanConnectionManager:
             handler = cache.get(ident)
             if handler is None:
                 handler = cache[ident] = self.command_handler_class(connection_manager=self)
-            view = self._wrap_connection(core)
-            if view is not None:
-                out[view] = handler
+            out[self._wrap_connection(core)] = handler
         for ident in [i for i in cache if i not in live]:
             del cache[ident]
         return out
@@ -307,43 +334,19 @@ class GearmanConnectionManager:
     def shutdown(self) -> None:
         """Close every connection."""
 
-    def _wrap_connection(self, core_connection: Optional[Any]) -> Optional[GearmanConnection]:
+    def _wrap_connection(self, core_connection: Any) -> GearmanConnection:
         """The (cached) :class:`GearmanConnection` view of an engine connection."""
-        if core_connection is None:
-            return None
-        cache = self.__dict__.get("_legacy_connection_views")
-        if cache is None:
-            cache = self.__dict__["_legacy_connection_views"] = {}
+        cache = self._legacy_connection_views
         view = cache.get(core_connection.key)
         if view is None or view._core is not core_connection:
             view = cache[core_connection.key] = GearmanConnection._bind(
-                core_connection, self._legacy_tls_of(core_connection.key))
+                core_connection, self._legacy_tls_of(core_connection))
         return view
 
-    def _legacy_note_tls(self, key: str, entry: Any, tls: Any) -> None:
-        """Remember whether the server ``key`` was added with TLS (for ``use_ssl``).
-
-        ``tls`` is the context it was added with (None: the engine's default,
-        i.e. ``ssl_context=`` or plain).
-        """
-        notes: Dict[str, Any] = self.__dict__.setdefault("_legacy_tls_notes", {})
-        engine = getattr(self, "_engine", None)
-        if tls is not None:
-            notes[key] = {k: entry.get(k) for k in ("keyfile", "certfile", "ca_certs")}
-        elif engine is not None and engine.ssl_context is not None:
-            notes[key] = {}
-        else:
-            notes[key] = None
-        views = self.__dict__.get("_legacy_connection_views")
-        if views is not None:
-            views.pop(key, None)        # re-made with the TLS facts on next use
-
-    def _legacy_tls_of(self, key: str) -> Optional[Dict[str, Any]]:
-        """TLS files of server ``key`` (``{}`` for an ``ssl_context=`` server), None if plain."""
-        notes: Dict[str, Any] = self.__dict__.get("_legacy_tls_notes", {})
-        if key in notes:
-            note: Optional[Dict[str, Any]] = notes[key]
-            return note
-        engine = getattr(self, "_engine", None)
-        # a server added with addServer(): TLS exactly when the engine has a default context
-        return {} if engine is not None and engine.ssl_context is not None else None
+    def _legacy_tls_of(self, core_connection: Any) -> Optional[Dict[str, Optional[str]]]:
+        """TLS files of a server (``{}`` for one whose context came from
+        ``ssl_context=``), None for a plain one."""
+        files = self._legacy_tls_files.get(core_connection.key)
+        if files is not None:
+            return files
+        return {} if core_connection.ssl_context is not None else None

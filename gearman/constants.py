@@ -277,6 +277,20 @@ GEARMAN_WORKER_STATE_GRAB_JOB_SEND = 3
 GEARMAN_WORKER_STATE_GRAB_JOB_RECV = 4
 GEARMAN_WORKER_STATE_PRE_SLEEP = 5
 
+#: The SUBMIT_JOB* command of every door, by ``(background, priority)`` with
+#: priority ``"normal"``, ``"high"`` or ``"low"`` (python-gearman's PRIORITY_*
+#: names map through PRIORITY_NAME).  Not in ``__all__``: not a PECL constant.
+SUBMIT_COMMANDS = {
+    (False, "normal"): GEARMAN_COMMAND_SUBMIT_JOB,
+    (False, "high"): GEARMAN_COMMAND_SUBMIT_JOB_HIGH,
+    (False, "low"): GEARMAN_COMMAND_SUBMIT_JOB_LOW,
+    (True, "normal"): GEARMAN_COMMAND_SUBMIT_JOB_BG,
+    (True, "high"): GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG,
+    (True, "low"): GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG,
+}
+#: python-gearman's PRIORITY_NONE / PRIORITY_LOW / PRIORITY_HIGH -> SUBMIT_COMMANDS' names
+PRIORITY_NAME = {PRIORITY_NONE: "normal", PRIORITY_LOW: "low", PRIORITY_HIGH: "high"}
+
 __all__ = [
     'DEFAULT_GEARMAN_PORT', 'PRIORITY_NONE', 'PRIORITY_LOW', 'PRIORITY_HIGH', 'JOB_UNKNOWN',
     'JOB_PENDING', 'JOB_CREATED', 'JOB_FAILED', 'JOB_COMPLETE', 'GEARMAN_SUCCESS',

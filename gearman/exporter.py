@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, \
     Tuple, Union
 
+from gearman._tooling import EXIT_ERROR, EXIT_OK, PROG, UsageError, build_ssl_context
 from gearman.admin import Admin, Snapshot
 from gearman.metrics import MetricsServer, require_prometheus
 
@@ -246,8 +247,6 @@ def parse_listen(text: str) -> Tuple[str, int]:
 
 def cmd_exporter(args: argparse.Namespace) -> int:
     """``cygearman exporter``: serve /metrics until SIGTERM (exit 0) or Ctrl-C (exit 130)."""
-    from gearman.cli import EXIT_ERROR, EXIT_OK, PROG, UsageError, build_ssl_context
-
     try:
         host, port = parse_listen(args.listen)
     except ValueError as exc:

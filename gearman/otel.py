@@ -63,7 +63,7 @@ def require_otel() -> Any:
 
 
 def _version() -> str:
-    from gearman import __version__
+    from gearman._version import __version__
     return __version__
 
 

@@ -18,7 +18,7 @@ import struct
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from gearman import _core
-from gearman.constants import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NONE
+from gearman.constants import PRIORITY_NAME, SUBMIT_COMMANDS
 from gearman.errors import GearmanError, ProtocolError
 
 __all__ = [
@@ -174,14 +174,6 @@ GEARMAN_SERVER_COMMAND_SHOW_JOBS = "show jobs"
 GEARMAN_SERVER_COMMAND_SHOW_UNIQUE_JOBS = "show unique jobs"
 GEARMAN_SERVER_COMMAND_CANCEL_JOB = "cancel job"
 
-_SUBMIT_CMD = {
-    (True, PRIORITY_NONE): GEARMAN_COMMAND_SUBMIT_JOB_BG,
-    (True, PRIORITY_LOW): GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG,
-    (True, PRIORITY_HIGH): GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG,
-    (False, PRIORITY_NONE): GEARMAN_COMMAND_SUBMIT_JOB,
-    (False, PRIORITY_LOW): GEARMAN_COMMAND_SUBMIT_JOB_LOW,
-    (False, PRIORITY_HIGH): GEARMAN_COMMAND_SUBMIT_JOB_HIGH,
-}
 
 _HEADER = struct.Struct(">4sII")
 _ARG_TYPES = (bytes, bytearray, memoryview, str)
@@ -198,7 +190,7 @@ def submit_cmd_for_background_priority(background: bool, priority: Optional[str]
     ``priority`` is ``PRIORITY_NONE`` (None), ``PRIORITY_LOW`` ('LOW') or
     ``PRIORITY_HIGH`` ('HIGH'); anything else raises ``KeyError``, as in python-gearman.
     """
-    return _SUBMIT_CMD[(bool(background), priority)]
+    return SUBMIT_COMMANDS[(bool(background), PRIORITY_NAME[priority])]
 
 
 def parse_binary_command(in_buffer: Union[bytes, bytearray, memoryview],

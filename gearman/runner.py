@@ -28,7 +28,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
-from gearman.worker import MAX_PREFETCH, GearmanWorker
+from gearman._pecl_worker import MAX_PREFETCH, PeclWorker
+from gearman._tooling import UsageError, log_level, tool_servers
 
 __all__ = ["main", "load_callable", "run_worker_process", "working_directory_on_path"]
 
@@ -77,7 +78,7 @@ def run_worker_process(servers: Optional[str], functions: Sequence[str], worker_
     ``metrics_port``: serve this worker's job metrics (gearman.metrics) on
     ``http://metrics_addr:metrics_port/metrics`` while it runs (0: a free port).
     """
-    worker = GearmanWorker(prefetch=prefetch)
+    worker = PeclWorker(prefetch=prefetch)
     metrics: Any = None
     if metrics_port is not None:
         from gearman.metrics import start_metrics
@@ -119,7 +120,7 @@ def _child(args: argparse.Namespace, own_group: bool = False, index: int = 0) ->
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the exit status."""
     ap = argparse.ArgumentParser(prog="cygearman-worker", description=__doc__.split("\n\n")[0])
-    ap.add_argument("-s", "--servers", default=os.environ.get("GEARMAN_SERVERS"),
+    ap.add_argument("-s", "--servers", default=None,
                     help="h1:4730,h2 (default: GEARMAN_SERVERS, else localhost:4730)")
     ap.add_argument("-f", "--function", action="append", required=True,
                     help="[NAME=]module:callable (repeatable)")
@@ -148,10 +149,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not isinstance(base, int):
         ap.error(f"--log-level: unknown level {args.log_level!r} "
                  "(debug, info, warning, error, critical)")
-    args.level = max(logging.DEBUG, min(logging.CRITICAL,
-                                        base + 10 * (args.quiet - args.verbose)))
+    args.level = log_level(args.verbose, args.quiet, default=base)
     # Log records go to stderr (the library itself only has a NullHandler).
     logging.basicConfig(level=args.level, format=LOG_FORMAT)
+    try:
+        args.servers = tool_servers(args.servers, log)
+    except UsageError as exc:
+        ap.error(str(exc))
     working_directory_on_path()
     for spec in args.function:        # fail fast, in the parent, on a bad spec
         try:

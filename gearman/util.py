@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import errno
 import select as _select
-import ssl
 import time
 from typing import Any, List, Optional, Sequence, Tuple, TypeVar
 
-from gearman._servers import parse_host_entry
+from gearman import _config
+# python-gearman's TLS host dicts: the one definition is gearman._config's
+from gearman._config import host_tls_context as host_tls_context
+from gearman._config import tls_context as tls_context
 
 __all__ = ["Stopwatch", "disambiguate_server_parameter", "select", "unlist",
            "tls_context", "host_tls_context"]
@@ -55,45 +57,11 @@ def disambiguate_server_parameter(hostport_tuple: Any) -> Tuple[str, int]:
     """Return ``(host, port)`` for ``'host'``, ``'host:port'``, ``(host, port)`` or a dict.
 
     The port defaults to 4730.  Raises :class:`gearman.errors.InvalidArgumentError`
-    (a ``ValueError``) for anything else.
+    (a ``ValueError``) or :class:`gearman.errors.InvalidTypeError` (a ``TypeError``)
+    for anything else, as every door does for a bad server (``gearman._config``).
     """
-    return parse_host_entry(hostport_tuple)
-
-
-def tls_context(keyfile: Optional[str], certfile: Optional[str],
-                ca_certs: Optional[str]) -> "ssl.SSLContext":
-    """The client-side TLS context of python-gearman's TLS host dicts.
-
-    As python-gearman (master) did: the server's certificate must chain to
-    ``ca_certs`` (CERT_REQUIRED), ``certfile``/``keyfile`` are our client
-    certificate, and the host name is not matched against the certificate
-    (python-gearman used ``ssl.wrap_socket``, which never checked it).  Unlike
-    its ``PROTOCOL_TLSv1``, TLS 1.2 is the minimum.  Raises ``OSError`` /
-    ``ssl.SSLError`` for unreadable or invalid files.
-    """
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_certs)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if certfile:
-        ctx.load_cert_chain(certfile, keyfile or None)
-    return ctx
-
-
-def host_tls_context(hostport_tuple: Any) -> "Optional[ssl.SSLContext]":
-    """The TLS context a host-list entry asks for, or None (plain TCP).
-
-    Only a dict with all three of ``keyfile``, ``certfile`` and ``ca_certs``
-    set asks for TLS, as in python-gearman (``use_ssl``).
-    """
-    if not isinstance(hostport_tuple, dict):
-        return None
-    keyfile = hostport_tuple.get("keyfile")
-    certfile = hostport_tuple.get("certfile")
-    ca_certs = hostport_tuple.get("ca_certs")
-    if not (keyfile and certfile and ca_certs):
-        return None
-    return tls_context(keyfile, certfile, ca_certs)
+    server = _config.parse_server(hostport_tuple)
+    return server.host, server.port
 
 
 def select(rlist: Sequence[Any], wlist: Sequence[Any], xlist: Sequence[Any],

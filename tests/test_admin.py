@@ -271,7 +271,10 @@ def test_server_list_forms_and_env(monkeypatch, gearmand):
         assert a.servers == [gearmand.address]
         assert list(a.version()) == [gearmand.address]
     monkeypatch.delenv("GEARMAN_SERVERS")
-    assert Admin().servers == ["localhost:4730"]
+    # a library object with no server and no GEARMAN_SERVERS: the one no-server
+    # policy (docs/design.md), the same error as GearmanClient's first call
+    with pytest.raises(errors.NoServersError, match="GEARMAN_SERVERS"):
+        Admin()
 
 
 # -- failures ---------------------------------------------------------------------------

@@ -225,7 +225,7 @@ cdef class ClientEngine(EngineBase):
         cdef double now
         cdef int bi = -1, bdi = -1
         if n == 0:
-            raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+            raise NoServersError(NO_SERVERS_MESSAGE)
         if n == 1:
             if tried[0] & 1:
                 return None
@@ -1094,7 +1094,7 @@ cdef class ClientEngine(EngineBase):
         else:
             raise InvalidTypeError(f"job handle must be str or bytes, not {type(handle).__name__}")
         if not self.servers:
-            raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+            raise NoServersError(NO_SERVERS_MESSAGE)
         if timeout >= 0:
             self.call_start = gm_monotonic()
             deadline = self.call_start + timeout
@@ -1180,7 +1180,7 @@ cdef class ClientEngine(EngineBase):
             if len(b.uniques) != n:
                 raise InvalidArgumentError(f"{len(b.uniques)} uniques for {n} workloads")
         if n and not self.servers:
-            raise NoServersError("no job server was added (addServer, or GEARMAN_SERVERS)")
+            raise NoServersError(NO_SERVERS_MESSAGE)
         b.handles = [None] * n
         b.errors = {}
         b.progress = progress

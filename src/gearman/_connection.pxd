@@ -20,7 +20,7 @@ cdef class Connection:
     cdef uint64_t seed              # hash of key, for rendezvous hashing
     cdef object sock                # Python socket (owns the fd), None when closed
     cdef object tls                 # ssl.SSLSocket when TLS is on, else None
-    cdef object ssl_context         # ssl.SSLContext or None
+    cdef readonly object ssl_context  # ssl.SSLContext or None (plain TCP)
     cdef int fd                     # sock's descriptor, -1 when closed
     cdef readonly int state         # CS_DISCONNECTED / CS_CONNECTING / CS_HANDSHAKE / CS_CONNECTED
     cdef list addrs                 # getaddrinfo results still to try while connecting

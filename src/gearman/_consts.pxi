@@ -193,3 +193,8 @@ cdef enum ConnState:
 # Limits of a worker connection's grab state (Connection.grabs_out / jobs_held).
 cdef enum WorkerLimits:
     MAX_PREFETCH = 1000         # largest prefetch (GRABs out per connection) a worker accepts
+
+# What a client or worker that was given no server, and finds none in
+# GEARMAN_SERVERS, says (docs/design.md, "Configuration": the no-server policy).
+NO_SERVERS_MESSAGE = ("no job server was given: add one (addServer, or the servers "
+                      "argument) or set GEARMAN_SERVERS")

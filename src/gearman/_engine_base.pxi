@@ -99,8 +99,12 @@ cdef class EngineBase:
         def __set__(self, value):
             self._max_packet_size = _check_size(value, "max_packet_size")
 
-    def add_server(self, str host, object port):
+    def add_server(self, str host, object port, object ssl_context=None):
         """Add a server (no I/O); returns its Connection (the existing one if a duplicate).
+
+        ``ssl_context``: this server's own TLS context (python-gearman's host
+        dicts); None takes the engine's ``ssl_context``. A server already added
+        keeps the context it was added with.
 
         Raises InvalidArgumentError for a host no resolver can take (NUL, a
         lone surrogate, a label over 63 or a name over 253 characters) or a
@@ -117,7 +121,8 @@ cdef class EngineBase:
                 return c
         if self.max_servers and len(self.servers) >= self.max_servers:
             raise InvalidArgumentError(f"an engine supports at most {self.max_servers} servers")
-        c = Connection(host, port, self._connect_timeout, self._max_packet_size, self.ssl_context)
+        c = Connection(host, port, self._connect_timeout, self._max_packet_size,
+                       self.ssl_context if ssl_context is None else ssl_context)
         self.servers.append(c)
         return c
 

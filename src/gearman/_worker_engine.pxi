@@ -297,7 +297,7 @@ cdef class WorkerEngine(EngineBase):
             raise InvalidArgumentError("no function is registered",
                                        code=RC_NO_REGISTERED_FUNCTIONS)
         if not self.servers:
-            raise NoServersError("no job server was added")
+            raise NoServersError(NO_SERVERS_MESSAGE)
         if not block:
             deadline = DEADLINE_NOW     # one look at what is ready, no waiting
         elif timeout >= 0:
@@ -758,20 +758,21 @@ cdef class WorkerEngine(EngineBase):
 
     # -- ping ------------------------------------------------------------------------------
 
-    def echo(self, payload, double timeout=10.0):
+    def echo(self, payload, double timeout=-1.0):
         """ECHO_REQ to every server; return the list of echoed payloads (bytes).
 
         Raises ServerUnavailable / LostConnectionError if a server cannot be
-        reached, GearmanTimeoutError after ``timeout`` seconds.
+        reached, GearmanTimeoutError after ``timeout`` seconds (< 0: no limit;
+        the connect timeout and keepalive still bound a dead server).
         """
         cdef Connection c
-        cdef double deadline = gm_monotonic() + timeout
+        cdef double deadline = DEADLINE_NONE if timeout < 0 else gm_monotonic() + timeout
         cdef bytes data = _payload(payload, self._max_packet_size, "echo payload")
         cdef int r
         cdef object job
         out = []
         if not self.servers:
-            raise NoServersError("no job server was added")
+            raise NoServersError(NO_SERVERS_MESSAGE)
         for c in self.servers:
             if c.state == CS_DISCONNECTED:
                 c.down_until = 0.0
