@@ -44,4 +44,4 @@ class GearmanWorker(PeclWorker, LegacyWorkerMixin):
 
     # python-gearman's work(poll_timeout) loop; without arguments on a worker
     # built PECL's way it is PECL's one-job work() (LegacyWorkerMixin.work says how)
-    work = LegacyWorkerMixin.work
+    work = LegacyWorkerMixin.work  # type: ignore[assignment]  # (it takes poll_timeout)
