@@ -34,7 +34,7 @@ def main(dist: Path, repaired: Optional[Path] = None) -> int:
         if bundled:
             problems.append(f"auditwheel bundled shared libraries: {bundled}")
     for required in ("gearman/__init__.py", "gearman/py.typed", "gearman/_core.pyi",
-                     "gearman/testing.py", "gearman/cli.py", "gearman/__main__.py"):
+                     "gearman/testing.py", "gearman/cli/__init__.py", "gearman/__main__.py"):
         if required not in names:
             problems.append(f"wheel lacks {required}")
     if not any(n.startswith("gearman/_core") and n.endswith((".so", ".pyd")) for n in names):

@@ -308,7 +308,7 @@ def test_plain_progress_lines_come_every_few_seconds():
     caller's summary follows), instead of a line per tenth of the jobs."""
     import io
 
-    from gearman.cli import PLAIN_PROGRESS_EVERY, Progress
+    from gearman.cli._common import PLAIN_PROGRESS_EVERY, Progress
 
     now = [100.0]
     out = io.StringIO()
