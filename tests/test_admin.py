@@ -608,3 +608,47 @@ def test_admin_over_tls(tls_front, gearmand):
     with Admin(address, timeout=10, ssl_context=ssl.create_default_context()) as a:
         with pytest.raises(errors.ServerUnavailable, match="TLS"):
             a.version()
+
+
+# -- the transport is the core's ----------------------------------------------------------
+
+def test_admin_connections_get_the_cores_socket_options(admin, gearmand):
+    admin.version()
+    sock = admin._conns[0].sock
+    # what every client and worker connection gets (src/gearman/_connection.pxi)
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+    assert sock.getblocking() is False
+
+
+def test_a_tls_handshake_nobody_answers_is_unreachable():
+    # A peer that accepts TCP and never says a word: the handshake counts as
+    # the connect, so it fails as unreachable (not as a call timeout).
+    # (a listening socket nobody accepts from: the kernel completes the TCP handshake)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = "127.0.0.1:%d" % listener.getsockname()[1]
+        with Admin(address, timeout=1, ssl_context=ssl.create_default_context()) as a:
+            with pytest.raises(errors.ServerUnavailable, match="timed out") as info:
+                a.version()
+            assert info.value.server == address
+
+
+def test_an_answer_line_over_the_limit_is_a_protocol_error(monkeypatch):
+    monkeypatch.setattr(gearman.admin, "MAX_LINE", 1024)
+    with _ScriptedPeer(lambda cmd: b"x" * 4096) as peer, Admin(peer.address, timeout=5) as a:
+        with pytest.raises(errors.ProtocolError, match="1024"):
+            a.status()
+        assert a._conns[0].sock is None          # dropped: the stream is out of step
+
+
+def test_bytes_nobody_asked_for_make_the_next_call_reconnect():
+    # "version" is answered twice: the stray line waits on the idle connection
+    # and must not be taken for the answer to the next command.
+    with _ScriptedPeer(lambda cmd: b"OK 1\nOK stray\n") as peer, Admin(peer.address, timeout=5) as a:
+        assert a.version() == {peer.address: "1"}
+        assert a.version() == {peer.address: "1"}
+        assert peer.lines == [b"version\r", b"version\r"]
