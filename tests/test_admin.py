@@ -652,3 +652,25 @@ def test_bytes_nobody_asked_for_make_the_next_call_reconnect():
         assert a.version() == {peer.address: "1"}
         assert a.version() == {peer.address: "1"}
         assert peer.lines == [b"version\r", b"version\r"]
+
+
+def test_python_gearman_reachability_check_does_the_tls_handshake(tls_front, tmp_path):
+    # establish_connection() asks the core to connect as the worker's engine
+    # would: a server whose certificate the worker cannot verify is not
+    # reachable, although its TCP port accepts connections.
+    address, ca = tls_front
+    port = int(address.rsplit(":", 1)[1])
+    host = {"host": "127.0.0.1", "port": port, "keyfile": str(tmp_path / "srv.key"),
+            "certfile": str(tmp_path / "srv.pem")}
+    for ca_certs, reachable in ((ca, True), (str(tmp_path / "srv.pem"), False)):
+        w = gearman.GearmanWorker()
+        try:
+            w.add_connection(dict(host, ca_certs=ca_certs))
+            [conn] = w.connection_list
+            if reachable:
+                assert w.establish_connection(conn) is conn
+            else:
+                with pytest.raises(errors.ConnectionError, match="TLS"):
+                    w.establish_connection(conn)
+        finally:
+            w.shutdown()

@@ -157,3 +157,16 @@ cdef class AdminEngine(EngineBase):
         """Close the connection (the next start_call opens a new one)."""
         self.conn.close()
         self.conn.wbuf.clear()
+
+
+def check_reachable(Connection c):
+    """Open a connection to ``c``'s server the way ``c`` itself is opened (its
+    connect timeout, its TLS context and handshake), then close it; raises
+    ServerUnavailable if that fails. ``c`` is not touched: its engine connects
+    it when it needs it (python-gearman's ``establish_connection`` asks this)."""
+    cdef AdminEngine probe = AdminEngine(c.host, c.port, ssl_context=c.ssl_context,
+                                         connect_timeout=c.connect_timeout)
+    try:
+        probe.start_call(c.connect_timeout)
+    finally:
+        probe.close()
