@@ -640,8 +640,9 @@ def test_a_tls_handshake_nobody_answers_is_unreachable():
 def test_an_answer_line_over_the_limit_is_a_protocol_error(monkeypatch):
     monkeypatch.setattr(gearman.admin, "MAX_LINE", 1024)
     with _ScriptedPeer(lambda cmd: b"x" * 4096) as peer, Admin(peer.address, timeout=5) as a:
-        with pytest.raises(errors.ProtocolError, match="1024"):
+        with pytest.raises(errors.ProtocolError, match="1024") as info:
             a.status()
+        assert info.value.server == peer.address
         assert a._conns[0].sock is None          # dropped: the stream is out of step
 
 

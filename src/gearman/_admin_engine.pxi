@@ -135,6 +135,8 @@ cdef class AdminEngine(EngineBase):
                     r._fail(ProtocolError(f"{c.key}: a binary {COMMAND_NAMES[r.p_cmd]} packet "
                                           f"in the answer to {what!r}", server=c.key))
             except GearmanError as e:
+                if getattr(e, "server", None) is None:
+                    e.server = c.key        # the reader's errors do not know the server
                 self._conn_failed(c, e, FAIL_BACKOFF)
                 raise self._take_failure()
             if rc:
