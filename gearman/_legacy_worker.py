@@ -46,7 +46,6 @@ from __future__ import annotations
 import logging
 import random
 import signal
-import socket
 import sys
 import threading
 import time
@@ -349,17 +348,16 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         return output_connections
 
     def _legacy_connect(self, core_connection: Any) -> None:
-        """Check the server accepts connections; the engine connects it at its next poll.
+        """Check the server accepts connections (TLS: completes the handshake); the engine
+        connects it at its next poll.
 
         Raises gearman.errors.ConnectionError if it refuses or does not answer
         within ``connect_timeout``.
         """
         try:
-            socket.create_connection((core_connection.host, core_connection.port),
-                                     timeout=self._engine.connect_timeout).close()
-        except OSError as exc:
-            raise _GearmanConnectionError(
-                f"could not connect to {core_connection.key}: {exc}") from exc
+            _core.check_reachable(core_connection)     # as the engine connects: TLS included
+        except GearmanError as exc:
+            raise _GearmanConnectionError(str(exc)) from exc
 
     def _legacy_alive(self, connections: List[GearmanConnection]) -> bool:
         # a round starts when establish_worker_connections found a reachable server

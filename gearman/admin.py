@@ -44,18 +44,18 @@ gearmand 1.1 ends its answers with three different line-end styles (listings
 gearmand's ``create function`` drops the last character of an LF-only line.
 
 An ``Admin`` keeps one connection per server and reuses it; a connection that
-the server closed while idle is noticed and replaced before use.  It may be
+the server closed while idle is noticed and replaced before use.  The
+connections are the compiled core's, as every client's and worker's: the same
+connect (at most 5 s, ``connect_timeout``, and never past ``timeout``), TCP
+keepalive, TLS handshake and failure handling, the same error messages.  It may be
 shared by threads (each server's connection has its own lock) and survives
 ``os.fork()`` (the child opens its own connections).
 """
 from __future__ import annotations
 
 import os
-import select
-import socket
 import ssl
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import (
@@ -77,13 +77,10 @@ from gearman import _core
 from gearman import _config
 from gearman.errors import (
     GearmanError,
-    GearmanTimeoutError,
     InvalidArgumentError,
     InvalidTypeError,
-    LostConnectionError,
     ProtocolError,
     ServerError,
-    ServerUnavailable,
 )
 
 __all__ = [
@@ -381,121 +378,25 @@ def _limit(value: Optional[int], what: str) -> int:
 # -- one server's connection ------------------------------------------------------------
 
 class _Conn:
-    """The admin connection to one server: opened on first use, reused, replaced when stale."""
+    """The admin connection to one server: the core's AdminEngine (a Connection,
+    its PacketReader and the poll loop), opened on first use, reused, replaced
+    when it died while idle.  One call at a time (``lock``)."""
 
     def __init__(self, host: str, port: int, ssl_context: Optional[ssl.SSLContext]) -> None:
-        self.host = host
-        self.port = port
-        self.address = f"{host.lower()}:{port}"
-        self.ssl_context = ssl_context
-        self.sock: Optional[socket.socket] = None
-        self.buf = bytearray()
-        self.pid = os.getpid()
+        self.engine = _core.AdminEngine(host, port, ssl_context=ssl_context, max_line=MAX_LINE)
+        self.address: str = self.engine.key
         self.lock = threading.Lock()
 
+    @property
+    def sock(self) -> Any:
+        """The open socket (``ssl.SSLSocket`` with TLS), or None."""
+        return self.engine.sock
+
     def close(self) -> None:
-        sock, self.sock = self.sock, None
-        self.buf.clear()
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
+        self.engine.close()
 
-    def _stale(self, sock: socket.socket) -> bool:
-        """True if the idle connection has anything to read: an EOF, or bytes nobody asked for."""
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        if not readable:
-            return False
-        if isinstance(sock, ssl.SSLSocket):
-            # TLS 1.3 servers send session tickets after the handshake: the
-            # socket is readable without any application data or EOF.
-            sock.setblocking(False)
-            try:
-                sock.recv(1)
-            except ssl.SSLWantReadError:
-                return False
-            except (ssl.SSLError, OSError):
-                return True
-            finally:
-                sock.setblocking(True)
-        return True
-
-    def _connect(self, deadline: float) -> socket.socket:
-        if self.sock is not None and self.pid != os.getpid():
-            # A forked child must not talk over its parent's connection.
-            self.sock = None
-            self.buf.clear()
-        if self.sock is not None:
-            if not self._stale(self.sock):
-                return self.sock
-            self.close()
-        self.pid = os.getpid()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise GearmanTimeoutError(f"{self.address}: timed out before connecting",
-                                      server=self.address)
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=remaining)
-        except OSError as exc:
-            # A connect timeout means unreachable too: nothing answered at all.
-            reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
-            raise ServerUnavailable(f"could not connect to {self.address}: {reason}",
-                                    server=self.address) from exc
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        if self.ssl_context is not None:
-            try:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
-            except (ssl.SSLError, OSError) as exc:
-                sock.close()
-                raise ServerUnavailable(f"TLS handshake with {self.address} failed: {exc}",
-                                        server=self.address) from exc
-        self.sock = sock
-        self.buf.clear()
-        return sock
-
-    def _read_line(self, sock: socket.socket, deadline: float, command: str) -> Tuple[str, bool]:
-        """Next answer line without its line end, and whether it ended in ``\\r\\n``."""
-        while True:
-            nl = self.buf.find(b"\n")
-            if nl >= 0:
-                raw = bytes(self.buf[:nl])
-                del self.buf[:nl + 1]
-                cr = raw.endswith(b"\r")
-                if cr:
-                    raw = raw[:-1]
-                return raw.decode("utf-8", "surrogateescape"), cr
-            if len(self.buf) > MAX_LINE:
-                raise ProtocolError(f"{self.address}: admin answer line longer than {MAX_LINE} bytes",
-                                    server=self.address)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise GearmanTimeoutError(f"{self.address}: no complete answer to {command!r} "
-                                          f"in time", server=self.address)
-            sock.settimeout(remaining)
-            try:
-                data = sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError as exc:
-                raise LostConnectionError(f"{self.address}: receive failed: {exc}",
-                                          server=self.address) from exc
-            if not data:
-                raise LostConnectionError(f"{self.address} closed the admin connection "
-                                          f"before answering {command!r}", server=self.address)
-            self.buf += data
-
-    def _answer(self, sock: socket.socket, cmd: _Cmd, deadline: float) -> Any:
-        first, cr = self._read_line(sock, deadline, cmd.line)
+    def _answer(self, cmd: _Cmd) -> Any:
+        first, cr = self.engine.read_line(cmd.line)
         if cmd.kind == _LINE:
             if first.startswith("ERR"):
                 return _server_error(first, self.address, cmd.line)
@@ -506,7 +407,7 @@ class _Conn:
         line = first
         while line != ".":
             lines.append(line)
-            line, _ = self._read_line(sock, deadline, cmd.line)
+            line, _ = self.engine.read_line(cmd.line)
         return cmd.parse(lines, self.address)
 
     def call(self, cmds: Sequence[_Cmd], timeout: float) -> List[Any]:
@@ -516,21 +417,12 @@ class _Conn:
         ProtocolError; then the connection is dropped, so a late answer is never
         taken for the next command's.
         """
-        deadline = time.monotonic() + timeout
         with self.lock:
-            sock = self._connect(deadline)
             try:
-                payload = b"".join(c.line.encode("utf-8", "surrogateescape") + b"\r\n" for c in cmds)
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                try:
-                    sock.sendall(payload)
-                except socket.timeout:
-                    raise GearmanTimeoutError(f"{self.address}: send timed out",
-                                              server=self.address) from None
-                except OSError as exc:
-                    raise LostConnectionError(f"{self.address}: send failed: {exc}",
-                                              server=self.address) from exc
-                return [self._answer(sock, c, deadline) for c in cmds]
+                self.engine.start_call(timeout)
+                self.engine.send(b"".join(c.line.encode("utf-8", "surrogateescape") + b"\r\n"
+                                          for c in cmds))
+                return [self._answer(c) for c in cmds]
             except BaseException:
                 self.close()
                 raise
@@ -554,7 +446,9 @@ class Admin:
             pairs, host dicts).  None: the servers ``GEARMAN_SERVERS`` names.
         timeout: seconds each call may take (connect included), per server;
             servers are asked in parallel, so a call takes about this long at
-            most whatever the pool's size.
+            most whatever the pool's size.  A connect gives up after 5 s
+            (the core's ``connect_timeout``, as for clients and workers) if
+            ``timeout`` is longer.
         ssl_context: an ``ssl.SSLContext`` to speak TLS to every server.
 
     Raises:

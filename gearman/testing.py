@@ -1,8 +1,10 @@
-"""Real gearmand servers for tests: a pytest plugin and the helpers behind it.
+"""Real gearmand servers for tests: the helpers behind cygearman's pytest plugin.
 
-Installing cygearman registers this module as a pytest plugin (the ``pytest11``
-entry point ``gearman = "gearman.testing"``), so any test suite can use real
-gearmand servers without a conftest.py::
+The fixtures (``gearmand``, ``gearmand_factory``, ``gearman_client``,
+``gearman_worker``, ``free_port``) come from the plugin module
+``_cygearman_pytest``, which installing cygearman registers through the
+``pytest11`` entry point ``gearman``, so any test suite can use real gearmand
+servers without a conftest.py::
 
     import gearman
 
@@ -35,13 +37,22 @@ Fixtures:
 ``free_port``
     A TCP port on 127.0.0.1 where nothing listened when it was picked.
 
+The plugin costs nothing to a session that uses none of them: it lives outside
+this package and imports it (and so the compiled core) only when a test first
+asks for a fixture.  ``-p no:gearman`` turns it off; with
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, ``-p gearman`` turns it on (the older
+``-p gearman.testing`` still works there).
+
 A missing gearmand binary is an error (:class:`GearmandNotFound`, naming the
 Debian package ``gearman-job-server``), never a skip: a suite that silently
 skips its server tests proves nothing.  Set ``$GEARMAND`` to use another
 binary.
 
-This module imports neither the compiled core nor (outside the fixtures)
-pytest, so :class:`GearmandServer` also works in scripts and benchmarks.
+:class:`GearmandServer` also works in scripts and benchmarks, without pytest.
+This file imports nothing else of cygearman and talks to gearmand over its own
+socket (the test harness must not depend on the code it tests), but importing
+it as ``gearman.testing`` runs ``gearman/__init__.py``, which loads the
+compiled core.
 """
 from __future__ import annotations
 
@@ -55,12 +66,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
-
-try:
-    import pytest
-except ImportError:  # pragma: no cover - GearmandServer alone needs no pytest
-    pytest = None  # type: ignore[assignment]
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     "GearmandNotFound",
@@ -594,69 +600,9 @@ def _reply_complete(buf: bytes, words: str) -> bool:
     return buf == b".\n" or buf.endswith((b"\n.\n", b"\n.\r\n")) or buf == b".\r\n"
 
 
-# -- pytest fixtures -----------------------------------------------------------------
+# -- pytest --------------------------------------------------------------------------
 
-if pytest is not None:
-
-    @pytest.fixture(scope="session")
-    def gearmand() -> Iterator[GearmandServer]:
-        """One real gearmand for the whole session; never stop or kill it.
-
-        Shared by all tests: use function names no other test uses.
-        Raises GearmandNotFound or GearmandStartError as an error, not a skip.
-        """
-        server = GearmandServer()
-        try:
-            yield server
-        finally:
-            server.cleanup()
-
-    @pytest.fixture
-    def gearmand_factory() -> Iterator[Callable[..., GearmandServer]]:
-        """Return ``make(persistent=False, extra_args=(), **kw) -> GearmandServer``.
-
-        Each call starts one more gearmand (keywords as for GearmandServer);
-        all are killed and their folders removed when the test ends.
-        """
-        servers: List[GearmandServer] = []
-
-        def make(persistent: bool = False, extra_args: Sequence[str] = (),
-                 **kw: Any) -> GearmandServer:
-            server = GearmandServer(persistent=persistent, extra_args=extra_args, **kw)
-            servers.append(server)
-            return server
-
-        try:
-            yield make
-        finally:
-            for server in servers:
-                server.cleanup()
-
-    @pytest.fixture(name="free_port")
-    def free_port_fixture() -> int:
-        """A TCP port on 127.0.0.1 where nothing listened when it was picked."""
-        return free_port()
-
-    @pytest.fixture
-    def gearman_client(gearmand: GearmandServer) -> Iterator[Any]:
-        """A ``gearman.GearmanClient`` with the session's gearmand added; closed afterwards."""
-        import gearman   # lazily: the plugin must load without the compiled core
-
-        client = gearman.GearmanClient()
-        client.addServer(gearmand.host, gearmand.port)
-        try:
-            yield client
-        finally:
-            client.close()
-
-    @pytest.fixture
-    def gearman_worker(gearmand: GearmandServer) -> Iterator[Any]:
-        """A ``gearman.GearmanWorker`` with the session's gearmand added; closed afterwards."""
-        import gearman   # lazily: the plugin must load without the compiled core
-
-        worker = gearman.GearmanWorker()
-        worker.addServer(gearmand.host, gearmand.port)
-        try:
-            yield worker
-        finally:
-            worker.close()
+# The fixtures are declared in _cygearman_pytest (outside this package, so that
+# loading the plugin imports nothing of cygearman).  Naming this module as a
+# plugin (-p gearman.testing, the older spelling) loads that one.
+pytest_plugins = ["_cygearman_pytest"]

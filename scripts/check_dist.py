@@ -1,5 +1,6 @@
 """Check the built distributions: the wheel ships the package and the compiled
-core, its stub and py.typed, and no Cython sources or generated C; the sdist
+core, its stub and py.typed, the pytest plugin module (outside the package) and
+its entry point, and no Cython sources or generated C; the sdist
 ships src/ and no generated C.
 
     check_dist.py DIST_DIR            the one wheel and the one sdist in DIST_DIR
@@ -34,7 +35,8 @@ def main(dist: Path, repaired: Optional[Path] = None) -> int:
         if bundled:
             problems.append(f"auditwheel bundled shared libraries: {bundled}")
     for required in ("gearman/__init__.py", "gearman/py.typed", "gearman/_core.pyi",
-                     "gearman/testing.py", "gearman/cli/__init__.py", "gearman/__main__.py"):
+                     "gearman/testing.py", "gearman/cli/__init__.py", "gearman/__main__.py",
+                     "_cygearman_pytest.py"):
         if required not in names:
             problems.append(f"wheel lacks {required}")
     if not any(n.startswith("gearman/_core") and n.endswith((".so", ".pyd")) for n in names):
@@ -42,11 +44,17 @@ def main(dist: Path, repaired: Optional[Path] = None) -> int:
     for n in names:
         if n.endswith((".pyx", ".pxd", ".pxi", ".c", ".h")):
             problems.append(f"wheel ships a source file: {n}")
-    if not any(n.endswith("entry_points.txt") for n in names):
+    entry_points = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
+    if entry_points is None:
         problems.append("wheel lacks entry_points.txt (pytest plugin)")
+    elif "gearman = _cygearman_pytest" not in wheel.read(entry_points).decode():
+        # the plugin every pytest session loads must not be a module of the package
+        problems.append("wheel's pytest11 entry point is not gearman = _cygearman_pytest")
     snames = tarfile.open(sdists[0]).getnames()
     if not any(n.endswith("src/gearman/_core.pyx") for n in snames):
         problems.append("sdist lacks src/gearman/_core.pyx")
+    if not any(n.endswith("/_cygearman_pytest.py") for n in snames):
+        problems.append("sdist lacks _cygearman_pytest.py (the pytest plugin)")
     for n in snames:
         if n.endswith(".c") or n.endswith(".so"):
             problems.append(f"sdist ships generated code: {n}")

@@ -179,7 +179,7 @@ static() {
         --force-reinstall "$wheel"
 
     echo "==> ruff (rules and why: [tool.ruff] in pyproject.toml)"
-    (cd "$here" && "$RELEASE_VENV/bin/ruff" check gearman tests benchmarks scripts) || status=1
+    (cd "$here" && "$RELEASE_VENV/bin/ruff" check gearman _cygearman_pytest.py tests benchmarks scripts) || status=1
     echo "==> cython-lint over src/ (pycodestyle's checks plus Cython's unused names)"
     (cd "$here" && PATH="$RELEASE_VENV/bin:$PATH" "$RELEASE_VENV/bin/cython-lint" --max-line-length 120 \
         src/gearman/*.pyx src/gearman/*.pxi src/gearman/*.pxd) || status=1

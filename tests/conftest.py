@@ -1,9 +1,8 @@
 """Shared fixtures of our own suite.
 
 The gearmand fixtures (``gearmand``, ``gearmand_factory``, ``free_port``...)
-come from the ``gearman.testing`` plugin, registered by its entry point: do not
-register it again here.  ``gearman`` is imported inside the fixtures that need
-it, so the plugin's own tests run even while the compiled core is missing.
+come from cygearman's pytest plugin (``_cygearman_pytest``, the ``pytest11``
+entry point ``gearman``): do not register it again here.
 """
 import socket
 import threading

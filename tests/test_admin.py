@@ -611,3 +611,70 @@ def test_admin_over_tls(tls_front, gearmand):
     with Admin(address, timeout=10, ssl_context=ssl.create_default_context()) as a:
         with pytest.raises(errors.ServerUnavailable, match="TLS"):
             a.version()
+
+
+# -- the transport is the core's ----------------------------------------------------------
+
+def test_admin_connections_get_the_cores_socket_options(admin, gearmand):
+    admin.version()
+    sock = admin._conns[0].sock
+    # what every client and worker connection gets (src/gearman/_connection.pxi)
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+    assert sock.getblocking() is False
+
+
+def test_a_tls_handshake_nobody_answers_is_unreachable():
+    # A peer that accepts TCP and never says a word: the handshake counts as
+    # the connect, so it fails as unreachable (not as a call timeout).
+    # (a listening socket nobody accepts from: the kernel completes the TCP handshake)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = "127.0.0.1:%d" % listener.getsockname()[1]
+        with Admin(address, timeout=1, ssl_context=ssl.create_default_context()) as a:
+            with pytest.raises(errors.ServerUnavailable, match="timed out") as info:
+                a.version()
+            assert info.value.server == address
+
+
+def test_an_answer_line_over_the_limit_is_a_protocol_error(monkeypatch):
+    monkeypatch.setattr(gearman.admin, "MAX_LINE", 1024)
+    with _ScriptedPeer(lambda cmd: b"x" * 4096) as peer, Admin(peer.address, timeout=5) as a:
+        with pytest.raises(errors.ProtocolError, match="1024") as info:
+            a.status()
+        assert info.value.server == peer.address
+        assert a._conns[0].sock is None          # dropped: the stream is out of step
+
+
+def test_bytes_nobody_asked_for_make_the_next_call_reconnect():
+    # "version" is answered twice: the stray line waits on the idle connection
+    # and must not be taken for the answer to the next command.
+    with _ScriptedPeer(lambda cmd: b"OK 1\nOK stray\n") as peer, Admin(peer.address, timeout=5) as a:
+        assert a.version() == {peer.address: "1"}
+        assert a.version() == {peer.address: "1"}
+        assert peer.lines == [b"version\r", b"version\r"]
+
+
+def test_python_gearman_reachability_check_does_the_tls_handshake(tls_front, tmp_path):
+    # establish_connection() asks the core to connect as the worker's engine
+    # would: a server whose certificate the worker cannot verify is not
+    # reachable, although its TCP port accepts connections.
+    address, ca = tls_front
+    port = int(address.rsplit(":", 1)[1])
+    host = {"host": "127.0.0.1", "port": port, "keyfile": str(tmp_path / "srv.key"),
+            "certfile": str(tmp_path / "srv.pem")}
+    for ca_certs, reachable in ((ca, True), (str(tmp_path / "srv.pem"), False)):
+        w = gearman.GearmanWorker()
+        try:
+            w.add_connection(dict(host, ca_certs=ca_certs))
+            [conn] = w.connection_list
+            if reachable:
+                assert w.establish_connection(conn) is conn
+            else:
+                with pytest.raises(errors.ConnectionError, match="TLS"):
+                    w.establish_connection(conn)
+        finally:
+            w.shutdown()

@@ -1,7 +1,10 @@
-"""Tests of the gearman.testing plugin itself, against real gearmand.
+"""Tests of the pytest plugin (_cygearman_pytest) and gearman.testing, against real gearmand.
 
-None of these needs the compiled core: they talk to gearmand through the
-admin text protocol and hand-built binary packets.
+They talk to gearmand through GearmandServer's own admin socket and
+hand-built binary packets, never through the library under test (importing
+gearman.testing loads the compiled core, though).  The plugin's wiring, and
+what loading it costs a session that does not use it, is checked in child
+pytest sessions at the end.
 """
 import os
 import socket
@@ -10,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from importlib.machinery import EXTENSION_SUFFIXES
 
 import pytest
 
@@ -330,7 +334,7 @@ def load_testing_alone():
     """)
 
 
-def test_plugin_module_imports_without_the_compiled_core(tmp_path):
+def test_testing_py_itself_imports_nothing_of_gearman(tmp_path):
     code = load_testing_alone() + textwrap.dedent("""
         assert not any(m == "gearman" or m.startswith("gearman.") for m in sys.modules), sorted(sys.modules)
         print("ok")
@@ -375,13 +379,26 @@ def test_a_forked_child_does_not_kill_its_parents_server(tmp_path):
     assert out.stdout.strip() == "True"
 
 
+PLUGIN = "_cygearman_pytest"
+
+
+def run_pytest(folder, env, *extra):
+    """A child pytest session over ``folder`` (its cwd), the plugin loaded as users get it."""
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(folder)]
+    # Installed, the entry point registers the plugin; from a bare source tree
+    # it must be named, and naming it as well would register it twice (an error).
+    if not child_sees_entry_point(env, folder):
+        args[3:3] = ["-p", PLUGIN]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=folder, env=env)
+
+
 def child_sees_entry_point(env, cwd):
     """True if a child Python with ``env`` finds the plugin's pytest11 entry point."""
-    code = textwrap.dedent("""
+    code = f"PLUGIN = {PLUGIN!r}\n" + textwrap.dedent("""
         import importlib.metadata as m
         eps = m.entry_points()
         eps = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", ())
-        print(any(ep.value == "gearman.testing" for ep in eps))
+        print(any(ep.name == "gearman" and ep.value == PLUGIN for ep in eps))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=cwd, env=env)
@@ -410,15 +427,101 @@ def test_a_users_test_file_gets_the_fixtures(tmp_path):
             with socket.socket() as s:
                 assert s.connect_ex(("127.0.0.1", free_port)) != 0
     """))
-    env = python_env()
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
-    # Installed, the entry point registers the plugin; from a bare source tree
-    # it must be named, and naming it as well would register it twice (an error).
-    if not child_sees_entry_point(env, tmp_path):
-        args[3:3] = ["-p", "gearman.testing"]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    out = run_pytest(tmp_path, python_env())
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 passed" in out.stdout
     pids = set(record.read_text().split())
     assert len(pids) == 1                 # one session server for both tests
     assert process_gone(int(pids.pop()))  # stopped at the end of the session
+
+
+# -- what the plugin costs a session that does not use it --------------------------------
+
+CYGEARMAN_MODULES = 'sorted(m for m in sys.modules if m == "gearman" or m.startswith("gearman."))'
+
+
+def test_importing_the_plugin_imports_nothing_of_cygearman(tmp_path):
+    code = f"import sys, {PLUGIN}\nprint({CYGEARMAN_MODULES})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env=python_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def write_users_suite(folder, record):
+    """A project's own tests, one of which uses a fixture of ours (deselected by
+    ``-k "not fixture"``); conftest.py records what cygearman left in sys.modules."""
+    (folder / "conftest.py").write_text(textwrap.dedent(f"""
+        import sys
+
+        def pytest_unconfigure(config):
+            with open({str(record)!r}, "w") as f:
+                f.write(repr({CYGEARMAN_MODULES}))
+    """))
+    (folder / "test_own.py").write_text(textwrap.dedent(f"""
+        import sys
+
+        def test_own_code(request):
+            assert request.config.pluginmanager.get_plugin("gearman") is not None \\
+                or request.config.pluginmanager.get_plugin({PLUGIN!r}) is not None
+            assert sum([1, 2]) == 3
+
+        def test_own_code_too():
+            assert {CYGEARMAN_MODULES} == []
+
+        def test_uses_our_fixture(gearmand):
+            assert gearmand.admin("version").startswith("OK")
+    """))
+
+
+def test_a_session_that_uses_no_fixture_imports_nothing_of_cygearman(tmp_path):
+    record = tmp_path / "modules.txt"
+    write_users_suite(tmp_path, record)
+    out = run_pytest(tmp_path, python_env(), "-k", "not fixture")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 passed, 1 deselected" in out.stdout
+    assert record.read_text() == "[]"              # no gearman, no gearman._core
+    # ...and the same session, a fixture used: it works, and only then loads the library
+    out = run_pytest(tmp_path, python_env())
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout
+    assert "'gearman._core'" in record.read_text()
+
+
+@pytest.mark.parametrize("core", ["missing", "broken"])
+def test_a_missing_or_broken_core_does_not_break_other_projects_tests(tmp_path, core):
+    # An environment where cygearman is installed but its compiled core is
+    # missing (a wheel for another Python, a source tree never built) or broken
+    # (a truncated file): a copy of the package without a working _core comes
+    # first on sys.path, the plugin (outside the package) is loaded as usual.
+    site = tmp_path / "site"
+    package = site / "gearman"
+    package.mkdir(parents=True)
+    real = os.path.dirname(os.path.abspath(gt.__file__))
+    for name in os.listdir(real):
+        if name.endswith(".py"):
+            (package / name).write_bytes(open(os.path.join(real, name), "rb").read())
+    if core == "broken":
+        (package / ("_core" + EXTENSION_SUFFIXES[0])).write_bytes(b"not a shared object")
+    else:
+        # fails as an absent file does (an editable install's import finder
+        # would otherwise find the real core when this folder has none)
+        (package / "_core.py").write_text(
+            "raise ModuleNotFoundError(\"No module named 'gearman._core'\", name='gearman._core')\n")
+    env = python_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
+    check = subprocess.run([sys.executable, "-c", "import gearman"], capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path, env=env)
+    assert check.returncode != 0 and "ImportError" in check.stderr   # the core really is unusable
+    project = tmp_path / "project"
+    project.mkdir()
+    record = tmp_path / "modules.txt"
+    write_users_suite(project, record)
+    out = run_pytest(project, env)
+    # the project's own tests run and pass; the one that asks for our fixture
+    # gets the import error (an error at setup, not a crash of the session)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "2 passed, 1 error" in out.stdout, out.stdout + out.stderr
+    assert "test_uses_our_fixture" in out.stdout
+    if core == "missing":
+        assert "gearman._core, is missing" in out.stdout

@@ -13,6 +13,7 @@
 #   _engine_base.pxd    EngineBase: connections, the poll loop, the failure policy
 #   _client_engine.pxd  ClientEngine: routing and reply matching
 #   _worker_engine.pxd  WorkerJob, WorkerEngine: grabbing and answering jobs
+#   _admin_engine.pxd   AdminEngine: one admin text-protocol connection (gearman.admin)
 #   _caller.pxd         ClientLock, CallerState, ClientCore, WorkerCore: the facade's base
 from libc.stdint cimport uint32_t, uint64_t
 
@@ -26,4 +27,5 @@ include "_batch.pxd"
 include "_engine_base.pxd"
 include "_client_engine.pxd"
 include "_worker_engine.pxd"
+include "_admin_engine.pxd"
 include "_caller.pxd"

@@ -48,6 +48,7 @@ include "_batch.pxi"
 include "_engine_base.pxi"
 include "_client_engine.pxi"
 include "_worker_engine.pxi"
+include "_admin_engine.pxi"
 include "_caller.pxi"
 
 # Task kinds for ClientEngine.new_request
