@@ -93,10 +93,11 @@ date.  Which points of the client and worker emit is listed in
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = [
     "Listener",
@@ -234,11 +235,13 @@ def _call(listeners: Tuple[Any, ...], name: str, args: Tuple[Any, ...]) -> None:
             log.exception("event listener %r failed in %s", listener, name)
 
 
-class Emitter:
+class Emitter(Listener):
     """Fans one event out to several listeners; what a source's ``_events`` holds.
 
     Immutable: registering a listener builds a new Emitter, so emitting never
     takes a lock and a listener added meanwhile is simply seen from the next event.
+    Its methods are :class:`Listener`'s, each made by :func:`_fan_out` (the
+    signatures are written once, in :class:`Listener`).
     """
 
     __slots__ = ("listeners",)
@@ -249,63 +252,20 @@ class Emitter:
     def __repr__(self) -> str:
         return f"<gearman.events.Emitter {list(self.listeners)!r}>"
 
-    def request_submitted(self, request: object, function: str, unique: Optional[str],
-                          background: bool, priority: str) -> None:
-        _call(self.listeners, "request_submitted",
-              (request, function, unique, background, priority))
 
-    def request_accepted(self, request: object, function: str, server: str,
-                         handle: str) -> None:
-        _call(self.listeners, "request_accepted", (request, function, server, handle))
+def _fan_out(name: str) -> Callable[..., None]:
+    """The Emitter method of event ``name``: call it on every listener that has it."""
+    def method(self: Emitter, *args: Any) -> None:
+        _call(self.listeners, name, args)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Call ``{name}`` on every listener (see :meth:`Listener.{name}`)."
+    # what help() and inspect show: the Listener method's own signature
+    method.__signature__ = inspect.signature(getattr(Listener, name))  # type: ignore[attr-defined]
+    return method
 
-    def request_completed(self, request: object, function: str, server: str,
-                          handle: str) -> None:
-        _call(self.listeners, "request_completed", (request, function, server, handle))
 
-    def request_failed(self, request: object, function: str, server: Optional[str],
-                       handle: Optional[str]) -> None:
-        _call(self.listeners, "request_failed", (request, function, server, handle))
-
-    def request_exception(self, request: object, function: str, server: str, handle: str,
-                          message: Optional[bytes]) -> None:
-        _call(self.listeners, "request_exception", (request, function, server, handle, message))
-
-    def request_timed_out(self, request: object, function: str, server: Optional[str],
-                          handle: Optional[str]) -> None:
-        _call(self.listeners, "request_timed_out", (request, function, server, handle))
-
-    def request_lost_connection(self, request: object, function: str, server: Optional[str],
-                                handle: Optional[str]) -> None:
-        _call(self.listeners, "request_lost_connection", (request, function, server, handle))
-
-    def request_abandoned(self, request: object, function: str, server: Optional[str],
-                          handle: Optional[str], reason: Optional[BaseException]) -> None:
-        _call(self.listeners, "request_abandoned", (request, function, server, handle, reason))
-
-    def job_grabbed(self, job: object, function: str, server: str, handle: str,
-                    unique: Optional[str]) -> None:
-        _call(self.listeners, "job_grabbed", (job, function, server, handle, unique))
-
-    def job_started(self, job: object, function: str, server: str, handle: str) -> None:
-        _call(self.listeners, "job_started", (job, function, server, handle))
-
-    def job_completed(self, job: object, function: str, server: str, handle: str,
-                      duration: float) -> None:
-        _call(self.listeners, "job_completed", (job, function, server, handle, duration))
-
-    def job_failed(self, job: object, function: str, server: str, handle: str,
-                   duration: float) -> None:
-        _call(self.listeners, "job_failed", (job, function, server, handle, duration))
-
-    def job_raised(self, job: object, function: str, server: str, handle: str,
-                   duration: float, exc: BaseException) -> None:
-        _call(self.listeners, "job_raised", (job, function, server, handle, duration, exc))
-
-    def server_demoted(self, server: str, reason: str, backoff: float) -> None:
-        _call(self.listeners, "server_demoted", (server, reason, backoff))
-
-    def server_restored(self, server: str) -> None:
-        _call(self.listeners, "server_restored", (server,))
+for _name in EVENTS:
+    setattr(Emitter, _name, _fan_out(_name))
 
 
 # -- the registry ------------------------------------------------------------------------
@@ -407,119 +367,34 @@ def emitter_for(source: Any = None) -> Optional[Emitter]:
 
 # -- emit_* helpers: one call per event, for code paths where a call costs nothing that matters.
 # ``source`` None emits to the global listeners (code that belongs to no client or worker).
+# Each takes ``source`` and then the arguments of the Listener method of the same name.
 
-def emit_request_submitted(source: Any, request: object, function: str, unique: Optional[str],
-                           background: bool, priority: str) -> None:
-    """Emit :meth:`Listener.request_submitted` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_submitted(request, function, unique, background, priority)
-
-
-def emit_request_accepted(source: Any, request: object, function: str, server: str,
-                          handle: str) -> None:
-    """Emit :meth:`Listener.request_accepted` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_accepted(request, function, server, handle)
-
-
-def emit_request_completed(source: Any, request: object, function: str, server: str,
-                           handle: str) -> None:
-    """Emit :meth:`Listener.request_completed` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_completed(request, function, server, handle)
+def _emit(name: str) -> Callable[..., None]:
+    def emit(source: Any, *args: Any) -> None:
+        ev = _global_emitter if source is None else getattr(source, ATTR, None)
+        if ev is not None:
+            getattr(ev, name)(*args)
+    emit.__name__ = emit.__qualname__ = f"emit_{name}"
+    emit.__doc__ = f"Emit :meth:`Listener.{name}` from ``source`` (None: the global listeners)."
+    listener = inspect.signature(getattr(Listener, name))
+    params = [inspect.Parameter("source", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Any")]
+    params += [p for p in listener.parameters.values() if p.name != "self"]
+    emit.__signature__ = listener.replace(parameters=params)  # type: ignore[attr-defined]
+    return emit
 
 
-def emit_request_failed(source: Any, request: object, function: str, server: Optional[str],
-                        handle: Optional[str]) -> None:
-    """Emit :meth:`Listener.request_failed` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_failed(request, function, server, handle)
-
-
-def emit_request_exception(source: Any, request: object, function: str, server: str,
-                           handle: str, message: Optional[bytes]) -> None:
-    """Emit :meth:`Listener.request_exception` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_exception(request, function, server, handle, message)
-
-
-def emit_request_timed_out(source: Any, request: object, function: str, server: Optional[str],
-                           handle: Optional[str]) -> None:
-    """Emit :meth:`Listener.request_timed_out` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_timed_out(request, function, server, handle)
-
-
-def emit_request_lost_connection(source: Any, request: object, function: str,
-                                 server: Optional[str], handle: Optional[str]) -> None:
-    """Emit :meth:`Listener.request_lost_connection` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_lost_connection(request, function, server, handle)
-
-
-def emit_request_abandoned(source: Any, request: object, function: str, server: Optional[str],
-                           handle: Optional[str], reason: Optional[BaseException]) -> None:
-    """Emit :meth:`Listener.request_abandoned` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.request_abandoned(request, function, server, handle, reason)
-
-
-def emit_job_grabbed(source: Any, job: object, function: str, server: str, handle: str,
-                     unique: Optional[str]) -> None:
-    """Emit :meth:`Listener.job_grabbed` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.job_grabbed(job, function, server, handle, unique)
-
-
-def emit_job_started(source: Any, job: object, function: str, server: str, handle: str) -> None:
-    """Emit :meth:`Listener.job_started` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.job_started(job, function, server, handle)
-
-
-def emit_job_completed(source: Any, job: object, function: str, server: str, handle: str,
-                       duration: float) -> None:
-    """Emit :meth:`Listener.job_completed` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.job_completed(job, function, server, handle, duration)
-
-
-def emit_job_failed(source: Any, job: object, function: str, server: str, handle: str,
-                    duration: float) -> None:
-    """Emit :meth:`Listener.job_failed` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.job_failed(job, function, server, handle, duration)
-
-
-def emit_job_raised(source: Any, job: object, function: str, server: str, handle: str,
-                    duration: float, exc: BaseException) -> None:
-    """Emit :meth:`Listener.job_raised` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.job_raised(job, function, server, handle, duration, exc)
-
-
-def emit_server_demoted(source: Any, server: str, reason: str, backoff: float) -> None:
-    """Emit :meth:`Listener.server_demoted` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.server_demoted(server, reason, backoff)
-
-
-def emit_server_restored(source: Any, server: str) -> None:
-    """Emit :meth:`Listener.server_restored` from ``source``."""
-    ev = _global_emitter if source is None else getattr(source, ATTR, None)
-    if ev is not None:
-        ev.server_restored(server)
+emit_request_submitted = _emit("request_submitted")
+emit_request_accepted = _emit("request_accepted")
+emit_request_completed = _emit("request_completed")
+emit_request_failed = _emit("request_failed")
+emit_request_exception = _emit("request_exception")
+emit_request_timed_out = _emit("request_timed_out")
+emit_request_lost_connection = _emit("request_lost_connection")
+emit_request_abandoned = _emit("request_abandoned")
+emit_job_grabbed = _emit("job_grabbed")
+emit_job_started = _emit("job_started")
+emit_job_completed = _emit("job_completed")
+emit_job_failed = _emit("job_failed")
+emit_job_raised = _emit("job_raised")
+emit_server_demoted = _emit("server_demoted")
+emit_server_restored = _emit("server_restored")
