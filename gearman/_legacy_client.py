@@ -77,6 +77,14 @@ def _check_multiple(requests: Any, what: str = "job requests") -> None:
                         f"got {type(requests).__name__}")
 
 
+def _timed_out_unaccepted(request: GearmanJobRequest) -> bool:
+    """A request still ``JOB_PENDING`` whose task the engine ended at a deadline (its
+    server was silent): it is sent again when it is submitted again."""
+    t = request._task
+    return (request.state == JOB_PENDING and t is not None and t.state == _TS_DONE
+            and isinstance(t.exception, GearmanTimeoutError))
+
+
 def _incomplete_in_time(request: GearmanJobRequest) -> bool:
     """``timed_out`` after a completion wait: not complete, and not lost.
 
@@ -312,6 +320,8 @@ class LegacyClientMixin(GearmanConnectionManager):
                 if t.state != _TS_DONE:
                     engine.abandon(t)
                     r.timed_out = True
+                elif isinstance(t.exception, GearmanTimeoutError):
+                    r.timed_out = True          # a silent server: a timeout, not a failure
                 elif t.exception is not None:
                     r.timed_out = True
                     failures.append(t.exception)
@@ -523,9 +533,10 @@ class LegacyClientMixin(GearmanConnectionManager):
         engine = self._engine
         if resend:
             for r in requests:
-                if r.state == JOB_UNKNOWN:
+                if r.state == JOB_UNKNOWN or _timed_out_unaccepted(r):
                     self.send_job_request(r)
         lost_running = False
+        timed_out: Set[Any] = set()         # tasks ended by a deadline, settled once
         while True:
             wait: List[Any] = []
             barrier_servers: Set[str] = set()
@@ -561,6 +572,18 @@ class LegacyClientMixin(GearmanConnectionManager):
                 if isinstance(exc, ServerUnavailable):
                     r.state = JOB_UNKNOWN
                     raise exc
+                if isinstance(exc, GearmanTimeoutError):
+                    # the engine gave up on it at the deadline (a silent server):
+                    # python-gearman's contract, a pending request with timed_out
+                    # set, never an exception; submitting it again sends it again
+                    if t not in timed_out:
+                        timed_out.add(t)
+                        # python-gearman kept waiting for a pending request and
+                        # never resent it: its send again costs no attempt
+                        # (attempts count connections that broke)
+                        if r.connection_attempts > 0:
+                            r.connection_attempts -= 1
+                    continue
                 if isinstance(exc, ServerError):
                     r.error = exc
                     r.state = JOB_FAILED
