@@ -23,6 +23,7 @@ from gearman.errors import (
     JobFailedError,
     NoServersError,
     QueueFullError,
+    ServerSilentError,
 )
 
 __all__ = [
@@ -52,6 +53,8 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception that ended a command."""
     if isinstance(exc, BatchError):
         return errors_exit_code(list(getattr(exc, "errors", {}).values()))
+    if isinstance(exc, ServerSilentError):
+        return EXIT_UNREACHABLE         # it answered nothing: as good as unreachable
     if isinstance(exc, (GearmanTimeoutError, TimeoutError)):
         return EXIT_TIMEOUT
     if isinstance(exc, (GearmanConnectionError, NoServersError, ConnectionError)):

@@ -355,6 +355,29 @@ def test_submit_says_when_no_worker_serves_the_function(cli, gearmand, run_worke
     assert r.returncode == EXIT_TIMEOUT and b"waiting for a worker: none serves" in r.stderr
 
 
+def test_submit_without_timeout_ends_on_a_silent_server_and_waits_for_a_slow_worker(
+        cli, gearmand, gearmand_factory, run_worker):
+    """No -t: a server that stops answering ends the submit within a round or two of
+    SILENT_CHECK (exit 3, naming it); a job a worker takes longer than a round over is
+    waited for."""
+    from gearman.cli._common import SILENT_CHECK
+    server = gearmand_factory()
+    server.pause()
+    try:
+        started = time.monotonic()
+        r = cli("submit", _name(), "x", "-s", server.address)
+        elapsed = time.monotonic() - started
+    finally:
+        server.resume()
+    assert r.returncode == EXIT_UNREACHABLE, r.stderr
+    assert f"{server.address} answered nothing".encode() in r.stderr
+    assert elapsed < 3 * SILENT_CHECK
+    slow = _name()
+    run_worker({slow: lambda job, ctx: (time.sleep(SILENT_CHECK + 1), b"slow done")[1]})
+    r = cli("submit", slow, "x", "-q", "-s", gearmand.address)
+    assert (r.returncode, r.stdout) == (EXIT_OK, b"slow done"), r.stderr
+
+
 def test_submit_on_a_terminal_says_it_reads_stdin(pty_run, gearmand, run_worker):
     fn = _name()
     run_worker({fn: lambda job, ctx: job.workload()[::-1]})

@@ -19,7 +19,7 @@ from gearman._tooling import (
 )
 from gearman.admin import Admin
 
-__all__ = ["WINDOW", "BATCH_STEP", "WAITING_NOTICE_AFTER", "PLAIN_PROGRESS_EVERY", "err",
+__all__ = ["WINDOW", "BATCH_STEP", "WAITING_NOTICE_AFTER", "SILENT_CHECK", "PLAIN_PROGRESS_EVERY", "err",
            "format_table", "print_json", "payload_json", "error_json", "Progress", "make_client",
            "make_admin", "report_failures", "answered", "servers_json"]
 
@@ -36,6 +36,10 @@ BATCH_STEP = 1000
 #: Seconds a foreground submit waits before checking whether any worker serves
 #: the function (and saying so if none does).
 WAITING_NOTICE_AFTER = 2.0
+
+#: Without -t, a foreground submit waits for its jobs in rounds of this many seconds; at
+#: the end of a round the requests of a server that answered nothing are failed.
+SILENT_CHECK = 5.0
 
 #: Seconds between two progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY = 5.0

@@ -19,6 +19,7 @@ from gearman._tooling import (
 from gearman.admin import Admin, FunctionStatus
 from gearman.cli._common import (
     BATCH_STEP,
+    SILENT_CHECK,
     WAITING_NOTICE_AFTER,
     WINDOW,
     Progress,
@@ -110,11 +111,19 @@ class WaitingNotice:
             with Admin(self.args.servers, timeout=5.0,
                        ssl_context=build_ssl_context(self.args)) as admin:
                 listing = admin.status(per_server=True)
-        except Exception:           # noqa: BLE001 - a notice, never an error of its own
+        except Exception as exc:    # noqa: BLE001 - a notice: say why, never fail the submit
+            if not self.done.is_set():
+                err(f"still waiting; cannot ask the servers whether a worker serves "
+                    f"{self.args.function!r}: {exc}")
             return
         answers: Dict[str, List[FunctionStatus]] = {
             a: v for a, v in listing.items() if not isinstance(v, BaseException)}
         reached = list(answers)
+        if not reached and not self.done.is_set():
+            first = next(iter(listing.values()), None)
+            err(f"still waiting; no server answered its admin port ({first}): if one stopped "
+                f"answering, the submit ends within {SILENT_CHECK:g} s")
+            return
         workers = sum(int(s.workers) for v in answers.values() for s in v
                       if s.name == self.args.function)
         if reached and workers == 0 and not self.done.is_set():
@@ -142,6 +151,30 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 notice.cancel()
     finally:
         client.close()
+
+
+def _run_until_answered(client: Any, tasks: List[Any], deadline: Optional[float]) -> None:
+    """``runTasks()`` until every task ended, within ``deadline`` (-t) if given.
+
+    Without -t a job may wait for a worker as long as it takes, but a server
+    that stops answering must not hold the submit for ever: the tasks run in
+    rounds of SILENT_CHECK seconds, and at the end of a round the client fails
+    the requests of a server that answered nothing since they were written
+    (ServerSilentError); those still waiting for a worker go on waiting.
+    """
+    while True:
+        if deadline is None:
+            client.setTimeout(int(SILENT_CHECK * 1000))
+        else:
+            _set_deadline(client, deadline)
+        try:
+            client.runTasks()
+            return
+        except GearmanTimeoutError:
+            if all(t.finished for t in tasks):
+                return              # each task's own outcome says why (a silent server)
+            if deadline is not None:
+                raise
 
 
 def _set_deadline(client: Any, deadline: Optional[float]) -> None:
@@ -265,8 +298,7 @@ def _submit_foreground(args: argparse.Namespace, client: Any, workloads: List[by
         for start in range(0, total, WINDOW):
             tasks = [add(args.function, w, None, args.unique)
                      for w in workloads[start:start + WINDOW]]
-            _set_deadline(client, deadline)
-            client.runTasks()
+            _run_until_answered(client, tasks, deadline)
             for i, task in enumerate(tasks, start):
                 try:
                     result = task_outcome(task)
