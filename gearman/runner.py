@@ -30,10 +30,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 from gearman._pecl_worker import MAX_PREFETCH, PeclWorker
 from gearman._tooling import UsageError, log_level, tool_servers
+from gearman.errors import GearmanError
 
 __all__ = ["main", "load_callable", "run_worker_process", "working_directory_on_path"]
 
 log = logging.getLogger("gearman.runner")
+
+#: The exit status of a worker process (and of the runner) whose configuration cannot
+#: work: not restarted, since another process would fail the same way.
+EXIT_CONFIG = 2
 _WINDOWS = sys.platform == "win32"
 
 
@@ -112,8 +117,14 @@ def _child(args: argparse.Namespace, own_group: bool = False, index: int = 0) ->
     port = args.metrics_port
     if port:
         port += index                   # process i of -p listens on N + i
-    handled = run_worker_process(args.servers, args.function, args.id, args.timeout, args.max_jobs,
-                                 args.prefetch, port, args.metrics_addr)
+    try:
+        handled = run_worker_process(args.servers, args.function, args.id, args.timeout,
+                                     args.max_jobs, args.prefetch, port, args.metrics_addr)
+    except (GearmanError, ImportError, AttributeError, ValueError, OSError) as exc:
+        # what it was given cannot work (no server, a metrics port taken...): another
+        # process started the same way would fail the same way, so none is
+        log.error("pid %d cannot serve: %s", os.getpid(), exc)
+        sys.exit(EXIT_CONFIG)
     log.info("pid %d stopping after %d jobs", os.getpid(), handled)
 
 
@@ -205,6 +216,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             # the children share the parent's console and got its Ctrl-C themselves.
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    status = 0
     try:
         for i in range(args.processes):
             spawn(i)
@@ -214,7 +226,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     p.join()
                     del children[pid]
                     index = index_of.pop(pid)
-                    if not stopping[0] and args.max_jobs is None:
+                    if p.exitcode == EXIT_CONFIG:
+                        log.error("worker process %d could not serve (see above); not "
+                                  "starting another", pid)
+                        status = EXIT_CONFIG
+                    elif not stopping[0] and args.max_jobs is None:
                         log.warning("worker process %d exited (%s); starting another",
                                     pid, p.exitcode)
                         time.sleep(0.5)       # no tight restart loop
@@ -223,7 +239,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ directory that holds ``mymodule.py``.
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -187,3 +188,65 @@ def test_metrics_port_out_of_range_is_a_usage_error(app, gearmand):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "--metrics-port" in err
+
+
+def _two_taken_ports():
+    """Two adjacent loopback ports, both bound and listening (the caller closes them)."""
+    import socket
+    for _ in range(50):
+        first = socket.socket()
+        first.bind(("127.0.0.1", 0))
+        port = first.getsockname()[1]
+        second = socket.socket()
+        try:
+            second.bind(("127.0.0.1", port + 1))
+        except OSError:
+            first.close()
+            second.close()
+            continue
+        first.listen(1)
+        second.listen(1)
+        return port, (first, second)
+    raise RuntimeError("no two adjacent free ports")
+
+
+def test_a_process_that_cannot_serve_is_not_restarted(app, gearmand):
+    """Its configuration cannot work (here: its metrics port is taken): each process
+    exits with 2, the runner starts no other and exits 2, instead of restarting them
+    every half second for ever."""
+    pytest.importorskip("prometheus_client")
+    port, held = _two_taken_ports()
+    try:
+        proc = _start(app, "-s", gearmand.address, "-f", "mymodule:reverse", "-p", "2",
+                      "--metrics-port", str(port))
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    finally:
+        for sock in held:
+            sock.close()
+    assert proc.returncode == 2, err
+    assert err.count("cannot serve") == 2, err
+    assert err.count("could not serve (see above); not starting another") == 2, err
+    assert "starting another" not in err.replace("not starting another", ""), err
+
+
+def _stderr_after(app, seconds, *args):
+    proc = _start(app, *args)
+    try:
+        time.sleep(seconds)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    return err
+
+
+def test_a_worker_says_which_servers_it_uses_and_that_it_cannot_reach_them(app, dead_port):
+    """The tools' rule (docs/design.md): -s, else GEARMAN_SERVERS, else localhost:4730,
+    logged at start; a server it cannot reach is logged, not waited on silently."""
+    err = _stderr_after(app, 2, "-s", f"127.0.0.1:{dead_port}", "-f", "mymodule:reverse")
+    assert f"servers: 127.0.0.1:{dead_port} (--servers)" in err, err
+    assert f"could not connect to 127.0.0.1:{dead_port}" in err, err
+    err = _stderr_after(app, 1, "-f", "mymodule:reverse")
+    assert "servers: localhost:4730 (the default: no --servers and no GEARMAN_SERVERS)" in err, err
