@@ -861,9 +861,12 @@ cdef class ClientEngine(EngineBase):
             self._finish(t, RC_WORK_FAIL)
             return self._deliver(t, EV_FAIL)
         if cmd == CMD_STATUS_RES or cmd == CMD_STATUS_RES_UNIQUE:
+            # the fields in place (no bytes objects), checked before the request
+            # leaves the FIFO: a malformed answer then fails the connection with
+            # the request still on it, which settles it with the cause named
+            r._fields(off, ln)
             t = <Task>self._take(c, TASK_STATUS if cmd == CMD_STATUS_RES else TASK_STATUS_UNIQUE,
                                  COMMAND_NAMES[cmd])
-            r._fields(off, ln)          # the fields in place: no bytes objects
             if t.abandoned:
                 t.state = TS_DONE
                 return 0

@@ -1,0 +1,129 @@
+"""Every door onto the engine gets the blocking client's failure policy.
+
+The blocking PECL client demotes a silent server and probes it (docs/reliability.md
+§5a), its timeout covers waiting for the object's lock, and a batch timeout
+carries the accepted handles. The same policy lives in the engine for the other
+doors: the asyncio client (``engine.timed_out`` / ``batch_timed_out``), ping/echo,
+jobStatusByUniqueKey and wait(), single-server clients and workers (the demotion
+ends whenever the server answers again), TLS connections (the idle check before
+reuse), and malformed answers (a STATUS_RES with missing fields). Each test ran
+against real gearmand (SIGSTOP for a silent server) and failed before its fix.
+
+Time bounds are multiples of the configured timeout: hang checks, not speed checks.
+Tests that need a network namespace are in test_doors_netns.py.
+"""
+import asyncio
+import importlib.util
+import pathlib
+import select
+import socket
+import threading
+import time
+
+import pytest
+
+import gearman
+from gearman import constants as C
+from gearman import errors, events
+from gearman.aio import AsyncGearmanClient
+from gearman.testing import wait_until
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _load(name):
+    """A helper module of the suite, loaded by path (the suite runs with
+    ``--import-mode=importlib``): its classes, not its tests."""
+    spec = importlib.util.spec_from_file_location(f"cygearman_doors_{name}", HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Gauge(events.Listener):
+    """What gearman.metrics' ``gearman_server_demoted`` gauge shows: 1 from a
+    server_demoted, 0 from a server_restored."""
+
+    def __init__(self):
+        self.value = {}
+        self.lock = threading.Lock()
+
+    def server_demoted(self, server, reason, backoff):
+        with self.lock:
+            self.value[server] = 1
+
+    def server_restored(self, server):
+        with self.lock:
+            self.value[server] = 0
+
+
+@pytest.fixture
+def pool(gearmand_factory):
+    """Two fresh gearmand; the second is the one the tests stop."""
+    a, b = gearmand_factory(), gearmand_factory()
+    yield a, b
+    b.resume()
+
+
+def client_on(*servers, timeout_ms=1000, **kw):
+    c = gearman.GearmanClient(**kw)
+    for s in servers:
+        c.addServer("127.0.0.1", s.port)
+    c.setTimeout(timeout_ms)
+    return c
+
+
+def conn_of(engine, server):
+    return next(c for c in engine.servers if c.port == server.port)
+
+
+def sock_of(engine):
+    """A duplicate of the engine's first open connection's socket (getsockopt
+    on it sees the same socket)."""
+    fds = [fd for fd, _ev, _gen in engine.watch_list()]
+    assert fds, "no open connection"
+    return socket.fromfd(fds[0], socket.AF_INET, socket.SOCK_STREAM)
+
+
+# -- 10. a STATUS_RES with missing fields names its cause ---------------------------------
+
+@pytest.fixture(scope="module")
+def hostile_mod():
+    return _load("test_hostile")
+
+
+@pytest.mark.parametrize("door", ["jobStatus", "jobStatusByUniqueKey"])
+def test_a_status_answer_with_missing_fields_is_a_protocol_error(hostile_mod, door):
+    """The answer is malformed: the call ends with the ProtocolLostConnectionError
+    that names it, like every other malformed reply (before: a plain
+    LostConnectionError "no live connection is left to finish the request")."""
+    h = hostile_mod
+    ask, answer = ((h.GET_STATUS, h.STATUS_RES) if door == "jobStatus" else (41, 42))
+
+    def script(peer):
+        p = peer.expect(ask)
+        if p is None:
+            return
+        peer.send(h.res(answer, p[1][0], b"1"))          # 2 of its 5 (6) fields
+        peer.stall()
+
+    server = h.HostileServer(script)
+    T = 1.5
+    try:
+        c = gearman.GearmanClient(connect_timeout=2.0)
+        c.addServer("127.0.0.1", server.port)
+        c.setTimeout(int(T * 1000))
+        t0 = time.monotonic()
+        with pytest.raises(errors.ProtocolLostConnectionError) as ei:
+            if door == "jobStatus":
+                c.jobStatus("H:hostile:1")
+            else:
+                c.jobStatusByUniqueKey("u-1")
+        assert time.monotonic() - t0 < 2 * T
+        err = ei.value
+        assert isinstance(err, errors.LostConnectionError) and isinstance(err, errors.ProtocolError)
+        assert "STATUS_RES" in str(err) and "arguments" in str(err), err
+        assert isinstance(err.__cause__, errors.ProtocolError)
+        c.close()
+    finally:
+        server.close()
