@@ -85,6 +85,48 @@ def sock_of(engine):
     return socket.fromfd(fds[0], socket.AF_INET, socket.SOCK_STREAM)
 
 
+# -- 8. TLS: a server restart between two calls costs nothing ------------------------------
+
+@pytest.fixture(scope="module")
+def tls_mod():
+    return _load("test_tls")
+
+
+@pytest.fixture(scope="module")
+def certs(tls_mod, tmp_path_factory):
+    return tls_mod.Certs(tmp_path_factory.mktemp("doors-tls"))
+
+
+def _readable(sock):
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def test_a_tls_server_restart_between_two_calls_costs_nothing(gearmand_factory, tls_mod,
+                                                              certs, fn):
+    """gearmand behind a TLS front restarts between two calls: the front ends
+    the client's TLS session (close_notify); the next call notices it before reuse and goes to
+    a fresh connection (before: it was written to the dead one and ended
+    "outcome unknown")."""
+    g = gearmand_factory()
+    front = tls_mod.TlsFront(certs, g.port)
+    try:
+        c = gearman.GearmanClient(ssl_context=certs.context(), connect_timeout=2.0)
+        c.addServer("127.0.0.1", front.port)
+        c.setTimeout(5000)
+        for round_ in range(3):
+            assert c.doBackground(fn, b"before-%d" % round_).startswith("H:")
+            s = sock_of(c._engine)
+            assert not _readable(s)         # the call read all there was
+            g.restart()
+            # socat sends its close_notify (and keeps the TCP connection open)
+            assert wait_until(lambda: _readable(s), timeout=10)
+            s.close()
+            assert c.doBackground(fn, b"after-%d" % round_).startswith("H:")
+        c.close()
+    finally:
+        front.close()
+
+
 # -- 10. a STATUS_RES with missing fields names its cause ---------------------------------
 
 @pytest.fixture(scope="module")

@@ -436,9 +436,11 @@ cdef class ClientEngine(EngineBase):
 
         Idle includes a connection whose only requests were abandoned by a
         call that timed out: if it died meanwhile, the next call must go to a
-        fresh connection, not fail as "outcome unknown" on the dead one.
+        fresh connection, not fail as "outcome unknown" on the dead one.  TLS
+        included: the round reads what the socket has (a close_notify, an EOF,
+        a session ticket) through the TLS layer, as any round does.
         """
-        if c.state != CS_CONNECTED or c.tls is not None or not self._idle(c):
+        if c.state != CS_CONNECTED or not self._idle(c):
             return 0
         if gm_monotonic() - c.last_recv < IDLE_CHECK_AFTER:
             # It answered within the last millisecond (a caller's loop of
