@@ -85,6 +85,95 @@ def sock_of(engine):
     return socket.fromfd(fds[0], socket.AF_INET, socket.SOCK_STREAM)
 
 
+# -- 7. the demoted gauge returns to 0 whenever the server answers again ------------------
+
+def test_a_single_server_client_is_restored_when_its_server_answers(pool, fn):
+    """A client whose only server was found silent routes to it anyway; once it
+    answers again it is no longer demoted and the gauge is back at 0."""
+    _a, b = pool
+    c = client_on(b)
+    gauge = Gauge()
+    events.add_listener(gauge, source=c)
+    c.doBackground(fn, b"warm")
+    b.pause()
+    with pytest.raises(errors.ServerSilentError):
+        c.doBackground(fn, b"x")
+    key = f"127.0.0.1:{b.port}"
+    assert gauge.value[key] == 1 and c._engine.servers[0].demoted
+    b.resume()
+    assert wait_until(lambda: (c.doBackground(fn, b"y"), gauge.value[key] == 0)[1],
+                      timeout=20)
+    assert not c._engine.servers[0].demoted
+    c.close()
+
+
+def test_an_asyncio_single_server_client_is_restored_too(pool, fn):
+    _a, b = pool
+    gauge = Gauge()
+
+    async def main():
+        c = AsyncGearmanClient(timeout=1.0)
+        c.add_server("127.0.0.1", b.port)
+        events.add_listener(gauge, source=c)
+        await c.do_background(fn, b"warm")
+        b.pause()
+        with pytest.raises(errors.ServerSilentError):
+            await c.do_background(fn, b"x")
+        was = gauge.value.get(f"127.0.0.1:{b.port}")
+        b.resume()
+        handle = await c.do_background(fn, b"y")
+        demoted = c._engine.servers[0].demoted
+        await c.close()
+        return was, handle, demoted
+
+    was, handle, demoted = asyncio.run(main())
+    assert was == 1
+    assert handle.startswith("H:")
+    assert not demoted and gauge.value[f"127.0.0.1:{b.port}"] == 0
+
+
+def test_a_worker_restores_a_server_demoted_by_a_connect_timeout(gearmand_factory, fn):
+    """A worker demotes a server whose connect times out (here: gearmand stopped
+    with its accept queue full, so SYNs are dropped); when it answers again the
+    gauge returns to 0, and the worker serves its jobs."""
+    g = gearmand_factory(extra_args=["--backlog=1"])
+    CT = 0.5
+    g.pause()
+    fillers = []
+    try:
+        for _ in range(8):              # until the accept queue takes no more
+            try:
+                fillers.append(socket.create_connection(("127.0.0.1", g.port), timeout=CT))
+            except OSError:
+                break
+        else:
+            pytest.fail("the stopped gearmand kept accepting connections")
+        w = gearman.GearmanWorker(connect_timeout=CT)
+        w.addServer("127.0.0.1", g.port)
+        w.addFunction(fn, lambda job, ctx: b"done:" + job.workload())
+        w.setTimeout(int(2 * CT * 1000))
+        gauge = Gauge()
+        events.add_listener(gauge, source=w)
+        key = f"127.0.0.1:{g.port}"
+        assert w.work() is False
+        assert gauge.value.get(key) == 1 and w._engine.servers[0].demoted
+    finally:
+        for s in fillers:
+            s.close()
+        g.resume()
+    assert wait_until(lambda: (w.work(), gauge.value[key] == 0)[1], timeout=20 * CT)
+    assert not w._engine.servers[0].demoted
+    c = client_on(g, timeout_ms=10000)
+    results = []
+    th = threading.Thread(target=lambda: results.append(c.doNormal(fn, b"j")), daemon=True)
+    th.start()
+    assert wait_until(lambda: (w.work(), bool(results))[1], timeout=20)
+    th.join(10)
+    assert results == [b"done:j"]
+    c.close()
+    w.close()
+
+
 # -- 8. TLS: a server restart between two calls costs nothing ------------------------------
 
 @pytest.fixture(scope="module")

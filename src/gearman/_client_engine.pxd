@@ -48,6 +48,7 @@ cdef class ClientEngine(EngineBase):
     cdef inline int _finish(self, Task t, int rc) except -1
     cdef int _finish_error(self, Task t, object err) except -1
     cdef int _on_failure(self, Connection c, object exc, int how) except -1
+    cdef int _restore(self, Connection c) except -1
     # reply matching
     cdef int _deliver(self, Task t, int ev) except -1
     cdef int _on_data(self, Connection c) except -1

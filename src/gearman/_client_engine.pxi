@@ -737,9 +737,19 @@ cdef class ClientEngine(EngineBase):
         """Dispatch every whole packet buffered on c; 1 if a callback paused."""
         while c.state == CS_CONNECTED and c.reader._next():
             c.failures = 0              # a valid packet: the server is healthy
+            if c.demoted:
+                self._restore(c)        # ... and answers again, whatever asked it
             if self._dispatch(c):
                 return 1
         return 0
+
+    cdef int _restore(self, Connection c) except -1:
+        # its probe, if one is out, no longer matters: its answer is dropped
+        # as an abandoned request's
+        if c.probe is not None:
+            c.probe = None
+            self.probing -= 1
+        return EngineBase._restore(self, c)
 
     cdef object _take(self, Connection c, int kind, str what):
         cdef Task t
@@ -883,16 +893,8 @@ cdef class ClientEngine(EngineBase):
             return self._deliver(t, EV_STATUS)
         if cmd == CMD_ECHO_RES:
             t = <Task>self._take(c, TASK_ECHO, "ECHO_RES")
-            if t is c.probe:
-                # a demoted server answered its probe: back in rotation
-                c.probe = None
-                self.probing -= 1
-                c.demoted = False
-                c.failures = 0
-                t.state = TS_DONE
-                if self._events is not None:
-                    self._events.server_restored(c.key)
-                return 0
+            # (a probe's answer restored its server in _on_data, like any
+            # packet from a demoted server; the probe is abandoned: dropped here)
             t._result = PyBytes_FromStringAndSize(r.p_body, r.p_len)
             if t.abandoned:
                 t.state = TS_DONE

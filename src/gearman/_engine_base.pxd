@@ -26,3 +26,4 @@ cdef class EngineBase:
     cdef int _conn_failed(self, Connection c, object exc, int how) except -1
     cdef int _on_failure(self, Connection c, object exc, int how) except -1
     cdef int _on_data(self, Connection c) except -1
+    cdef int _restore(self, Connection c) except -1

@@ -302,7 +302,8 @@ cdef class EngineBase:
         dead: its server may be back already), remember the cause, then let
         the engine settle the requests it carried (_on_failure)."""
         log.log(self.fail_log_level, "lost job server %s: %s", c.key, exc)
-        c.probe = None
+        # (a client's probe on c is forgotten by its _on_failure, which also
+        # counts it out of ``probing``)
         if how & FAIL_DEMOTE:
             # silent: nothing it holds for the server may arrive late
             c.demoted = True
@@ -327,6 +328,17 @@ cdef class EngineBase:
 
     cdef int _on_failure(self, Connection c, object exc, int how) except -1:
         """Settle the requests of a connection that failed (engine-specific)."""
+        return 0
+
+    cdef int _restore(self, Connection c) except -1:
+        """A demoted server sent a valid packet: it answers again, so it is no
+        longer demoted (server_restored), whoever asked it (a client's probe or
+        call, a worker's GRAB). The engines call this from their packet loops
+        while ``c.demoted`` is set."""
+        c.demoted = False
+        c.failures = 0
+        if self._events is not None:
+            self._events.server_restored(c.key)
         return 0
 
     cdef int _on_data(self, Connection c) except -1:
