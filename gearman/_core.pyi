@@ -238,6 +238,8 @@ class EngineBase:
     servers: List[Connection]
     connect_timeout: float
     max_packet_size: int
+    keepalive: Optional[Tuple[int, int, int]]
+    tcp_user_timeout: Optional[float]
     ssl_context: Any
     client_id: Optional[bytes]
     _events: Any                    # gearman.events.Emitter while someone listens, else None

@@ -216,6 +216,78 @@ def test_a_tls_server_restart_between_two_calls_costs_nothing(gearmand_factory, 
         front.close()
 
 
+# -- 9. TCP_USER_TIMEOUT bounds unacknowledged data, in line with keepalive --------------
+
+def _tcp(sock, opt):
+    return sock.getsockopt(socket.IPPROTO_TCP, opt)
+
+
+def test_keepalive_and_tcp_user_timeout_are_set_on_every_connection(gearmand, fn):
+    """Defaults: keepalive 30 s idle, 10 s x 6 probes, and TCP_USER_TIMEOUT their
+    sum (90 s), on client and worker connections; both configurable per engine."""
+    c = client_on(gearmand)
+    c.ping(b"x")
+    s = sock_of(c._engine)
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert (_tcp(s, socket.TCP_KEEPIDLE), _tcp(s, socket.TCP_KEEPINTVL),
+            _tcp(s, socket.TCP_KEEPCNT)) == (30, 10, 6)
+    assert _tcp(s, socket.TCP_USER_TIMEOUT) == 90_000
+    s.close()
+
+    e = c._engine
+    assert e.keepalive == (30, 10, 6) and e.tcp_user_timeout is None
+    e.keepalive = (5, 2, 3)                 # the next connect takes it
+    c.close()
+    c.ping(b"x")
+    s = sock_of(e)
+    assert (_tcp(s, socket.TCP_KEEPIDLE), _tcp(s, socket.TCP_KEEPINTVL),
+            _tcp(s, socket.TCP_KEEPCNT)) == (5, 2, 3)
+    assert _tcp(s, socket.TCP_USER_TIMEOUT) == 11_000     # 5 + 2 x 3 s
+    s.close()
+    e.tcp_user_timeout = 2.5
+    c.close()
+    c.ping(b"x")
+    s = sock_of(e)
+    assert _tcp(s, socket.TCP_USER_TIMEOUT) == 2_500
+    s.close()
+    e.tcp_user_timeout = 0                   # not set: the system's retransmission limit
+    e.keepalive = None
+    c.close()
+    c.ping(b"x")
+    s = sock_of(e)
+    assert _tcp(s, socket.TCP_USER_TIMEOUT) == 0
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
+    s.close()
+    c.close()
+
+    w = gearman.GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.addFunction(fn, lambda job, ctx: b"")
+    w.setTimeout(50)
+    w.work()
+    s = sock_of(w._engine)
+    assert _tcp(s, socket.TCP_USER_TIMEOUT) == 90_000
+    assert _tcp(s, socket.TCP_KEEPIDLE) == 30
+    s.close()
+    w.close()
+
+
+@pytest.mark.parametrize("value", [(0, 1, 1), (1, 1, 128), (1, 2), "30,10,6", (1.5, 1, 1)])
+def test_bad_keepalive_settings_are_refused(value):
+    e = gearman.GearmanClient()._engine
+    with pytest.raises(errors.GearmanError):
+        e.keepalive = value
+    assert e.keepalive == (30, 10, 6)
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), 5e6, "90", True])
+def test_bad_tcp_user_timeouts_are_refused(value):
+    e = gearman.GearmanClient()._engine
+    with pytest.raises(errors.GearmanError):
+        e.tcp_user_timeout = value
+    assert e.tcp_user_timeout is None
+
+
 # -- 10. a STATUS_RES with missing fields names its cause ---------------------------------
 
 @pytest.fixture(scope="module")

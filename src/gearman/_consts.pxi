@@ -193,3 +193,10 @@ cdef enum ConnState:
 # Limits of a worker connection's grab state (Connection.grabs_out / jobs_held).
 cdef enum WorkerLimits:
     MAX_PREFETCH = 1000         # largest prefetch (GRABs out per connection) a worker accepts
+
+# TCP keepalive of every connection, by default (EngineBase.keepalive): first
+# probe after 30 s idle, then every 10 s, dead after 6 unanswered probes; the
+# default TCP_USER_TIMEOUT is their sum (90 s: docs/reliability.md §5)
+cdef int KEEPALIVE_IDLE = 30
+cdef int KEEPALIVE_INTERVAL = 10
+cdef int KEEPALIVE_COUNT = 6
