@@ -523,11 +523,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                     engine.run(None, left)
                 except GearmanTimeoutError as timeout:
                     # what was accepted stays known: the handles, and per job
-                    # not accepted, why (ServerSilentError.submitted says
-                    # whether it may have reached its server)
-                    engine.abandon_batch(batch)
-                    timeout.handles = list(batch.handles)
-                    timeout.errors = dict(batch.errors)
+                    # not accepted, why (the engine's, for every door)
+                    engine.batch_timed_out(batch, timeout)
                     raise
                 except BaseException:
                     engine.abandon_batch(batch)

@@ -85,6 +85,145 @@ def sock_of(engine):
     return socket.fromfd(fds[0], socket.AF_INET, socket.SOCK_STREAM)
 
 
+# -- 1. the asyncio client demotes and probes as the blocking client does ----------------
+
+def test_asyncio_client_demotes_a_silent_server_and_probes_it(pool, fn):
+    """Pool [silent, healthy], timeout T: of 20 sequential do_background calls
+    at most one times out (the one that found the server silent), the whole run
+    takes about one T, the server is demoted, its probe brings it back after
+    SIGCONT, and what the abandoned requests left does not all reach it late."""
+    a, b = pool
+    T = 1.0
+
+    async def main():
+        c = AsyncGearmanClient(timeout=T)
+        c.add_server("127.0.0.1", b.port)
+        c.add_server("127.0.0.1", a.port)
+        for i in range(4):                          # both connections up (round robin)
+            await c.do_background(fn, b"warm-%d" % i)
+        warm_b = b.queued(fn)
+        b.pause()
+        failed = []
+        t0 = time.monotonic()
+        for i in range(20):
+            try:
+                assert (await c.do_background(fn, b"x-%d" % i)).startswith("H:")
+            except errors.GearmanTimeoutError as e:
+                failed.append(e)
+        took = time.monotonic() - t0
+        silent = conn_of(c._engine, b)
+        demoted = silent.demoted
+        b.resume()
+        # routing starts its probe once the backoff is over; the loop reads the answer
+        restored = False
+        deadline = time.monotonic() + 20 * T
+        while time.monotonic() < deadline:
+            await c.do_background(fn + "-after", b"y")
+            if not silent.demoted:
+                restored = True
+                break
+            await asyncio.sleep(0.05)
+        await c.close()
+        return warm_b, failed, took, demoted, restored
+
+    warm_b, failed, took, demoted, restored = asyncio.run(main())
+    assert len(failed) <= 1, failed                 # before: 10 of 20, one per call landing there
+    assert all(isinstance(e, errors.ServerSilentError) for e in failed), failed
+    assert all(isinstance(e, asyncio.TimeoutError) for e in failed), failed
+    assert took < 3 * T, took                       # before: 10 T
+    assert demoted
+    assert restored
+    # the timed-out request's bytes may have reached the kernel (submitted None);
+    # nothing else queued for the stopped server arrives when it wakes up
+    late = b.queued(fn) - warm_b
+    assert late <= sum(1 for e in failed if e.submitted is None), (late, failed)
+
+
+def test_asyncio_ping_and_job_status_demote_a_silent_server(pool, fn):
+    """The other asyncio calls that wait (ping, job_status) time out through the
+    same engine routine: the silent server is demoted, the error says so."""
+    a, b = pool
+    T = 0.5
+
+    async def main():
+        c = AsyncGearmanClient(timeout=T)
+        c.add_server("127.0.0.1", b.port)
+        handle = await c.do_background(fn, b"warm")
+        b.pause()
+        out = []
+        with pytest.raises(errors.GearmanTimeoutError) as ei:
+            await c.job_status(handle)
+        out.append((ei.value, conn_of(c._engine, b).demoted))
+        await c.close()
+        c = AsyncGearmanClient(timeout=T)
+        c.add_server("127.0.0.1", a.port)
+        c.add_server("127.0.0.1", b.port)
+        with pytest.raises(errors.GearmanTimeoutError) as ei:
+            await c.ping(b"x")
+        out.append((ei.value, conn_of(c._engine, b).demoted))
+        await c.close()
+        return out
+
+    for err, demoted in asyncio.run(main()):
+        assert isinstance(err, asyncio.TimeoutError)
+        assert demoted, err
+
+
+# -- 2. the asyncio batch timeout is the blocking one ------------------------------------
+
+def test_asyncio_submit_many_timeout_carries_the_handles(pool, fn):
+    """submit_many's timeout is a GearmanTimeoutError (and an asyncio one) with
+    ``handles`` (what the healthy server accepted) and ``errors`` (why the others
+    were not: ServerSilentError), also kept in last_batch_errors, as submit_batch."""
+    a, b = pool
+    T = 1.0
+
+    async def main():
+        c = AsyncGearmanClient(timeout=T)
+        c.add_server("127.0.0.1", a.port)
+        c.add_server("127.0.0.1", b.port)
+        b.pause()
+        with pytest.raises(asyncio.TimeoutError) as ei:
+            await c.submit_many(fn, [b"b%d" % i for i in range(200)])
+        demoted = conn_of(c._engine, b).demoted
+        # the next batch goes to the healthy server alone
+        again = await c.submit_many(fn, [b"c%d" % i for i in range(50)])
+        outstanding = c._engine.outstanding
+        last = c.last_batch_errors
+        await c.close()
+        return ei.value, demoted, again, outstanding, last
+
+    err, demoted, again, outstanding, last = asyncio.run(main())
+    assert isinstance(err, errors.GearmanTimeoutError), type(err)
+    assert err.handles is not None and len(err.handles) == 200
+    assert sum(h is not None for h in err.handles) == 100       # round robin: a's half
+    missing = [i for i, h in enumerate(err.handles) if h is None]
+    assert sorted(err.errors) == missing
+    assert all(isinstance(err.errors[i], errors.ServerSilentError) for i in missing)
+    assert demoted
+    assert all(again) and last == {}
+    assert outstanding == 0
+    assert a.queued(fn) == 100 + 50
+
+
+def test_asyncio_submit_many_timeout_updates_last_batch_errors(pool, fn):
+    _a, b = pool
+
+    async def main():
+        c = AsyncGearmanClient(timeout=0.5)
+        c.add_server("127.0.0.1", b.port)
+        b.pause()
+        with pytest.raises(errors.GearmanTimeoutError) as ei:
+            await c.submit_many(fn, [b"x"] * 10)
+        last = c.last_batch_errors
+        await c.close()
+        return ei.value, last
+
+    err, last = asyncio.run(main())
+    assert last == err.errors and len(last) == 10
+    assert err.handles == [None] * 10
+
+
 # -- 7. the demoted gauge returns to 0 whenever the server answers again ------------------
 
 def test_a_single_server_client_is_restored_when_its_server_answers(pool, fn):

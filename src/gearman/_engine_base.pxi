@@ -62,6 +62,12 @@ cdef inline int _service(EngineBase self, Connection c, short rev, int flags) ex
     return 0
 
 
+def monotonic():
+    """The engines' clock (monotonic seconds): what ClientEngine.timed_out's
+    ``started`` is measured on."""
+    return gm_monotonic()
+
+
 cdef class EngineBase:
     """Connections, the poll loop and the failure policy of an engine."""
 
