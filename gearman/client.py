@@ -322,10 +322,10 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
 
     # -- status and echo ------------------------------------------------------------
 
-    def _run_requests(self, tasks: List[Any]) -> None:
+    def _run_requests(self, tasks: List[Any], left: float) -> None:
         engine = self._engine
         try:
-            engine.run(tasks, self._seconds())
+            engine.run(tasks, left)
         except BaseException:
             for t in tasks:
                 engine.abandon(t)
@@ -347,7 +347,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
 
         Asks every server (gearmand looks uniques up across functions).
         """
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             engine = self._engine
             try:
                 self._default_servers()
@@ -356,7 +357,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                     t = engine.new_request(_core.KIND_STATUS_UNIQUE, unique_key)
                     engine.submit_to(c, t)
                     tasks.append(t)
-                self._run_requests(tasks)
+                self._run_requests(tasks, left)
                 answered = [t for t in tasks if t.exception is None]
                 if not answered:
                     raise cast(BaseException, tasks[0].exception)
@@ -367,6 +368,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                 self._failed(exc)
                 raise
             return [False, False, 0, 0]
+        finally:
+            self._lock.release()
 
     def ping(self, workload: Payload = b"") -> bool:
         """Send ECHO_REQ to every server and check each echoes it; return True.
@@ -374,7 +377,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         Raises ServerUnavailable / LostConnectionError if a server cannot be
         reached, GearmanError (GEARMAN_ECHO_DATA_CORRUPTION) on a wrong echo.
         """
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             engine = self._engine
             try:
                 self._default_servers()
@@ -387,7 +391,7 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                     tasks.append(t)
                 if not tasks:
                     engine.submit(engine.new_request(_core.KIND_ECHO, workload))  # raises
-                self._run_requests(tasks)
+                self._run_requests(tasks, left)
                 for t in tasks:
                     if t.exception is not None:
                         raise t.exception
@@ -399,6 +403,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                 raise
             self._ok()
             return True
+        finally:
+            self._lock.release()
 
     echo = ping  # deprecated PECL name
 
@@ -549,9 +555,13 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
         For non-blocking use: ``runTasks()`` returned with GEARMAN_IO_WAIT; call
         ``wait()`` then ``runTasks()`` again.  Returns False on timeout.
         """
-        with self._lock:
+        try:
+            left = self._begin_call()   # the timeout counts waiting for another thread's call
+        except GearmanTimeoutError:
+            return False                # (recorded: GEARMAN_TIMEOUT)
+        try:
             try:
-                ready = self._engine.wait_ready(self._seconds())
+                ready = self._engine.wait_ready(left)
             except GearmanError as exc:
                 self._failed(exc)
                 return False
@@ -560,6 +570,8 @@ class GearmanClient(_core.ClientCore, LegacyClientMixin):
                 return False
             self._ok()
             return True
+        finally:
+            self._lock.release()
 
     def _set_callback(self, event: int, callback: Optional[Callable[..., Any]]) -> bool:
         if callback is not None and not callable(callback):

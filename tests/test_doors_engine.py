@@ -224,6 +224,75 @@ def test_asyncio_submit_many_timeout_updates_last_batch_errors(pool, fn):
     assert err.handles == [None] * 10
 
 
+# -- 4. every door's timeout covers waiting for the object's lock ------------------------
+
+def _door(c, door):
+    if door == "ping":
+        return c.ping(b"x")
+    if door == "echo":
+        return c.echo(b"x")
+    if door == "jobStatusByUniqueKey":
+        return c.jobStatusByUniqueKey("some-unique")
+    return c.wait()
+
+
+def _hold_lock(c, seconds):
+    """Another thread's call on c: it holds the client's lock for ``seconds``."""
+    held = threading.Event()
+
+    def hold():
+        with c._lock:
+            held.set()
+            time.sleep(seconds)
+
+    th = threading.Thread(target=hold, daemon=True)
+    th.start()
+    assert held.wait(10)
+    return th
+
+
+@pytest.mark.parametrize("door", ["ping", "echo", "jobStatusByUniqueKey", "wait"])
+def test_the_timeout_covers_waiting_for_the_lock(gearmand, door):
+    """setTimeout(T) while another thread's call holds the client for 6 T: the
+    call ends after about T, having sent nothing (before: after 6 T)."""
+    T = 0.5
+    c = client_on(gearmand, timeout_ms=int(T * 1000))
+    c.ping(b"warm")
+    th = _hold_lock(c, 6 * T)
+    t0 = time.monotonic()
+    if door == "wait":
+        assert c.wait() is False
+    else:
+        with pytest.raises(errors.GearmanTimeoutError) as ei:
+            _door(c, door)
+        assert ei.value.submitted is False
+    took = time.monotonic() - t0
+    th.join(30)
+    assert took < 3 * T, took
+    assert c.returnCode() == C.GEARMAN_TIMEOUT
+    _door(c, door)                  # usable afterwards
+    c.close()
+
+
+@pytest.mark.parametrize("door", ["ping", "jobStatusByUniqueKey"])
+def test_the_lock_wait_counts_against_the_timeout(pool, door):
+    """The server is silent and another thread's call holds the client for 0.6 T:
+    the call ends at about T from its start, not 0.6 T + T."""
+    _a, b = pool
+    T = 2.0
+    c = client_on(b, timeout_ms=int(T * 1000))
+    c.ping(b"warm")
+    b.pause()
+    th = _hold_lock(c, 0.6 * T)
+    t0 = time.monotonic()
+    with pytest.raises(errors.GearmanTimeoutError):
+        _door(c, door)
+    took = time.monotonic() - t0
+    th.join(30)
+    assert took < 1.35 * T, took                    # before: 1.6 T
+    c.close()
+
+
 # -- 7. the demoted gauge returns to 0 whenever the server answers again ------------------
 
 def test_a_single_server_client_is_restored_when_its_server_answers(pool, fn):
