@@ -218,7 +218,8 @@ class AsyncGearmanClient:
                 self._futures.pop(t, None)
             # the blocking client's timeout policy (silent servers demoted, the
             # tasks abandoned): the engine's
-            timed_out = self._engine.timed_out(list(tasks), started, timeout,
+            timed_out = self._engine.timed_out(list(tasks), started,
+                                               -1.0 if timeout is None else timeout,
                                                AsyncGearmanTimeoutError)
             self._kick(loop)        # other calls' requests may have ended with it
             raise _as_async_timeout(timed_out) from None
@@ -339,7 +340,8 @@ class AsyncGearmanClient:
             await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
             # as submit_batch: silent servers demoted, the handles and errors kept
-            timed_out = self._engine.batch_timed_out(batch, None, started, timeout,
+            timed_out = self._engine.batch_timed_out(batch, None, started,
+                                                     -1.0 if timeout is None else timeout,
                                                      AsyncGearmanTimeoutError)
             self.last_batch_errors = dict(timed_out.errors)
             self._kick(loop)

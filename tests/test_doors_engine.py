@@ -224,6 +224,21 @@ def test_asyncio_submit_many_timeout_updates_last_batch_errors(pool, fn):
     assert err.handles == [None] * 10
 
 
+def test_an_asyncio_timeout_is_an_asyncio_timeout_error_with_the_engine_s_fields():
+    """What the engine returns for a silent server (ServerSilentError) reaches an
+    asyncio caller as an asyncio.TimeoutError on every Python (before 3.11
+    asyncio's is not the builtin one): the same fields, the same message."""
+    from gearman import aio
+    err = errors.ServerSilentError("s:1 answered nothing", code=C.GEARMAN_TIMEOUT,
+                                   server="s:1", submitted=False)
+    err.handles, err.errors = [None], {0: err}
+    out = aio._as_async_timeout(err)
+    assert isinstance(out, asyncio.TimeoutError) and isinstance(out, errors.GearmanTimeoutError)
+    assert (str(out), out.code, out.server, out.submitted) == (str(err), C.GEARMAN_TIMEOUT,
+                                                                "s:1", False)
+    assert out.handles == [None] and out.errors == {0: err}
+
+
 # -- 4. every door's timeout covers waiting for the object's lock ------------------------
 
 def _door(c, door):
