@@ -431,7 +431,7 @@ def test_a_tls_server_restart_between_two_calls_costs_nothing(gearmand_factory, 
             assert not _readable(s)         # the call read all there was
             g.restart()
             # socat sends its close_notify (and keeps the TCP connection open)
-            assert wait_until(lambda: _readable(s), timeout=10)
+            assert wait_until(lambda s=s: _readable(s), timeout=10)
             s.close()
             assert c.doBackground(fn, b"after-%d" % round_).startswith("H:")
         c.close()
