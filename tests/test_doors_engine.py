@@ -57,6 +57,26 @@ class Gauge(events.Listener):
             self.value[server] = 0
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """Run a coroutine on the default event loop or on uvloop (the driver
+    watches sockets the engine closes when it demotes a server)."""
+    if request.param == "uvloop":
+        import uvloop      # a test dependency: installed by scripts/setup.sh
+        policy = uvloop.EventLoopPolicy()
+    else:
+        policy = asyncio.DefaultEventLoopPolicy()
+
+    def runner(coro, timeout=120):
+        loop = policy.new_event_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            loop.close()
+
+    return runner
+
+
 @pytest.fixture
 def pool(gearmand_factory):
     """Two fresh gearmand; the second is the one the tests stop."""
@@ -87,7 +107,7 @@ def sock_of(engine):
 
 # -- 1. the asyncio client demotes and probes as the blocking client does ----------------
 
-def test_asyncio_client_demotes_a_silent_server_and_probes_it(pool, fn):
+def test_asyncio_client_demotes_a_silent_server_and_probes_it(run, pool, fn):
     """Pool [silent, healthy], timeout T: of 20 sequential do_background calls
     at most one times out (the one that found the server silent), the whole run
     takes about one T, the server is demoted, its probe brings it back after
@@ -126,7 +146,7 @@ def test_asyncio_client_demotes_a_silent_server_and_probes_it(pool, fn):
         await c.close()
         return warm_b, failed, took, demoted, restored
 
-    warm_b, failed, took, demoted, restored = asyncio.run(main())
+    warm_b, failed, took, demoted, restored = run(main())
     assert len(failed) <= 1, failed                 # before: 10 of 20, one per call landing there
     assert all(isinstance(e, errors.ServerSilentError) for e in failed), failed
     assert all(isinstance(e, asyncio.TimeoutError) for e in failed), failed
@@ -139,7 +159,7 @@ def test_asyncio_client_demotes_a_silent_server_and_probes_it(pool, fn):
     assert late <= sum(1 for e in failed if e.submitted is None), (late, failed)
 
 
-def test_asyncio_ping_and_job_status_demote_a_silent_server(pool, fn):
+def test_asyncio_ping_and_job_status_demote_a_silent_server(run, pool, fn):
     """The other asyncio calls that wait (ping, job_status) time out through the
     same engine routine: the silent server is demoted, the error says so."""
     a, b = pool
@@ -164,14 +184,14 @@ def test_asyncio_ping_and_job_status_demote_a_silent_server(pool, fn):
         await c.close()
         return out
 
-    for err, demoted in asyncio.run(main()):
+    for err, demoted in run(main()):
         assert isinstance(err, asyncio.TimeoutError)
         assert demoted, err
 
 
 # -- 2. the asyncio batch timeout is the blocking one ------------------------------------
 
-def test_asyncio_submit_many_timeout_carries_the_handles(pool, fn):
+def test_asyncio_submit_many_timeout_carries_the_handles(run, pool, fn):
     """submit_many's timeout is a GearmanTimeoutError (and an asyncio one) with
     ``handles`` (what the healthy server accepted) and ``errors`` (why the others
     were not: ServerSilentError), also kept in last_batch_errors, as submit_batch."""
@@ -193,7 +213,7 @@ def test_asyncio_submit_many_timeout_carries_the_handles(pool, fn):
         await c.close()
         return ei.value, demoted, again, outstanding, last
 
-    err, demoted, again, outstanding, last = asyncio.run(main())
+    err, demoted, again, outstanding, last = run(main())
     assert isinstance(err, errors.GearmanTimeoutError), type(err)
     assert err.handles is not None and len(err.handles) == 200
     assert sum(h is not None for h in err.handles) == 100       # round robin: a's half
@@ -206,7 +226,7 @@ def test_asyncio_submit_many_timeout_carries_the_handles(pool, fn):
     assert a.queued(fn) == 100 + 50
 
 
-def test_asyncio_submit_many_timeout_updates_last_batch_errors(pool, fn):
+def test_asyncio_submit_many_timeout_updates_last_batch_errors(run, pool, fn):
     _a, b = pool
 
     async def main():
@@ -219,7 +239,7 @@ def test_asyncio_submit_many_timeout_updates_last_batch_errors(pool, fn):
         await c.close()
         return ei.value, last
 
-    err, last = asyncio.run(main())
+    err, last = run(main())
     assert last == err.errors and len(last) == 10
     assert err.handles == [None] * 10
 
@@ -330,7 +350,7 @@ def test_a_single_server_client_is_restored_when_its_server_answers(pool, fn):
     c.close()
 
 
-def test_an_asyncio_single_server_client_is_restored_too(pool, fn):
+def test_an_asyncio_single_server_client_is_restored_too(run, pool, fn):
     _a, b = pool
     gauge = Gauge()
 
@@ -349,7 +369,7 @@ def test_an_asyncio_single_server_client_is_restored_too(pool, fn):
         await c.close()
         return was, handle, demoted
 
-    was, handle, demoted = asyncio.run(main())
+    was, handle, demoted = run(main())
     assert was == 1
     assert handle.startswith("H:")
     assert not demoted and gauge.value[f"127.0.0.1:{b.port}"] == 0
