@@ -313,10 +313,10 @@ class PeclClient(_core.ClientCore):
 
     # -- status and echo ------------------------------------------------------------
 
-    def _run_requests(self, tasks: List[Any]) -> None:
+    def _run_requests(self, tasks: List[Any], left: float) -> None:
         engine = self._engine
         try:
-            engine.run(tasks, self._seconds())
+            engine.run(tasks, left)
         except BaseException:
             for t in tasks:
                 engine.abandon(t)
@@ -338,7 +338,8 @@ class PeclClient(_core.ClientCore):
 
         Asks every server (gearmand looks uniques up across functions).
         """
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             engine = self._engine
             try:
                 self._default_servers()
@@ -347,7 +348,7 @@ class PeclClient(_core.ClientCore):
                     t = engine.new_request(_core.KIND_STATUS_UNIQUE, unique_key)
                     engine.submit_to(c, t)
                     tasks.append(t)
-                self._run_requests(tasks)
+                self._run_requests(tasks, left)
                 answered = [t for t in tasks if t.exception is None]
                 if not answered:
                     raise cast(BaseException, tasks[0].exception)
@@ -358,6 +359,8 @@ class PeclClient(_core.ClientCore):
                 self._failed(exc)
                 raise
             return [False, False, 0, 0]
+        finally:
+            self._lock.release()
 
     def ping(self, workload: Payload = b"") -> bool:
         """Send ECHO_REQ to every server and check each echoes it; return True.
@@ -365,7 +368,8 @@ class PeclClient(_core.ClientCore):
         Raises ServerUnavailable / LostConnectionError if a server cannot be
         reached, GearmanError (GEARMAN_ECHO_DATA_CORRUPTION) on a wrong echo.
         """
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             engine = self._engine
             try:
                 self._default_servers()
@@ -378,7 +382,7 @@ class PeclClient(_core.ClientCore):
                     tasks.append(t)
                 if not tasks:
                     engine.submit(engine.new_request(_core.KIND_ECHO, workload))  # raises
-                self._run_requests(tasks)
+                self._run_requests(tasks, left)
                 for t in tasks:
                     if t.exception is not None:
                         raise t.exception
@@ -390,6 +394,8 @@ class PeclClient(_core.ClientCore):
                 raise
             self._ok()
             return True
+        finally:
+            self._lock.release()
 
     echo = ping  # deprecated PECL name
 
@@ -514,11 +520,8 @@ class PeclClient(_core.ClientCore):
                     engine.run(None, left)
                 except GearmanTimeoutError as timeout:
                     # what was accepted stays known: the handles, and per job
-                    # not accepted, why (ServerSilentError.submitted says
-                    # whether it may have reached its server)
-                    engine.abandon_batch(batch)
-                    timeout.handles = list(batch.handles)
-                    timeout.errors = dict(batch.errors)
+                    # not accepted, why (the engine's, for every door)
+                    engine.batch_timed_out(batch, timeout)
                     raise
                 except BaseException:
                     engine.abandon_batch(batch)
@@ -543,9 +546,13 @@ class PeclClient(_core.ClientCore):
         For non-blocking use: ``runTasks()`` returned with GEARMAN_IO_WAIT; call
         ``wait()`` then ``runTasks()`` again.  Returns False on timeout.
         """
-        with self._lock:
+        try:
+            left = self._begin_call()   # the timeout counts waiting for another thread's call
+        except GearmanTimeoutError:
+            return False                # (recorded: GEARMAN_TIMEOUT)
+        try:
             try:
-                ready = self._engine.wait_ready(self._seconds())
+                ready = self._engine.wait_ready(left)
             except GearmanError as exc:
                 self._failed(exc)
                 return False
@@ -554,6 +561,8 @@ class PeclClient(_core.ClientCore):
                 return False
             self._ok()
             return True
+        finally:
+            self._lock.release()
 
     def _set_callback(self, event: int, callback: Optional[Callable[..., Any]]) -> bool:
         if callback is not None and not callable(callback):

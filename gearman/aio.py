@@ -187,6 +187,7 @@ class AsyncGearmanClient:
 
     async def _wait(self, tasks: Sequence[Any], timeout: Optional[float]) -> None:
         loop = self._driver.attach()
+        started = _core.monotonic()
         futs = []
         for t in tasks:
             if t.finished:
@@ -211,18 +212,15 @@ class AsyncGearmanClient:
             elif futs:
                 await asyncio.wait_for(asyncio.gather(*futs), timeout)
         except asyncio.TimeoutError:
-            waiting_for_worker = [t for t in tasks if not t.finished and t.jobHandle()]
-            if waiting_for_worker:
-                what = (f"a worker to finish job {waiting_for_worker[0].jobHandle()} "
-                        f"(the server accepted it)")
-            else:
-                what = "the job server"
-            timed_out = AsyncGearmanTimeoutError(f"timed out after {timeout:g} s waiting for {what}",
-                                                 code=C.GEARMAN_TIMEOUT)
             for t in tasks:
                 self._futures.pop(t, None)
-                self._engine.abandon(t, timed_out)      # the listeners are told of a timeout
-            raise timed_out from None
+            # the blocking client's timeout policy (silent servers demoted, the
+            # tasks abandoned): the engine's
+            timed_out = self._engine.timed_out(list(tasks), started,
+                                               -1.0 if timeout is None else timeout,
+                                               AsyncGearmanTimeoutError)
+            self._kick(loop)        # other calls' requests may have ended with it
+            raise _as_async_timeout(timed_out) from None
         except BaseException as exc:
             for t in tasks:
                 self._futures.pop(t, None)
@@ -328,15 +326,25 @@ class AsyncGearmanClient:
             raise InvalidArgumentError(f"priority must be one of {sorted(BACKGROUND)}")
         self._ensure_servers()
         loop = self._driver.attach()
+        started = _core.monotonic()
         batch = self._engine.submit_batch(BACKGROUND[priority], function, workloads, uniques)
         done = loop.create_future()
         self._batches[batch] = done
+        if timeout is None:
+            timeout = self._timeout
         try:
             self._io()
-            await asyncio.wait_for(done, timeout if timeout is not None else self._timeout)
+            await asyncio.wait_for(done, timeout)
+        except asyncio.TimeoutError:
+            # as submit_batch: silent servers demoted, the handles and errors kept
+            timed_out = self._engine.batch_timed_out(batch, None, started,
+                                                     -1.0 if timeout is None else timeout,
+                                                     AsyncGearmanTimeoutError)
+            self.last_batch_errors = dict(timed_out.errors)
+            self._kick(loop)
+            raise _as_async_timeout(timed_out) from None
         except BaseException as exc:
-            self._engine.abandon_batch(
-                batch, TimeoutError() if isinstance(exc, asyncio.TimeoutError) else exc)
+            self._engine.abandon_batch(batch, exc)
             raise
         finally:
             self._batches.pop(batch, None)
@@ -404,6 +412,18 @@ class AsyncGearmanClient:
 class AsyncGearmanTimeoutError(GearmanTimeoutError, asyncio.TimeoutError):
     """Raised when an asyncio call did not finish within its timeout (also an
     ``asyncio.TimeoutError`` on every Python, as ``wait_for`` raises)."""
+
+
+def _as_async_timeout(err: GearmanTimeoutError) -> BaseException:
+    """``err`` as an asyncio.TimeoutError too: a ServerSilentError is one from
+    Python 3.11 (asyncio's is the builtin TimeoutError then); before, its
+    fields go to an AsyncGearmanTimeoutError caused by it."""
+    if isinstance(err, asyncio.TimeoutError):
+        return err
+    wrapped = AsyncGearmanTimeoutError(str(err), code=err.code, **{
+        k: v for k, v in vars(err).items() if k not in ("message", "code")})
+    wrapped.__cause__ = err
+    return wrapped
 
 
 def _expire(fut: "asyncio.Future[Any]") -> None:

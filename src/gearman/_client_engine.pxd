@@ -33,7 +33,7 @@ cdef class ClientEngine(EngineBase):
     cdef Connection _pick_for(self, bint hashed, uint64_t route_hash, uint64_t *tried)
     cdef bint _usable(self, Connection c, double now) except -1
     cdef int _start_probe(self, Connection c, double now) except -1
-    cdef int _demote_silent(self, list wait) except -1
+    cdef int _demote_silent(self, list wait, double start, Batch batch=*) except -1
     cdef int _connect(self, Connection c) except -1
     cdef int _remember(self, str handle, Connection c) except -1
     cdef bint _idle(self, Connection c)
@@ -48,6 +48,7 @@ cdef class ClientEngine(EngineBase):
     cdef inline int _finish(self, Task t, int rc) except -1
     cdef int _finish_error(self, Task t, object err) except -1
     cdef int _on_failure(self, Connection c, object exc, int how) except -1
+    cdef int _restore(self, Connection c) except -1
     # reply matching
     cdef int _deliver(self, Task t, int ev) except -1
     cdef int _on_data(self, Connection c) except -1
@@ -56,7 +57,7 @@ cdef class ClientEngine(EngineBase):
     cdef int _dispatch(self, Connection c) except -1
     # the blocking calls
     cdef bint _done(self, list wait)
-    cdef object _timeout_error(self, list wait)
+    cdef object _timeout_error(self, list wait, double timeout=*, object cls=*)
     cdef int _run(self, list wait, double deadline) except -1
     cdef Task _do(self, int cmd, object function, object workload, object unique,
                   double timeout)

@@ -297,32 +297,49 @@ cdef class ClientEngine(EngineBase):
         self.probing += 1
         return 0
 
-    cdef int _demote_silent(self, list wait) except -1:
-        """A call timed out: a server that answered nothing since the call began
-        (when its requests were written) is silent, not slow to finish a job.
-        Demote it (FAIL_DEMOTE): routing skips it until a probe answers, and
-        the connection is reset, so what it holds is dropped, not delivered
-        late.  Its requests end with ServerSilentError: ``submitted`` False for
-        those the kernel never took (safe to submit again), None for the rest."""
+    cdef int _demote_silent(self, list wait, double start, Batch batch=None) except -1:
+        """A call that began at ``start`` (monotonic seconds) timed out: a server
+        that answered nothing since then (when its requests were written) is
+        silent, not slow to finish a job.  Demote it (FAIL_DEMOTE): routing skips
+        it until a probe answers, and the connection is reset, so what it holds
+        is dropped, not delivered late.  Its requests end with ServerSilentError:
+        ``submitted`` False for those the kernel never took (safe to submit
+        again), None for the rest.  The servers considered: those of the tasks
+        in ``wait``, those holding jobs of ``batch``, else (``wait`` None) every
+        server with a request out.  Every door's timeout comes here: the
+        blocking waits, and an event loop's through timed_out / batch_timed_out."""
         cdef Connection c
         cdef Task t
+        cdef BatchRun run
+        cdef Py_ssize_t k
         cdef list silent = []
-        if self.call_start < 0 or gm_monotonic() - self.call_start < SILENT_AFTER:
+        if start < 0 or gm_monotonic() - start < SILENT_AFTER:
             return 0                        # too short a wait to call a server silent
-        if wait is None:
+        if batch is not None:
+            for c in self.servers:
+                if c.state == CS_DISCONNECTED or c.last_recv >= start:
+                    continue
+                for k in range(c.pending.size()):
+                    entry = c.pending.at(k)
+                    if type(entry) is BatchRun:
+                        run = <BatchRun>entry
+                        if run.batch is batch and run.pos < run.n:
+                            silent.append(c)
+                            break
+        elif wait is None:
             for c in self.servers:
                 if c.state != CS_DISCONNECTED and c.pending.size() > 0 and \
-                        c.last_recv < self.call_start:
+                        c.last_recv < start:
                     silent.append(c)
         else:
             for t in wait:
                 c = t.conn
                 if (t.state == TS_QUEUED and c is not None and c.state != CS_DISCONNECTED
-                        and c.last_recv < self.call_start and c not in silent):
+                        and c.last_recv < start and c not in silent):
                     silent.append(c)
         for c in silent:
             self._conn_failed(c, ServerSilentError(
-                f"{c.key} answered nothing for {gm_monotonic() - self.call_start:.3g} s",
+                f"{c.key} answered nothing for {gm_monotonic() - start:.3g} s",
                 code=RC_TIMEOUT, server=c.key), FAIL_BACKOFF | FAIL_DEMOTE)
         return 0
 
@@ -436,9 +453,11 @@ cdef class ClientEngine(EngineBase):
 
         Idle includes a connection whose only requests were abandoned by a
         call that timed out: if it died meanwhile, the next call must go to a
-        fresh connection, not fail as "outcome unknown" on the dead one.
+        fresh connection, not fail as "outcome unknown" on the dead one.  TLS
+        included: the round reads what the socket has (a close_notify, an EOF,
+        a session ticket) through the TLS layer, as any round does.
         """
-        if c.state != CS_CONNECTED or c.tls is not None or not self._idle(c):
+        if c.state != CS_CONNECTED or not self._idle(c):
             return 0
         if gm_monotonic() - c.last_recv < IDLE_CHECK_AFTER:
             # It answered within the last millisecond (a caller's loop of
@@ -735,9 +754,19 @@ cdef class ClientEngine(EngineBase):
         """Dispatch every whole packet buffered on c; 1 if a callback paused."""
         while c.state == CS_CONNECTED and c.reader._next():
             c.failures = 0              # a valid packet: the server is healthy
+            if c.demoted:
+                self._restore(c)        # ... and answers again, whatever asked it
             if self._dispatch(c):
                 return 1
         return 0
+
+    cdef int _restore(self, Connection c) except -1:
+        # its probe, if one is out, no longer matters: its answer is dropped
+        # as an abandoned request's
+        if c.probe is not None:
+            c.probe = None
+            self.probing -= 1
+        return EngineBase._restore(self, c)
 
     cdef object _take(self, Connection c, int kind, str what):
         cdef Task t
@@ -861,9 +890,12 @@ cdef class ClientEngine(EngineBase):
             self._finish(t, RC_WORK_FAIL)
             return self._deliver(t, EV_FAIL)
         if cmd == CMD_STATUS_RES or cmd == CMD_STATUS_RES_UNIQUE:
+            # the fields in place (no bytes objects), checked before the request
+            # leaves the FIFO: a malformed answer then fails the connection with
+            # the request still on it, which settles it with the cause named
+            r._fields(off, ln)
             t = <Task>self._take(c, TASK_STATUS if cmd == CMD_STATUS_RES else TASK_STATUS_UNIQUE,
                                  COMMAND_NAMES[cmd])
-            r._fields(off, ln)          # the fields in place: no bytes objects
             if t.abandoned:
                 t.state = TS_DONE
                 return 0
@@ -878,16 +910,8 @@ cdef class ClientEngine(EngineBase):
             return self._deliver(t, EV_STATUS)
         if cmd == CMD_ECHO_RES:
             t = <Task>self._take(c, TASK_ECHO, "ECHO_RES")
-            if t is c.probe:
-                # a demoted server answered its probe: back in rotation
-                c.probe = None
-                self.probing -= 1
-                c.demoted = False
-                c.failures = 0
-                t.state = TS_DONE
-                if self._events is not None:
-                    self._events.server_restored(c.key)
-                return 0
+            # (a probe's answer restored its server in _on_data, like any
+            # packet from a demoted server; the probe is abandoned: dropped here)
             t._result = PyBytes_FromStringAndSize(r.p_body, r.p_len)
             if t.abandoned:
                 t.state = TS_DONE
@@ -969,21 +993,63 @@ cdef class ClientEngine(EngineBase):
             self.cb_exc = None
             raise e
 
-    cdef object _timeout_error(self, list wait):
+    cdef object _timeout_error(self, list wait, double timeout=-1.0, object cls=None):
         """The error of a call whose deadline passed, naming what it waited for:
         the server's answer, or (once the server accepted a foreground job) a
-        worker to finish it."""
+        worker to finish it.  ``timeout``: the call's, for the message (< 0:
+        not said); ``cls``: the class to raise (GearmanTimeoutError or a
+        subclass; an event loop's is also its own TimeoutError)."""
         cdef Task t
+        cdef str after = f" after {timeout:g} s" if timeout >= 0 else ""
+        if cls is None:
+            cls = GearmanTimeoutError
         if wait is not None:
             if len(wait) == 1 and isinstance((<Task>wait[0]).error, GearmanTimeoutError):
                 return (<Task>wait[0]).error        # its server was found silent
             for t in wait:
                 if t.state == TS_CREATED:
-                    return GearmanTimeoutError(
-                        f"timed out waiting for a worker to finish job {t._handle} "
+                    return cls(
+                        f"timed out{after} waiting for a worker to finish job {t._handle} "
                         f"(the server {t.conn.key if t.conn is not None else ''} accepted it)",
                         code=RC_TIMEOUT, handle=t._handle)
-        return GearmanTimeoutError("timed out waiting for the job server", code=RC_TIMEOUT)
+        return cls(f"timed out{after} waiting for the job server", code=RC_TIMEOUT)
+
+    def timed_out(self, list tasks, double started, double timeout=-1.0, object cls=None):
+        """An event loop's call on ``tasks`` reached its timeout: the blocking
+        calls' policy, for a driver that keeps its own timers (gearman.aio).
+
+        ``started``: when the call began (monotonic seconds, :func:`monotonic`).
+        A server that answered nothing since then is demoted (its requests end
+        with ServerSilentError); the tasks still unfinished are abandoned (late
+        answers dropped, listeners told of a timeout).  Returns the error to
+        raise: as the blocking call's, of class ``cls`` (default
+        GearmanTimeoutError), or the one task's own ServerSilentError."""
+        cdef Task t
+        self._demote_silent(tasks, started)
+        err = self._timeout_error(tasks, timeout, cls)
+        for t in tasks:
+            self._abandon(t, err)
+        return err
+
+    def batch_timed_out(self, Batch b, object err=None, double started=-1.0,
+                        double timeout=-1.0, object cls=None):
+        """A call waiting on batch ``b`` timed out; returns the error to raise,
+        the same for every door (submit_batch, asyncio's submit_many).
+
+        ``err``: the timeout a blocking run() raised (it demoted the silent
+        servers already); None for an event loop's own timer: the servers that
+        hold jobs of ``b`` and answered nothing since ``started`` are demoted
+        first, and the error is a new ``cls`` (default GearmanTimeoutError).
+        The batch is abandoned; the error carries ``handles`` (every job's,
+        None where not accepted) and ``errors`` (per job not accepted, why:
+        ServerSilentError.submitted says whether it may have reached its server)."""
+        if err is None:
+            self._demote_silent(None, started, b)
+            err = self._timeout_error(None, timeout, cls)
+        self.abandon_batch(b, err)
+        err.handles = list(b.handles)
+        err.errors = dict(b.errors)
+        return err
 
     cdef int _run(self, list wait, double deadline) except -1:
         cdef Connection c
@@ -1025,7 +1091,7 @@ cdef class ClientEngine(EngineBase):
                 if deadline == DEADLINE_NOW:
                     return RC_SUCCESS if self._done(wait) else RC_IO_WAIT
                 if not self._done(wait):
-                    self._demote_silent(wait)
+                    self._demote_silent(wait, self.call_start)
                     raise self._timeout_error(wait)
 
     # -- one-call paths for the blocking facade (no per-call Python glue) -----------
@@ -1075,7 +1141,7 @@ cdef class ClientEngine(EngineBase):
             if r == POLL_PAUSED:
                 return RC_PAUSE
             if r == POLL_TIMEOUT and t.state != TS_DONE:
-                self._demote_silent([t])
+                self._demote_silent([t], self.call_start)
                 raise self._timeout_error([t])
         return RC_SUCCESS
 

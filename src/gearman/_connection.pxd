@@ -44,6 +44,11 @@ cdef class Connection:
     cdef readonly unsigned long generation  # bumped on every connect (event loops re-register)
     cdef Py_ssize_t max_packet_size
     cdef double connect_timeout     # seconds
+    # TCP keepalive (0: off) and TCP_USER_TIMEOUT (0: not set), applied on connect
+    cdef int ka_idle                # seconds idle before the first probe
+    cdef int ka_interval            # seconds between probes
+    cdef int ka_count               # unanswered probes before the peer is dead
+    cdef unsigned int user_timeout_ms  # TCP_USER_TIMEOUT: how long sent data may stay unacknowledged
     cdef bytes client_id            # SET_CLIENT_ID sent first on every connect, or None
     cdef list init_packets          # (cmd, args) sent after connect, before anything else
     # worker-side state: the grab state WorkerEngine keeps per connection

@@ -33,6 +33,42 @@ cdef str _sockerr_text(int err):
     return os.strerror(err)
 
 
+cdef int _set_keepalive(object s, int idle, int interval, int count,
+                        unsigned int user_timeout_ms) except -1:
+    """A dead peer must not block a call for ever, even with no timeout set.
+
+    Keepalive (idle > 0): probe after ``idle`` seconds of silence, every
+    ``interval`` seconds, and give up after ``count`` unanswered probes (macOS
+    names the idle time TCP_KEEPALIVE; Windows has all three since 10 1709).
+    Keepalive runs only while nothing sent is unacknowledged; TCP_USER_TIMEOUT
+    (Linux) bounds that other case, data the peer never acknowledges, which
+    the kernel would otherwise retransmit for about 15 minutes.  Where the
+    platform has no such option it is not set (docs/reliability.md §5).
+    An option the system refuses is left at the system's default."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1 if idle > 0 else 0)
+        if idle > 0:
+            opt = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+            if opt is not None:
+                s.setsockopt(socket.IPPROTO_TCP, opt, idle)
+            if hasattr(socket, "TCP_KEEPINTVL"):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+            if hasattr(socket, "TCP_KEEPCNT"):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+    except OSError:
+        pass
+    if user_timeout_ms and _TCP_USER_TIMEOUT is not None:
+        try:
+            s.setsockopt(socket.IPPROTO_TCP, _TCP_USER_TIMEOUT, user_timeout_ms)
+        except OSError:
+            pass
+    return 0
+
+
+#: the socket option bounding unacknowledged data (Linux 2.6.37+), or None
+_TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", None)
+
+
 cdef inline double _backoff(int failures):
     """Jittered exponential backoff for a server that failed: 0.05 s doubling to 30 s."""
     cdef double base = 0.05
@@ -193,6 +229,10 @@ cdef class Connection:
         self.probe_deadline = 0.0
         self.last_error = None
         self.connect_timeout = connect_timeout
+        self.ka_idle = KEEPALIVE_IDLE
+        self.ka_interval = KEEPALIVE_INTERVAL
+        self.ka_count = KEEPALIVE_COUNT
+        self.user_timeout_ms = 1000 * (KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT)
         self.client_id = None
         self.init_packets = []
         self.reset_grab_state()
@@ -304,21 +344,11 @@ cdef class Connection:
         s = self.sock
         try:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            # A dead peer must not block a call forever, even with the default
-            # infinite timeout: probe after 30 s idle, give up after ~60 s more.
-            # (macOS names the idle time TCP_KEEPALIVE; Windows has all three since 10 1709)
-            idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
-            if idle is not None:
-                s.setsockopt(socket.IPPROTO_TCP, idle, 30)
-            if hasattr(socket, "TCP_KEEPINTVL"):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
-            if hasattr(socket, "TCP_KEEPCNT"):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
             if hasattr(socket, "SO_NOSIGPIPE"):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_NOSIGPIPE, 1)
         except OSError:
             pass
+        _set_keepalive(s, self.ka_idle, self.ka_interval, self.ka_count, self.user_timeout_ms)
         self.addrs = []
         if self.ssl_context is not None:
             self.tls = self.ssl_context.wrap_socket(

@@ -198,3 +198,10 @@ cdef enum WorkerLimits:
 # GEARMAN_SERVERS, says (docs/design.md, "Configuration": the no-server policy).
 NO_SERVERS_MESSAGE = ("no job server was given: add one (addServer, or the servers "
                       "argument) or set GEARMAN_SERVERS")
+
+# TCP keepalive of every connection, by default (EngineBase.keepalive): first
+# probe after 30 s idle, then every 10 s, dead after 6 unanswered probes; the
+# default TCP_USER_TIMEOUT is their sum (90 s: docs/reliability.md §5)
+cdef int KEEPALIVE_IDLE = 30
+cdef int KEEPALIVE_INTERVAL = 10
+cdef int KEEPALIVE_COUNT = 6

@@ -8,6 +8,8 @@ cdef class EngineBase:
     cdef public list servers            # Connection objects, in the order added
     cdef double _connect_timeout        # seconds per connect attempt (finite, > 0): connect_timeout
     cdef Py_ssize_t _max_packet_size    # largest payload sent or accepted, bytes: max_packet_size
+    cdef int ka_idle, ka_interval, ka_count  # TCP keepalive of every connection: keepalive
+    cdef double _user_timeout           # TCP_USER_TIMEOUT, s; -1: idle + interval x count; 0: off
     cdef public object ssl_context      # ssl.SSLContext for every connection, or None
     cdef public object client_id        # bytes sent with SET_CLIENT_ID on connect, or None
     cdef Py_ssize_t max_servers         # servers add_server accepts (0: no limit)
@@ -22,7 +24,9 @@ cdef class EngineBase:
     cdef public object _events
 
     cdef int _ensure_pfds(self, Py_ssize_t n) except -1
+    cdef int _apply_keepalive(self, Connection c) except -1
     cdef int _poll_round(self, double deadline, Connection only, int flags) except -1
     cdef int _conn_failed(self, Connection c, object exc, int how) except -1
     cdef int _on_failure(self, Connection c, object exc, int how) except -1
     cdef int _on_data(self, Connection c) except -1
+    cdef int _restore(self, Connection c) except -1

@@ -62,6 +62,12 @@ cdef inline int _service(EngineBase self, Connection c, short rev, int flags) ex
     return 0
 
 
+def monotonic():
+    """The engines' clock (monotonic seconds): what ClientEngine.timed_out's
+    ``started`` is measured on."""
+    return gm_monotonic()
+
+
 cdef class EngineBase:
     """Connections, the poll loop and the failure policy of an engine."""
 
@@ -69,6 +75,10 @@ cdef class EngineBase:
         self.servers = []
         self._connect_timeout = 5.0
         self._max_packet_size = DEFAULT_MAX_PACKET
+        self.ka_idle = KEEPALIVE_IDLE
+        self.ka_interval = KEEPALIVE_INTERVAL
+        self.ka_count = KEEPALIVE_COUNT
+        self._user_timeout = -1.0
         self.ssl_context = None
         self.client_id = None
         self.max_servers = 0
@@ -99,6 +109,75 @@ cdef class EngineBase:
         def __set__(self, value):
             self._max_packet_size = _check_size(value, "max_packet_size")
 
+    property keepalive:
+        """TCP keepalive of every connection: ``(idle, interval, count)``, whole
+        seconds idle before the first probe, seconds between probes, unanswered
+        probes before the peer counts as dead (default ``(30, 10, 6)``: about
+        90 s); None turns keepalive off.  Applies from each connection's next
+        connect."""
+        def __get__(self):
+            if self.ka_idle == 0:
+                return None
+            return (self.ka_idle, self.ka_interval, self.ka_count)
+
+        def __set__(self, value):
+            cdef Connection c
+            if value is None:
+                self.ka_idle = self.ka_interval = self.ka_count = 0
+            else:
+                if not isinstance(value, tuple) or len(value) != 3 or not all(
+                        type(v) is int for v in value):
+                    raise InvalidTypeError("keepalive must be None or a tuple of three ints "
+                                           "(idle s, interval s, count)")
+                idle, interval, count = value
+                # (the limits of Linux, the strictest: 32767 s, 127 probes)
+                if not (1 <= idle <= 32767 and 1 <= interval <= 32767 and 1 <= count <= 127):
+                    raise InvalidArgumentError(
+                        f"keepalive {value!r} out of range (idle and interval 1-32767 s, "
+                        f"count 1-127)")
+                self.ka_idle, self.ka_interval, self.ka_count = idle, interval, count
+            for c in self.servers:
+                self._apply_keepalive(c)
+
+    property tcp_user_timeout:
+        """Seconds data sent on a connection may stay unacknowledged before the
+        kernel drops the connection (TCP_USER_TIMEOUT, Linux; other platforms
+        have no such option and ignore it).  None (the default): the keepalive's
+        ``idle + interval * count``, so a lost peer is noticed as soon with data
+        in flight as without (90 s; none when keepalive is off); 0: not set
+        (the system's retransmission limit, about 15 minutes on Linux).
+        Applies from each connection's next connect."""
+        def __get__(self):
+            if self._user_timeout < 0:
+                return None
+            return self._user_timeout
+
+        def __set__(self, value):
+            cdef Connection c
+            if value is None:
+                self._user_timeout = -1.0
+            elif not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0:
+                self._user_timeout = 0.0
+            else:
+                # (TCP_USER_TIMEOUT takes milliseconds in an unsigned int)
+                if _check_seconds(value, "tcp_user_timeout") > 4294967.0:
+                    raise InvalidArgumentError(
+                        f"tcp_user_timeout must be at most 4294967 s, not {value!r}")
+                self._user_timeout = value
+            for c in self.servers:
+                self._apply_keepalive(c)
+
+    cdef int _apply_keepalive(self, Connection c) except -1:
+        """Give c this engine's keepalive and TCP_USER_TIMEOUT (set on connect)."""
+        cdef double ut = self._user_timeout
+        c.ka_idle, c.ka_interval, c.ka_count = self.ka_idle, self.ka_interval, self.ka_count
+        if ut < 0:
+            ut = self.ka_idle + self.ka_interval * self.ka_count
+        c.user_timeout_ms = <unsigned int>(ut * 1000.0 + 0.5) if ut > 0 else 0
+        if c.user_timeout_ms == 0 and ut > 0:
+            c.user_timeout_ms = 1
+        return 0
+
     def add_server(self, str host, object port, object ssl_context=None):
         """Add a server (no I/O); returns its Connection (the existing one if a duplicate).
 
@@ -123,6 +202,7 @@ cdef class EngineBase:
             raise InvalidArgumentError(f"an engine supports at most {self.max_servers} servers")
         c = Connection(host, port, self._connect_timeout, self._max_packet_size,
                        self.ssl_context if ssl_context is None else ssl_context)
+        self._apply_keepalive(c)
         self.servers.append(c)
         return c
 
@@ -307,7 +387,8 @@ cdef class EngineBase:
         dead: its server may be back already), remember the cause, then let
         the engine settle the requests it carried (_on_failure)."""
         log.log(self.fail_log_level, "lost job server %s: %s", c.key, exc)
-        c.probe = None
+        # (a client's probe on c is forgotten by its _on_failure, which also
+        # counts it out of ``probing``)
         if how & FAIL_DEMOTE:
             # silent: nothing it holds for the server may arrive late
             c.demoted = True
@@ -332,6 +413,17 @@ cdef class EngineBase:
 
     cdef int _on_failure(self, Connection c, object exc, int how) except -1:
         """Settle the requests of a connection that failed (engine-specific)."""
+        return 0
+
+    cdef int _restore(self, Connection c) except -1:
+        """A demoted server sent a valid packet: it answers again, so it is no
+        longer demoted (server_restored), whoever asked it (a client's probe or
+        call, a worker's GRAB). The engines call this from their packet loops
+        while ``c.demoted`` is set."""
+        c.demoted = False
+        c.failures = 0
+        if self._events is not None:
+            self._events.server_restored(c.key)
         return 0
 
     cdef int _on_data(self, Connection c) except -1:

@@ -228,6 +228,8 @@ cdef class WorkerEngine(EngineBase):
         cdef WorkerJob job
         while c.state == CS_CONNECTED and r._next():
             c.failures = 0              # a valid packet: the server is healthy
+            if c.demoted:
+                self._restore(c)        # ... and answers again (server_restored)
             cmd = r.p_cmd
             if cmd == CMD_NOOP:
                 if c.asleep:
