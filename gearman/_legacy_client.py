@@ -118,6 +118,17 @@ class LegacyClientMixin(GearmanConnectionManager):
         #: the engine callback table of every legacy request, made on first use
         self._legacy_cb_table: Optional[List[Any]] = None
 
+    def _legacy_lock(self, deadline: Optional[float], requests: Sequence[GearmanJobRequest]) -> bool:
+        """Take the client's lock within ``deadline``: python-gearman's calls count
+        waiting for another thread's call in their ``poll_timeout``.  False (the
+        requests marked ``timed_out``, nothing sent) when it did not come in time."""
+        left = _config.remaining(deadline)
+        if self._lock.acquire(True, left):
+            return True
+        for r in requests:
+            r.timed_out = True
+        return False
+
     # -- connections -------------------------------------------------------------------
 
     def add_connection(self, hostport_tuple: Any) -> GearmanConnection:
@@ -191,8 +202,10 @@ class LegacyClientMixin(GearmanConnectionManager):
         """
         _check_multiple(job_requests)
         requests = list(job_requests)
-        with self._lock:
-            deadline = _config.deadline(poll_timeout)
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_lock(deadline, requests):
+            return job_requests
+        try:
             self._legacy_wait(requests, deadline, until_complete=wait_until_complete, resend=True)
             if wait_until_complete:
                 for r in requests:
@@ -200,6 +213,8 @@ class LegacyClientMixin(GearmanConnectionManager):
             else:
                 for r in requests:
                     r.timed_out = r.state == JOB_PENDING
+        finally:
+            self._lock.release()
         return job_requests
 
     def wait_until_jobs_accepted(self, job_requests: Sequence[GearmanJobRequest],
@@ -210,11 +225,15 @@ class LegacyClientMixin(GearmanConnectionManager):
         out have ``timed_out`` set.  Raises as :meth:`submit_job`.
         """
         _check_multiple(job_requests)
-        with self._lock:
-            self._legacy_wait(list(job_requests), _config.deadline(poll_timeout),
-                              until_complete=False, resend=True)
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_lock(deadline, job_requests):
+            return job_requests
+        try:
+            self._legacy_wait(list(job_requests), deadline, until_complete=False, resend=True)
             for r in job_requests:
                 r.timed_out = r.state == JOB_PENDING
+        finally:
+            self._lock.release()
         return job_requests
 
     def wait_until_jobs_completed(self, job_requests: Sequence[GearmanJobRequest],
@@ -230,11 +249,15 @@ class LegacyClientMixin(GearmanConnectionManager):
         python-gearman did.
         """
         _check_multiple(job_requests)
-        with self._lock:
-            self._legacy_wait(list(job_requests), _config.deadline(poll_timeout),
-                              until_complete=True, resend=False)
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_lock(deadline, job_requests):
+            return job_requests
+        try:
+            self._legacy_wait(list(job_requests), deadline, until_complete=True, resend=False)
             for r in job_requests:
                 r.timed_out = _incomplete_in_time(r)
+        finally:
+            self._lock.release()
         return job_requests
 
     def send_job_request(self, current_request: GearmanJobRequest) -> GearmanJobRequest:
@@ -296,7 +319,10 @@ class LegacyClientMixin(GearmanConnectionManager):
         """
         _check_multiple(job_requests)
         requests = list(job_requests)
-        with self._lock:
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_lock(deadline, requests):
+            return requests
+        try:
             engine = self._engine
             tasks = []
             for r in requests:
@@ -313,7 +339,7 @@ class LegacyClientMixin(GearmanConnectionManager):
                 t = engine.new_request(_core.KIND_STATUS, handle, r)
                 engine.submit_to(conn, t)
                 tasks.append(t)
-            self._legacy_run(tasks, _config.deadline(poll_timeout), [])
+            self._legacy_run(tasks, deadline, [])
             failures = []
             for t in tasks:
                 r = t.context
@@ -338,6 +364,8 @@ class LegacyClientMixin(GearmanConnectionManager):
             if failures and len(failures) == len(tasks):
                 exc = failures[0]
                 raise ServerUnavailable(f"Found no valid connections in list: {exc}") from exc
+        finally:
+            self._lock.release()
         return requests
 
     # -- python-gearman's poll loop, on the engine ------------------------------------

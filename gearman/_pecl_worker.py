@@ -22,6 +22,7 @@ from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
 from gearman.errors import (
     GearmanError,
+    GearmanTimeoutError,
     InvalidArgumentError,
     InvalidTypeError,
 )
@@ -365,8 +366,14 @@ class PeclWorker(_core.WorkerCore):
         are compiled (``_core.WorkerEngine.work_one``, shared with serve()).
         """
         self._default_servers()
-        with self._lock:
+        try:
+            self._begin_call()      # waiting for another thread's call counts as the timeout's
+        except GearmanTimeoutError:
+            return False            # (recorded: GEARMAN_TIMEOUT)
+        try:
             rc: int = self._engine.work_one(self, GearmanJob)
+        finally:
+            self._lock.release()
         return rc == C.GEARMAN_SUCCESS
 
     def work(self) -> bool:
@@ -399,10 +406,16 @@ class PeclWorker(_core.WorkerCore):
 
     def grabJob(self) -> Optional[GearmanJob]:
         """Take one job without running a callback; the caller must finish it."""
-        with self._lock:
-            job = self._grab()
+        try:
+            left = self._begin_call()   # the timeout counts waiting for another thread's call
+        except GearmanTimeoutError:
+            return None                 # (recorded: GEARMAN_TIMEOUT)
+        try:
+            job = self._grab(left)
             self._set(C.GEARMAN_SUCCESS if job else C.GEARMAN_NO_JOBS)
             return job
+        finally:
+            self._lock.release()
 
     def stop(self) -> None:
         """Stop gracefully, from any thread or a signal handler.
@@ -421,16 +434,19 @@ class PeclWorker(_core.WorkerCore):
         GearmanError(GEARMAN_ECHO_DATA_CORRUPTION) on a wrong echo.
         """
         expected = _to_bytes(workload, "workload")
-        with self._lock:
+        left = self._begin_call()       # the timeout counts waiting for another thread's call
+        try:
             self._default_servers()
             try:
-                for echoed in self._engine.echo(expected, _config.ms_to_engine(self._timeout_ms)):
+                for echoed in self._engine.echo(expected, left):
                     if echoed != expected:
                         raise GearmanError("a server echoed different bytes",
                                            code=C.GEARMAN_ECHO_DATA_CORRUPTION)
             except GearmanError as exc:
                 self._set(exc.code, str(exc))
                 raise
+        finally:
+            self._lock.release()
         self._set(C.GEARMAN_SUCCESS)
         return True
 

@@ -6,6 +6,7 @@ again sends it again.  Real gearmand, frozen with SIGSTOP.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -65,3 +66,75 @@ def test_get_job_status_on_a_silent_server_sets_timed_out(silent, fn):
     silent.resume()
     client.get_job_status(request, poll_timeout=10)
     assert request.timed_out is False and request.status["known"] is True
+
+
+def _hold_lock(obj, seconds):
+    """Another thread's call on obj: it holds the object's lock for ``seconds``."""
+    held = threading.Event()
+
+    def hold():
+        with obj._lock:
+            held.set()
+            time.sleep(seconds)
+
+    th = threading.Thread(target=hold, daemon=True)
+    th.start()
+    assert held.wait(10)
+    return th
+
+
+@pytest.mark.parametrize("door", ["submit_job", "submit_multiple_jobs", "get_job_status",
+                                  "wait_until_jobs_completed"])
+def test_poll_timeout_covers_waiting_for_another_threads_call(gearmand, fn, door):
+    """python-gearman's calls while another thread's call holds the client for 6 T:
+    back after about T with timed_out set and nothing sent (they waited for ever)."""
+    client = GearmanClient([gearmand.address])
+    done = client.submit_job(fn, b"warm", background=True, poll_timeout=5)
+    queued = gearmand.queued(fn)
+    th = _hold_lock(client, 6 * T)
+    started = time.monotonic()
+    if door == "submit_job":
+        requests = [client.submit_job(fn, b"x", background=True, poll_timeout=T)]
+    elif door == "submit_multiple_jobs":
+        requests = client.submit_multiple_jobs([{"task": fn, "data": b"a"}], background=True,
+                                               poll_timeout=T)
+    elif door == "get_job_status":
+        requests = [client.get_job_status(done, poll_timeout=T)]
+    else:
+        requests = client.wait_until_jobs_completed([done], poll_timeout=T)
+    elapsed = time.monotonic() - started
+    th.join(30)
+    assert elapsed < 3 * T, elapsed
+    assert all(r.timed_out for r in requests)
+    assert gearmand.queued(fn) == queued                # nothing was sent meanwhile
+    if door.startswith("submit"):
+        client.submit_multiple_requests(requests, poll_timeout=10)   # and it can go now
+        assert all(r.complete and not r.timed_out for r in requests)
+
+
+@pytest.mark.parametrize("door", ["ping", "grabJob", "work"])
+def test_pecl_worker_timeout_covers_waiting_for_another_threads_call(gearmand, fn, door):
+    """The PECL worker's calls count the wait for another thread's call in their
+    setTimeout: ping raises GearmanTimeoutError, grabJob/work return no job, each
+    with GEARMAN_TIMEOUT, after about T (they waited for ever)."""
+    from gearman import GEARMAN_TIMEOUT, GearmanWorker
+    from gearman.errors import GearmanTimeoutError
+    w = GearmanWorker()
+    w.addServer("127.0.0.1", gearmand.port)
+    w.addFunction(fn, lambda job, ctx: b"")
+    w.setTimeout(int(T * 1000))
+    w.ping(b"warm")
+    th = _hold_lock(w, 6 * T)
+    started = time.monotonic()
+    if door == "ping":
+        with pytest.raises(GearmanTimeoutError):
+            w.ping(b"x")
+    elif door == "grabJob":
+        assert w.grabJob() is None
+    else:
+        assert w.work() is False
+    elapsed = time.monotonic() - started
+    th.join(30)
+    assert elapsed < 3 * T, elapsed
+    assert w.returnCode() == GEARMAN_TIMEOUT
+    w.close()
