@@ -45,6 +45,7 @@ from gearman.constants import (
     JOB_FAILED,
     JOB_PENDING,
     JOB_UNKNOWN,
+    PRIORITY_NAME,
     PRIORITY_NONE,
 )
 from gearman.errors import (
@@ -52,6 +53,7 @@ from gearman.errors import (
     ExceededConnectionAttempts,
     GearmanError,
     GearmanTimeoutError,
+    InvalidPriorityError,
     ServerError,
     ServerUnavailable,
 )
@@ -101,6 +103,7 @@ class LegacyClientMixin(GearmanConnectionManager):
     """python-gearman's ``GearmanClient`` methods, mixed into ``gearman.GearmanClient``
     on top of the PECL client (``_engine``, ``_lock``, ``close()``)."""
 
+    _kind = "client"
     # provided by the PECL client this is mixed into
     _engine: Any
     _lock: Any
@@ -156,7 +159,8 @@ class LegacyClientMixin(GearmanConnectionManager):
 
         ``task`` and ``unique`` are str or bytes; ``data`` goes through
         ``data_encoder.encode``.  ``priority`` is ``PRIORITY_NONE``/``LOW``/``HIGH``
-        (anything else raises KeyError).  The call always waits until the server
+        (anything else raises InvalidPriorityError, a KeyError as in python-gearman
+        and an InvalidArgumentError, before anything is sent).  The call always waits until the server
         accepted the job (JOB_CREATED), and with ``wait_until_complete`` (the
         default; ignored for background jobs) until it completed or failed.
         ``poll_timeout`` (seconds, None = no limit) covers both waits; when it
@@ -454,6 +458,9 @@ class LegacyClientMixin(GearmanConnectionManager):
 
     def _legacy_request(self, task: Any, data: Any, unique: Any, priority: Optional[str],
                         background: bool, max_retries: int) -> GearmanJobRequest:
+        if priority not in PRIORITY_NAME:
+            raise InvalidPriorityError(f"priority must be PRIORITY_NONE, PRIORITY_LOW or "
+                                       f"PRIORITY_HIGH, not {priority!r}")
         job = self.job_class(connection=None, handle=None, task=task, unique=unique, data=data)
         request: GearmanJobRequest = self.job_request_class(
             job, initial_priority=priority, background=background, max_attempts=max_retries + 1)

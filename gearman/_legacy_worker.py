@@ -90,6 +90,7 @@ def _ended(job: Any) -> bool:
 class LegacyWorkerMixin(GearmanConnectionManager):
     """python-gearman's ``GearmanWorker`` methods; mix into the PECL ``GearmanWorker``."""
 
+    _kind = "worker"
     # provided by the PECL worker this is mixed into
     _engine: Any
     _lock: Any

@@ -19,6 +19,7 @@ from gearman import _config, _core, events
 from gearman import constants as C
 from gearman._aliases import CLIENT_METHODS, TASK_METHODS, add_pep8_aliases
 from gearman.errors import (
+    no_engine_error,
     BatchError,
     GearmanError,
     GearmanTimeoutError,
@@ -149,7 +150,7 @@ class PeclClient(_core.ClientCore):
         if not 0 <= port <= 65535:
             raise InvalidArgumentError(f"port {port} out of range")
         with self._lock:
-            self._engine.add_server(host, port or C.GEARMAN_DEFAULT_TCP_PORT)
+            self._add(_config.Server(host, port or C.GEARMAN_DEFAULT_TCP_PORT))
             if setupExceptionHandler:
                 self._engine.exceptions = True
             self._ok()
@@ -167,6 +168,8 @@ class PeclClient(_core.ClientCore):
 
     def _add(self, server: _config.Server) -> Any:
         """Add one parsed server (its own TLS context, if any); return the engine's connection."""
+        if self._engine is None:
+            raise no_engine_error("client")
         with self._lock:
             return self._engine.add_server(server.host, server.port, server.tls)
 

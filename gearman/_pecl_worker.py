@@ -21,6 +21,7 @@ from gearman import _config, _core, events
 from gearman import constants as C
 from gearman._aliases import JOB_METHODS, WORKER_METHODS, add_pep8_aliases
 from gearman.errors import (
+    no_engine_error,
     GearmanError,
     GearmanTimeoutError,
     InvalidArgumentError,
@@ -219,7 +220,7 @@ class PeclWorker(_core.WorkerCore):
             raise InvalidTypeError(f"host must be a str, not {type(host).__name__}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise InvalidArgumentError(f"bad port {port!r}")
-        self._engine.add_server(host, port or C.GEARMAN_DEFAULT_TCP_PORT)
+        self._add(_config.Server(host, port or C.GEARMAN_DEFAULT_TCP_PORT))
         self._exceptions = bool(setupExceptionHandler)
         self._set(C.GEARMAN_SUCCESS)
         return True
@@ -235,6 +236,8 @@ class PeclWorker(_core.WorkerCore):
 
     def _add(self, server: _config.Server) -> Any:
         """Add one parsed server (its own TLS context, if any); return the engine's connection."""
+        if self._engine is None:
+            raise no_engine_error("worker")
         with self._lock:
             return self._engine.add_server(server.host, server.port, server.tls)
 

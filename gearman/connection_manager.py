@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from gearman import _config
 from gearman.connection import GearmanConnection
-from gearman.errors import ServerUnavailable
+from gearman.errors import ServerUnavailable, no_engine_error
 from gearman.job import GearmanJob, GearmanJobRequest
 from gearman.util import Stopwatch
 
@@ -149,6 +149,8 @@ class GearmanConnectionManager:
 
     _engine: Any
     _lock: Any
+    #: what the object is, in messages ("client", "worker")
+    _kind = "object"
 
     def _init_connection_manager(self) -> None:
         """The state every python-gearman object keeps (called by its ``__init__``)."""
@@ -168,6 +170,8 @@ class GearmanConnectionManager:
 
     def _legacy_add(self, server: "_config.Server") -> GearmanConnection:
         """Add one parsed server to the engine (no I/O); return its view."""
+        if self._engine is None:
+            raise no_engine_error(self._kind)
         with self._lock:
             core = self._engine.add_server(server.host, server.port, server.tls)
             if server.tls_files is not None and core.ssl_context is server.tls:

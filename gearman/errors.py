@@ -30,6 +30,7 @@ __all__ = [
     "PacketTooLargeLostConnectionError",
     "GearmanTimeoutError",
     "InvalidArgumentError",
+    "InvalidPriorityError",
     "InvalidTypeError",
     "ServerError",
     "QueueFullError",
@@ -167,6 +168,17 @@ class InvalidArgumentError(GearmanError, ValueError):
     """Raised when an argument has the right type but a value Gearman cannot carry."""
 
     code = _c.GEARMAN_INVALID_ARGUMENT
+
+
+class InvalidPriorityError(InvalidArgumentError, KeyError):
+    """Raised when a python-gearman priority is not PRIORITY_NONE, PRIORITY_LOW or PRIORITY_HIGH (a KeyError too, as python-gearman raised)."""
+
+
+def no_engine_error(kind: str) -> InvalidArgumentError:
+    """The error of a client or worker whose base ``__init__`` never ran (a subclass
+    that does not call it): the same text the compiled calls raise."""
+    return InvalidArgumentError(f"this {kind} has no engine: Gearman{kind.capitalize()}.__init__ "
+                                f"was not called (a subclass must call it)")
 
 
 class InvalidTypeError(GearmanError, TypeError):

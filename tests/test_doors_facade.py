@@ -1,8 +1,11 @@
-"""python-gearman's timeout contract on a silent server (docs/migration.md; docs/design.md).
+"""The facade's side of "every door keeps the same promises" (docs/reliability.md).
 
-``submit_job``/``submit_multiple_requests``/``get_job_status`` never raise a timeout, a
-silent server's included: the request comes back with ``timed_out`` set, and submitting it
-again sends it again.  Real gearmand, frozen with SIGSTOP.
+python-gearman's timeout contract on a silent server (docs/migration.md): ``submit_job``,
+``submit_multiple_requests`` and ``get_job_status`` never raise a timeout, a silent
+server's included: the request comes back with ``timed_out`` set, and submitting it again
+sends it again.  Every door's timeout covers waiting for another thread's call on the same
+object.  Bad priorities and subclasses that skip the base ``__init__`` get clear errors.
+Real gearmand, frozen with SIGSTOP.
 """
 from __future__ import annotations
 
@@ -138,3 +141,30 @@ def test_pecl_worker_timeout_covers_waiting_for_another_threads_call(gearmand, f
     assert elapsed < 3 * T, elapsed
     assert w.returnCode() == GEARMAN_TIMEOUT
     w.close()
+
+
+def test_an_unknown_priority_is_a_clear_error_and_still_a_key_error(gearmand, fn):
+    from gearman.errors import InvalidArgumentError, InvalidPriorityError
+    client = GearmanClient([gearmand.address])
+    for bad in ("bogus", "high", 1):
+        with pytest.raises(InvalidPriorityError, match="PRIORITY_HIGH") as raised:
+            client.submit_job(fn, b"x", priority=bad, background=True, poll_timeout=5)
+        assert isinstance(raised.value, KeyError) and isinstance(raised.value, InvalidArgumentError)
+    assert gearmand.queued(fn) == 0
+
+
+@pytest.mark.parametrize("cls_name", ["GearmanClient", "GearmanWorker"])
+def test_a_subclass_that_skips_the_base_init_gets_a_clear_error(cls_name):
+    import gearman
+    from gearman.errors import InvalidArgumentError
+    base = getattr(gearman, cls_name)
+
+    class Mine(base):           # a common mistake: no super().__init__()
+        def __init__(self):
+            pass
+
+    obj = Mine()
+    for add in (lambda: obj.addServer("127.0.0.1", 4730), lambda: obj.addServers("h1,h2"),
+                lambda: obj.add_connection("127.0.0.1:4730")):
+        with pytest.raises(InvalidArgumentError, match=r"__init__ was not called"):
+            add()
