@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from gearman import _core
@@ -44,7 +45,7 @@ __all__ = [
     "library_servers", "tool_servers", "no_servers_error", "add_to_engine", "describe",
     "tls_context", "host_tls_context", "tool_tls_context",
     "ms_to_engine", "seconds_to_engine", "seconds_to_ms", "check_ms", "check_seconds",
-    "deadline", "remaining",
+    "deadline", "remaining", "KEEPALIVE", "MAX_PACKET_SIZE", "Transport",
 ]
 
 DEFAULT_HOST = "localhost"
@@ -198,6 +199,40 @@ def describe(servers: Iterable[Server]) -> str:
 def add_to_engine(engine: Any, servers: Iterable[Server]) -> List[Any]:
     """Add ``servers`` to a compiled engine (no I/O); return its connections."""
     return [engine.add_server(s.host, s.port, s.tls) for s in servers]
+
+
+# -- the transport settings of a client's or worker's connections ---------------------------
+
+#: TCP keepalive of every connection by default: (idle s, interval s, probes): about 90 s
+#: to notice a dead peer; TCP_USER_TIMEOUT (Linux) follows it (docs/reliability.md §5)
+KEEPALIVE: Tuple[int, int, int] = (30, 10, 6)
+#: the largest payload sent or accepted by default (64 MiB)
+MAX_PACKET_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How a door's engine connects: every client and worker constructor takes these
+    (``connect_timeout`` in seconds) and hands them to its engine through :meth:`apply`,
+    which checks them (InvalidTypeError / InvalidArgumentError) before any I/O."""
+
+    connect_timeout: float = 5.0
+    max_packet_size: int = MAX_PACKET_SIZE
+    ssl_context: Any = None
+    #: (idle, interval, count) in whole seconds and probes; None: keepalive off
+    keepalive: Optional[Tuple[int, int, int]] = KEEPALIVE
+    #: seconds sent data may stay unacknowledged (Linux); None: idle + interval x count
+    #: of ``keepalive``; 0: not set (the system's limit)
+    tcp_user_timeout: Optional[float] = None
+
+    def apply(self, engine: Any) -> Any:
+        """Give ``engine`` these settings; return it."""
+        engine.connect_timeout = self.connect_timeout
+        engine.max_packet_size = self.max_packet_size
+        engine.ssl_context = self.ssl_context
+        engine.keepalive = self.keepalive
+        engine.tcp_user_timeout = self.tcp_user_timeout
+        return engine
 
 
 # -- TLS ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ is running it.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, List, Optional, TypeVar, Union, cast
+from typing import Any, Callable, List, Optional, Tuple, TypeVar, Union, cast
 
 from gearman import _config, _core, events
 from gearman import constants as C
@@ -88,19 +88,21 @@ class PeclClient(_core.ClientCore):
     ``addServer()``/``addServers()``; with no server added, the servers
     ``$GEARMAN_SERVERS`` names (``"h1:4730,h2"``), else the first call raises
     NoServersError (docs/design.md, "Configuration").  ``timeout`` is PECL's
-    :meth:`setTimeout` in milliseconds; ``connect_timeout`` is in seconds.
+    :meth:`setTimeout` in milliseconds; ``connect_timeout`` is in seconds;
+    ``keepalive`` and ``tcp_user_timeout`` bound how long a dead peer goes
+    unnoticed (docs/reliability.md §5).
     """
 
     _engine: _core.ClientEngine
 
     def __init__(self, *, timeout: Optional[int] = None, connect_timeout: float = 5.0,
-                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
-        engine = _core.ClientEngine()
+                 max_packet_size: int = _config.MAX_PACKET_SIZE, ssl_context: Any = None,
+                 keepalive: Optional[Tuple[int, int, int]] = _config.KEEPALIVE,
+                 tcp_user_timeout: Optional[float] = None) -> None:
+        engine = _config.Transport(connect_timeout, max_packet_size, ssl_context, keepalive,
+                                   tcp_user_timeout).apply(_core.ClientEngine())
         engine.task_type = GearmanTask
-        engine.connect_timeout = float(connect_timeout)
-        engine.max_packet_size = int(max_packet_size)
         engine.exceptions = False
-        engine.ssl_context = ssl_context
         self._engine = engine
         # event listeners (gearman.events): _events, held by the engine
         events.attach(self)
@@ -624,7 +626,9 @@ class PeclClient(_core.ClientCore):
         other = type(self)(timeout=self._timeout_ms,
                            connect_timeout=self._engine.connect_timeout,
                            max_packet_size=self._engine.max_packet_size,
-                           ssl_context=self._engine.ssl_context)
+                           ssl_context=self._engine.ssl_context,
+                           keepalive=self._engine.keepalive,
+                           tcp_user_timeout=self._engine.tcp_user_timeout)
         for c in self._engine.servers:
             other._engine.add_server(c.host, c.port, c.ssl_context)
         other._engine.exceptions = self._engine.exceptions

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from gearman import _config, _core, events
 from gearman import constants as C
@@ -162,14 +162,14 @@ class PeclWorker(_core.WorkerCore):
     ``GEARMAN_NO_SERVERS`` (docs/design.md, "Configuration")."""
 
     def __init__(self, *, connect_timeout: float = 5.0,
-                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None,
-                 prefetch: int = 1) -> None:
-        engine = _core.WorkerEngine()
+                 max_packet_size: int = _config.MAX_PACKET_SIZE, ssl_context: Any = None,
+                 prefetch: int = 1,
+                 keepalive: Optional[Tuple[int, int, int]] = _config.KEEPALIVE,
+                 tcp_user_timeout: Optional[float] = None) -> None:
+        engine = _config.Transport(connect_timeout, max_packet_size, ssl_context, keepalive,
+                                   tcp_user_timeout).apply(_core.WorkerEngine())
         engine.prefetch = check_prefetch(prefetch)
         engine.job_type = GearmanJob
-        engine.ssl_context = ssl_context
-        engine.connect_timeout = float(connect_timeout)
-        engine.max_packet_size = int(max_packet_size)
         self._engine = engine
         # event listeners (gearman.events): _events, held by the engine
         events.attach(self)

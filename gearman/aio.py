@@ -117,13 +117,13 @@ class AsyncGearmanClient:
     """
 
     def __init__(self, servers: Any = None, *, timeout: Optional[float] = None,
-                 connect_timeout: float = 5.0, max_packet_size: int = 64 * 1024 * 1024,
-                 ssl_context: Any = None, generate_unique: bool = True) -> None:
-        engine = _core.ClientEngine()
+                 connect_timeout: float = 5.0, max_packet_size: int = _config.MAX_PACKET_SIZE,
+                 ssl_context: Any = None, generate_unique: bool = True,
+                 keepalive: Optional[Tuple[int, int, int]] = _config.KEEPALIVE,
+                 tcp_user_timeout: Optional[float] = None) -> None:
+        engine = _config.Transport(connect_timeout, max_packet_size, ssl_context, keepalive,
+                                   tcp_user_timeout).apply(_core.ClientEngine())
         engine.task_type = GearmanTask
-        engine.connect_timeout = float(connect_timeout)
-        engine.max_packet_size = int(max_packet_size)
-        engine.ssl_context = ssl_context
         engine.generate_unique = generate_unique
         engine.exceptions = True
         engine.finished_log = []
@@ -462,8 +462,7 @@ class _Slot:
         # N jobs at once: each connection keeps N jobs assigned (running,
         # queued here, or GRABs out)
         engine.prefetch = owner._concurrency
-        engine.connect_timeout = owner._connect_timeout
-        engine.ssl_context = owner._ssl_context
+        owner._transport.apply(engine)
         _config.add_to_engine(engine, owner._servers)
         engine.functions = dict(owner._functions_ms)
         if owner._client_id is not None:
@@ -492,15 +491,19 @@ class AsyncGearmanWorker:
 
     def __init__(self, servers: Any = None, *, concurrency: int = 1,
                  connect_timeout: float = 5.0, ssl_context: Any = None,
-                 client_id: Optional[str] = None) -> None:
+                 client_id: Optional[str] = None,
+                 max_packet_size: int = _config.MAX_PACKET_SIZE,
+                 keepalive: Optional[Tuple[int, int, int]] = _config.KEEPALIVE,
+                 tcp_user_timeout: Optional[float] = None) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise InvalidTypeError("concurrency must be an int")
         if not 1 <= concurrency <= MAX_PREFETCH:
             raise InvalidArgumentError(f"concurrency must be between 1 and {MAX_PREFETCH}")
         self._servers: List[_config.Server] = _config.parse_servers(servers)
         self._concurrency = concurrency
-        self._connect_timeout = float(connect_timeout)
-        self._ssl_context = ssl_context
+        self._transport = _config.Transport(connect_timeout, max_packet_size, ssl_context,
+                                            keepalive, tcp_user_timeout)
+        self._transport.apply(_core.WorkerEngine())     # checked now, before any I/O
         self._client_id = client_id.encode() if client_id else None
         self._functions: Dict[bytes, Callable[..., Any]] = {}
         self._functions_ms: Dict[bytes, int] = {}

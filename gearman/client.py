@@ -8,7 +8,7 @@ same class.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from gearman import _config
 from gearman._legacy_client import RANDOM_UNIQUE_BYTES, LegacyClientMixin
@@ -32,10 +32,13 @@ class GearmanClient(PeclClient, LegacyClientMixin):
     def __init__(self, host_list: Optional[Any] = None,
                  random_unique_bytes: int = RANDOM_UNIQUE_BYTES, *,
                  timeout: Optional[int] = None, connect_timeout: float = 5.0,
-                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None) -> None:
+                 max_packet_size: int = _config.MAX_PACKET_SIZE, ssl_context: Any = None,
+                 keepalive: Optional[Tuple[int, int, int]] = _config.KEEPALIVE,
+                 tcp_user_timeout: Optional[float] = None) -> None:
         servers = _config.parse_servers(host_list)
         PeclClient.__init__(self, timeout=timeout, connect_timeout=connect_timeout,
-                            max_packet_size=max_packet_size, ssl_context=ssl_context)
+                            max_packet_size=max_packet_size, ssl_context=ssl_context,
+                            keepalive=keepalive, tcp_user_timeout=tcp_user_timeout)
         self._init_legacy_client(random_unique_bytes)
         for server in servers:
             self._legacy_add(server)

@@ -8,7 +8,7 @@ registered with ``addFunction`` the PECL one (``gearman.worker.GearmanJob``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from gearman import _config
 # python-gearman's gearman.worker.POLL_TIMEOUT_IN_SECONDS, where legacy code imports it
@@ -32,12 +32,15 @@ class GearmanWorker(PeclWorker, LegacyWorkerMixin):
     """
 
     def __init__(self, host_list: Optional[Any] = None, *, connect_timeout: float = 5.0,
-                 max_packet_size: int = 64 * 1024 * 1024, ssl_context: Any = None,
-                 prefetch: int = 1) -> None:
+                 max_packet_size: int = _config.MAX_PACKET_SIZE, ssl_context: Any = None,
+                 prefetch: int = 1,
+                 keepalive: Optional[Tuple[int, int, int]] = _config.KEEPALIVE,
+                 tcp_user_timeout: Optional[float] = None) -> None:
         servers = _config.parse_servers(host_list)
         PeclWorker.__init__(self, connect_timeout=connect_timeout,
                             max_packet_size=max_packet_size, ssl_context=ssl_context,
-                            prefetch=prefetch)
+                            prefetch=prefetch, keepalive=keepalive,
+                            tcp_user_timeout=tcp_user_timeout)
         self._init_legacy_worker(host_list_given=host_list is not None)
         for server in servers:
             self._legacy_add(server)

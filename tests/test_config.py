@@ -160,3 +160,32 @@ def test_timeout_units_have_one_conversion():
         GearmanClient().setTimeout(1.5)            # PECL's timeout is an int of milliseconds
     with pytest.raises(InvalidTypeError):
         GearmanWorker().setTimeout("10")
+
+
+def test_transport_settings_reach_every_doors_engine():
+    """keepalive / tcp_user_timeout / connect_timeout / max_packet_size: one Transport
+    (gearman._config) applied by every door; the defaults are the engines' own."""
+    from gearman import _core
+    assert _config.KEEPALIVE == _core.ClientEngine().keepalive == _core.WorkerEngine().keepalive
+    assert _config.MAX_PACKET_SIZE == _core.ClientEngine().max_packet_size
+    kw = dict(keepalive=(1, 2, 3), tcp_user_timeout=7, connect_timeout=1.5)
+    engines = [GearmanClient(**kw)._engine, GearmanWorker(**kw)._engine,
+               AsyncGearmanClient(**kw)._engine]
+    worker = AsyncGearmanWorker(**kw)
+    engines.append(worker._transport.apply(_core.WorkerEngine()))
+    for engine in engines:
+        assert (engine.keepalive, engine.tcp_user_timeout, engine.connect_timeout) == \
+            ((1, 2, 3), 7, 1.5)
+    assert GearmanClient(keepalive=None)._engine.keepalive is None
+    assert GearmanClient(**kw).clone()._engine.keepalive == (1, 2, 3)
+
+
+@pytest.mark.parametrize("door", [GearmanClient, GearmanWorker, AsyncGearmanClient,
+                                  AsyncGearmanWorker])
+@pytest.mark.parametrize("kw,error", [({"keepalive": (1, 2)}, InvalidTypeError),
+                                      ({"keepalive": (0, 1, 1)}, InvalidArgumentError),
+                                      ({"tcp_user_timeout": -1}, InvalidArgumentError),
+                                      ({"connect_timeout": 0}, InvalidArgumentError)])
+def test_a_bad_transport_setting_is_refused_by_every_door_before_io(door, kw, error):
+    with pytest.raises(error):
+        door(**kw)
