@@ -94,6 +94,7 @@ __all__ = [
     "merge_status",
     "merge_priority_status",
     "DEFAULT_TIMEOUT",
+    "command_word",
 ]
 
 #: Seconds each call may take per server (connect included), by default.
@@ -353,7 +354,7 @@ _GETPID = _Cmd("getpid", _LINE, _ok_pid)
 _VERBOSE = _Cmd("verbose", _LINE, _ok_value)
 
 
-def _word(value: Any, what: str) -> str:
+def command_word(value: Any, what: str) -> str:
     """One argument of an admin command: a non-empty word without spaces or line breaks."""
     if isinstance(value, (bytes, bytearray)):
         text = bytes(value).decode("utf-8", "surrogateescape")
@@ -738,7 +739,7 @@ class Admin:
             (pass ``server``), or ``server`` is not in the pool;
             ServerUnavailable etc.: a server that might hold it failed.
         """
-        text = _word(handle, "job handle")
+        text = command_word(handle, "job handle")
         conns = self._conns_for(server)
         cmd = _Cmd(f"cancel job {text}", _LINE, _ok_true)
         if per_server:
@@ -776,7 +777,7 @@ class Admin:
         Returns None (per_server: ``{address: True or exception}``); merged,
         raises the first failure.
         """
-        return self._simple(f"create function {_word(name, 'function name')}", per_server)
+        return self._simple(f"create function {command_word(name, 'function name')}", per_server)
 
     @overload
     def drop_function(self, name: Union[str, bytes], per_server: Literal[False] = ...) -> List[str]: ...
@@ -796,7 +797,7 @@ class Admin:
         Raises (merged): ServerError if no server had it, or the first other
         failure (e.g. ServerError "there are still connected workers ...").
         """
-        text = _word(name, "function name")
+        text = command_word(name, "function name")
         out: Dict[str, Any] = {}
         for address, value in self._each(_Cmd(f"drop function {text}", _LINE, _ok_true)).items():
             if isinstance(value, ServerError) and "not found" in getattr(value, "text", ""):
@@ -837,7 +838,7 @@ class Admin:
 
         Returns None (per_server: ``{address: True or exception}``).
         """
-        text = _word(function, "function name")
+        text = command_word(function, "function name")
         h, n, lo = _limit(high, "high"), _limit(normal, "normal"), _limit(low, "low")
         cmds = [_Cmd(f"maxqueue {text} {h} {n} {lo}", _LINE, _ok_true)]
         if h or n or lo:

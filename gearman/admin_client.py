@@ -25,7 +25,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from gearman import _config, _core
-from gearman.admin import Admin, _word
+from gearman.admin import Admin, command_word
 from gearman.connection import GearmanConnection
 from gearman.connection_manager import GearmanAdminClientCommandHandler, GearmanConnectionManager
 from gearman.errors import (
@@ -212,7 +212,7 @@ class GearmanAdminClient(GearmanConnectionManager):
         a worker would have taken it.  Raises InvalidArgumentError for a handle
         that is not one word (a space, line break or NUL in it).
         """
-        return self._line(f"{GEARMAN_SERVER_COMMAND_CANCEL_JOB} {_word(handle, 'job handle')}")
+        return self._line(f"{GEARMAN_SERVER_COMMAND_CANCEL_JOB} {command_word(handle, 'job handle')}")
 
     def get_jobs(self) -> Tuple[Dict[str, Any], ...]:
         """Return one dict per job: ``{'handle', 'queued', 'canceled', 'enabled'}``.
