@@ -180,8 +180,8 @@ class LegacyWorkerMixin(GearmanConnectionManager):
         this job, the connections are closed now (gearmand re-queues it), and
         a ``work()`` in progress ends after the job.
         """
-        job._legacy_final = True                 # type: ignore[attr-defined]
-        job._legacy_abandoned = True             # type: ignore[attr-defined]
+        job._legacy_final = True
+        job._legacy_abandoned = True
         if pecl_job is not None:
             pecl_job._finished = True            # the engine must not answer it either
         if self._legacy_working:
@@ -656,4 +656,4 @@ class LegacyWorkerMixin(GearmanConnectionManager):
             wire = [str(a) if isinstance(a, int) else a for a in args]
             self._engine.send(core, cmd, current_job.handle, *wire)
         if final:
-            current_job._legacy_final = True        # type: ignore[attr-defined]
+            current_job._legacy_final = True

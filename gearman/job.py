@@ -113,14 +113,21 @@ class GearmanJob:
     assigned to them is converted, so they serve str and bytes code alike.
     """
 
+    # A worker's bookkeeping (gearman._legacy_worker), declared here with their defaults so
+    # that a job_class whose __init__ does not call this one still has them:
+    #: the PECL job this one stands for inside a worker (sends go through it)
+    _pecl: Any = None
+    #: WORK_COMPLETE/FAIL/EXCEPTION went out: later sends are dropped
+    _legacy_final: bool = False
+    #: shutdown() from inside the job: nothing more is sent, gearmand re-queues it
+    _legacy_abandoned: bool = False
+
     def __init__(self, connection: Any, handle: Any, task: Any, unique: Any, data: Any) -> None:
         self.connection = connection
         self.handle = handle
         self.task = task
         self.unique = unique
         self.data = data
-        # The PECL job this one stands for inside a worker (sends go through it).
-        self._pecl: Any = None
 
     @property
     def handle(self) -> Any:
