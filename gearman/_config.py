@@ -44,7 +44,7 @@ __all__ = [
     "Server", "routing_key", "parse_server", "parse_servers", "env_servers",
     "library_servers", "tool_servers", "no_servers_error", "add_to_engine", "describe",
     "tls_context", "host_tls_context", "tool_tls_context",
-    "ms_to_engine", "seconds_to_engine", "seconds_to_ms", "check_ms", "check_seconds",
+    "ms_to_engine", "seconds_to_engine", "seconds_to_ms", "check_ms",
     "deadline", "remaining", "KEEPALIVE", "MAX_PACKET_SIZE", "Transport",
 ]
 
@@ -294,18 +294,6 @@ def check_ms(value: Any, what: str = "timeout") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidTypeError(f"{what} must be an int (ms), not {type(value).__name__}")
     return value if value >= 0 else -1
-
-
-def check_seconds(value: Any, what: str = "timeout") -> Optional[float]:
-    """A duration in seconds: None (no limit) or a number >= 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidTypeError(f"{what} must be a number of seconds or None, "
-                               f"not {type(value).__name__}")
-    if value != value or value < 0:
-        raise InvalidArgumentError(f"{what} must be >= 0 seconds, not {value!r}")
-    return float(value)
 
 
 def ms_to_engine(ms: int) -> float:

@@ -264,7 +264,7 @@ class PeclWorker(_core.WorkerCore):
         with self._lock:
             if entry is not None:
                 self._callbacks[name] = entry
-            self._engine.functions[name] = timeout * 1000
+            self._engine.functions[name] = _config.seconds_to_ms(timeout)
             self._engine.abilities_changed()
         self._set(C.GEARMAN_SUCCESS)
         return True

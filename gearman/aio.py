@@ -535,7 +535,7 @@ class AsyncGearmanWorker:
             raise InvalidTypeError("fn must be callable")
         key = _core.validate_function_name(name)
         self._functions[key] = fn
-        self._functions_ms[key] = int(timeout) * 1000
+        self._functions_ms[key] = _config.seconds_to_ms(int(timeout))
         if inspect.iscoroutinefunction(fn):
             self._plain.discard(key)
         else:

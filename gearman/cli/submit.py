@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from gearman import _config
 from gearman._pecl_client import task_outcome
 from gearman._tooling import (
     EXIT_OK,
@@ -164,7 +165,7 @@ def _run_until_answered(client: Any, tasks: List[Any], deadline: Optional[float]
     """
     while True:
         if deadline is None:
-            client.setTimeout(int(SILENT_CHECK * 1000))
+            client.setTimeout(_config.seconds_to_ms(SILENT_CHECK))
         else:
             _set_deadline(client, deadline)
         try:
@@ -183,7 +184,7 @@ def _set_deadline(client: Any, deadline: Optional[float]) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise GearmanTimeoutError("the --timeout expired")
-    client.setTimeout(max(int(remaining * 1000), 1))
+    client.setTimeout(_config.seconds_to_ms(remaining))
 
 
 def _show_progress(args: argparse.Namespace, bulk: bool) -> bool:
