@@ -191,8 +191,10 @@ class LegacyClientMixin(GearmanConnectionManager):
         """
         _check_multiple(job_requests)
         requests = list(job_requests)
-        with self._lock:
-            deadline = _config.deadline(poll_timeout)
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_acquire(deadline, requests):
+            return job_requests
+        try:
             self._legacy_wait(requests, deadline, until_complete=wait_until_complete, resend=True)
             if wait_until_complete:
                 for r in requests:
@@ -200,6 +202,8 @@ class LegacyClientMixin(GearmanConnectionManager):
             else:
                 for r in requests:
                     r.timed_out = r.state == JOB_PENDING
+        finally:
+            self._lock.release()
         return job_requests
 
     def wait_until_jobs_accepted(self, job_requests: Sequence[GearmanJobRequest],
@@ -210,11 +214,15 @@ class LegacyClientMixin(GearmanConnectionManager):
         out have ``timed_out`` set.  Raises as :meth:`submit_job`.
         """
         _check_multiple(job_requests)
-        with self._lock:
-            self._legacy_wait(list(job_requests), _config.deadline(poll_timeout),
-                              until_complete=False, resend=True)
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_acquire(deadline, list(job_requests)):
+            return job_requests
+        try:
+            self._legacy_wait(list(job_requests), deadline, until_complete=False, resend=True)
             for r in job_requests:
                 r.timed_out = r.state == JOB_PENDING
+        finally:
+            self._lock.release()
         return job_requests
 
     def wait_until_jobs_completed(self, job_requests: Sequence[GearmanJobRequest],
@@ -230,11 +238,15 @@ class LegacyClientMixin(GearmanConnectionManager):
         python-gearman did.
         """
         _check_multiple(job_requests)
-        with self._lock:
-            self._legacy_wait(list(job_requests), _config.deadline(poll_timeout),
-                              until_complete=True, resend=False)
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_acquire(deadline, list(job_requests)):
+            return job_requests
+        try:
+            self._legacy_wait(list(job_requests), deadline, until_complete=True, resend=False)
             for r in job_requests:
                 r.timed_out = _incomplete_in_time(r)
+        finally:
+            self._lock.release()
         return job_requests
 
     def send_job_request(self, current_request: GearmanJobRequest) -> GearmanJobRequest:
@@ -296,8 +308,13 @@ class LegacyClientMixin(GearmanConnectionManager):
         """
         _check_multiple(job_requests)
         requests = list(job_requests)
-        with self._lock:
+        deadline = _config.deadline(poll_timeout)
+        if not self._legacy_acquire(deadline, requests):
+            return requests             # each keeps its old status, as on any timeout
+        try:
             engine = self._engine
+            if not engine.servers:
+                raise ServerUnavailable("Found no valid connections in list: []")
             tasks = []
             for r in requests:
                 r.status["last_time_received"] = r.status.get("time_received")
@@ -306,14 +323,16 @@ class LegacyClientMixin(GearmanConnectionManager):
                     raise KeyError(f"request has no job handle: {r!r}")
                 conn = self._legacy_core_of(r.job.connection)
                 if conn is None:
-                    conn = engine.server_of(handle if isinstance(handle, str)
+                    # str(): a handle is a job.Identifier (a str subclass), which the
+                    # engine's typed argument refuses
+                    conn = engine.server_of(str.__str__(handle) if isinstance(handle, str)
                                             else bytes(handle).decode("utf-8", "surrogateescape"))
                 if conn is None:
                     raise KeyError(f"no server of this client holds job {handle!r}")
                 t = engine.new_request(_core.KIND_STATUS, handle, r)
                 engine.submit_to(conn, t)
                 tasks.append(t)
-            self._legacy_run(tasks, _config.deadline(poll_timeout), [])
+            self._legacy_run(tasks, deadline, [])
             failures = []
             for t in tasks:
                 r = t.context
@@ -338,7 +357,23 @@ class LegacyClientMixin(GearmanConnectionManager):
             if failures and len(failures) == len(tasks):
                 exc = failures[0]
                 raise ServerUnavailable(f"Found no valid connections in list: {exc}") from exc
+        finally:
+            self._lock.release()
         return requests
+
+    def _legacy_acquire(self, deadline: Optional[float], requests: List[GearmanJobRequest]) -> bool:
+        """Take the client's lock within the call's ``poll_timeout``: waiting for another
+        thread's call counts, as PECL's setTimeout counts it (docs/reliability.md §5).
+        When the wait uses it all, nothing was sent: the requests come back
+        ``timed_out`` (python-gearman's contract: a timeout is never raised) and False."""
+        if deadline is None:
+            self._lock.acquire()
+            return True
+        if self._lock.acquire(True, _config.remaining(deadline)):
+            return True
+        for r in requests:
+            r.timed_out = True
+        return False
 
     # -- python-gearman's poll loop, on the engine ------------------------------------
     # (poll_connections_until_stopped / poll_connections_once / establish_connection

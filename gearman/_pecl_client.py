@@ -24,6 +24,7 @@ from gearman.errors import (
     GearmanTimeoutError,
     InvalidArgumentError,
     InvalidTypeError,
+    NoServersError,
 )
 
 __all__ = ["PeclClient", "GearmanTask", "FOREGROUND", "BACKGROUND", "task_outcome"]
@@ -343,6 +344,8 @@ class PeclClient(_core.ClientCore):
             engine = self._engine
             try:
                 self._default_servers()
+                if not engine.servers:      # (it asks each server: none would be an IndexError)
+                    raise NoServersError(_core.NO_SERVERS_MESSAGE)
                 tasks = []
                 for c in list(engine.servers):
                     t = engine.new_request(_core.KIND_STATUS_UNIQUE, unique_key)

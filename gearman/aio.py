@@ -27,7 +27,8 @@ from typing import (Any, AsyncIterator, Callable, Deque, Dict, List, Optional, S
 from gearman import _config, _core, events
 from gearman import constants as C
 from gearman._pecl_client import BACKGROUND, FOREGROUND, GearmanTask, task_outcome
-from gearman.errors import GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError
+from gearman.errors import (GearmanError, GearmanTimeoutError, InvalidArgumentError, InvalidTypeError,
+                            NoServersError)
 from gearman._pecl_worker import MAX_PREFETCH, GearmanJob
 
 __all__ = ["AsyncGearmanClient", "AsyncGearmanWorker", "AsyncGearmanTimeoutError"]
@@ -228,8 +229,12 @@ class AsyncGearmanClient:
             raise
 
     def _ensure_servers(self) -> None:
-        if not self._engine.servers:     # else the engine raises NoServersError
+        if not self._engine.servers:
             _config.add_to_engine(self._engine, _config.env_servers())
+        if not self._engine.servers:
+            # here, not in the engine: job_status and ping ask each server, and with
+            # none they would end in a StopIteration (or "True") instead
+            raise NoServersError(_core.NO_SERVERS_MESSAGE)
 
     # -- the do-family -----------------------------------------------------------------------
     async def _do(self, cmd: int, function: Any, workload: Any, unique: Any,
