@@ -127,6 +127,9 @@ GAPS: Dict[str, str] = {
     "batch-protocol": "known gap: in a batch, a job on a connection a malformed reply broke ends "
                       "with a plain LostConnectionError: unlike `do*`'s "
                       "ProtocolLostConnectionError, it does not say (or inherit) the ProtocolError",
+    "cli-cut": "known gap (to investigate): after a cut link the command says the request \"was "
+               "not sent to it (safe to submit again)\" though gearmand had queued the job; the "
+               "in-process doors end with GearmanTimeoutError, the job accepted",
     "admin-silent": "known gap: the admin connection does not tell a silent server from a slow "
                     "answer: a plain GearmanTimeoutError (exit 5, the code docs/cli.md gives it), "
                     "not ServerSilentError",
@@ -311,8 +314,8 @@ _column("cli_submit", _client(
     silent_pool=Cell("exit 3 after 1 T when the job went to the silent server (a new process "
                      "keeps no demotion), else exit 0", Expect("exit:3", 1.5)),
     silent_mid=Cell("exit 5 after 1 T (`-t` expired); job accepted", Expect("exit:5", 1.5, "kept")),
-    cut_mid=Cell("exit 3 after 1 T, naming the server that answered nothing",
-                 Expect("exit:3", 1.5)),
+    cut_mid=Gap("cli-cut", Cell("exit 3 after 1 T, naming the server that answered nothing",
+                                Expect("exit:3", 1.5))),
     restart=Cell("exit 0 both times", Expect("exit:0", 1.0)),
     restart_tls=Cell("exit 0 both times", Expect("exit:0", 1.0)),
     malformed=Cell("exit 3 at once (connection lost)", Expect("exit:3", 0.5)),
