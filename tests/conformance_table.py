@@ -18,6 +18,7 @@ Expectation tokens (``Expect.result``), checked by test_conformance.py:
 * ``exit:N``: the process exited with N.
 * ``first:Tok``: two sequential calls on one object: the first ended with ``Tok`` (it found
   the server silent), the second succeeded (the server is demoted, routing goes around it).
+* ``A|B``: either (a race between the fault and the answer that the cell names).
 * ``then:Tok``: two sequential calls: the first answered, the second ended with ``Tok``.
 * ``served``: (workers) the jobs given to the door are answered.
 * ``up0:Name``: (exporter) the server's ``gearman_up`` is 0 and a scrape error ``Name`` counted.
@@ -127,9 +128,13 @@ GAPS: Dict[str, str] = {
     "batch-protocol": "known gap: in a batch, a job on a connection a malformed reply broke ends "
                       "with a plain LostConnectionError: unlike `do*`'s "
                       "ProtocolLostConnectionError, it does not say (or inherit) the ProtocolError",
-    "cli-cut": "known gap (to investigate): after a cut link the command says the request \"was "
-               "not sent to it (safe to submit again)\" though gearmand had queued the job; the "
-               "in-process doors end with GearmanTimeoutError, the job accepted",
+    "cli-cut": "known gap (to investigate): when the link is cut after gearmand queued the job "
+               "but before its JOB_CREATED came back, the command says the request \"was not sent "
+               "to it (safe to submit again)\": a resubmit would queue the job twice",
+    "cli-pool": "known gap: each `cygearman submit` is a new client that sends its first job to "
+                "the first server of the pool and keeps no demotion, so with that server silent "
+                "every call fails (benchmarks/doors.py: 0 of 50), where an in-process client "
+                "loses one call",
     "admin-silent": "known gap: the admin connection does not tell a silent server from a slow "
                     "answer: a plain GearmanTimeoutError (exit 5, the code docs/cli.md gives it), "
                     "not ServerSilentError",
@@ -221,7 +226,6 @@ _PG_MALFORMED = Cell("ExceededConnectionAttempts at once (by design: python-gear
 _PG_REFUSED = Cell("ServerUnavailable at once (python-gearman raises it too); not submitted",
                    Expect("raises:ServerUnavailable", 0.5, "none"))
 
-_CLI_T = "(T is `-t`; plus the interpreter's start-up)"
 
 CELLS: Dict[Tuple[str, str], CellOrNA] = {}
 
@@ -308,14 +312,13 @@ _column("aio_job_status", _client(lock_held=NOLOCK, **_STATUS_OVER))
 _column("cli_submit", _client(
     no_server=Cell("uses localhost:4730 (by design: gearmand's tools do); nothing there: exit 3",
                    Expect("exit:3", 0.5)),
-    refused_alone=Cell(f"exit 3 at once {_CLI_T}", Expect("exit:3", 0.5, "none")),
+    refused_alone=Cell("exit 3 at once; not submitted", Expect("exit:3", 0.5, "none")),
     refused_pool=Cell("exit 0, answer from the healthy server", Expect("exit:0", 0.5, "healthy")),
     silent_alone=Cell("exit 3 after 1 T (a silent server is unreachable)", Expect("exit:3", 1.5)),
-    silent_pool=Cell("exit 3 after 1 T when the job went to the silent server (a new process "
-                     "keeps no demotion), else exit 0", Expect("exit:3", 1.5)),
+    silent_pool=Gap("cli-pool", Cell("exit 3 after 1 T, every time", Expect("exit:3", 1.5))),
     silent_mid=Cell("exit 5 after 1 T (`-t` expired); job accepted", Expect("exit:5", 1.5, "kept")),
-    cut_mid=Gap("cli-cut", Cell("exit 3 after 1 T, naming the server that answered nothing",
-                                Expect("exit:3", 1.5))),
+    cut_mid=Gap("cli-cut", Cell("exit 5 after 1 T; or, when the cut beat JOB_CREATED back, exit 3 "
+                                "saying the request was not sent", Expect("exit:5|exit:3", 1.5))),
     restart=Cell("exit 0 both times", Expect("exit:0", 1.0)),
     restart_tls=Cell("exit 0 both times", Expect("exit:0", 1.0)),
     malformed=Cell("exit 3 at once (connection lost)", Expect("exit:3", 0.5)),
@@ -344,8 +347,8 @@ _WORKER_NA = dict(silent_alone=C, silent_pool=C, silent_mid=C, restart_tls=C, cu
 _SERVED = Expect("served", 2.0)
 _column("pecl_work", dict(
     no_server=Cell("`work()` returns False, GEARMAN_NO_SERVERS", Expect("returns:False", 0.5)),
-    refused_alone=Cell("`work()` returns False after at most T, GEARMAN_COULD_NOT_CONNECT; "
-                       "serves once the server is up", Expect("returns:False", 1.5)),
+    refused_alone=Cell("`work()` returns False within T (returnCode says why)",
+                       Expect("returns:False", 1.5)),
     refused_pool=Cell("jobs from the healthy server served", _SERVED),
     restart=Cell("reconnects, the next job served", Expect("served", 4.0)),
     job_raises=Cell("client gets WORK_EXCEPTION; the worker goes on", Expect("served", 2.0, "next")),

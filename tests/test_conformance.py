@@ -946,6 +946,8 @@ def _names(e: Any) -> Tuple[str, ...]:
 
 
 def _matches(r: Result, token: str) -> bool:
+    if "|" in token:            # a race the cell names: either outcome
+        return any(_matches(r, t) for t in token.split("|"))
     token, _, inner = token.partition("/")
     if token.startswith("raises:"):
         if token[len("raises:"):] not in r.names:
