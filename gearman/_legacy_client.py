@@ -328,6 +328,8 @@ class LegacyClientMixin(GearmanConnectionManager):
             return requests
         try:
             engine = self._engine
+            if not engine.servers:
+                raise ServerUnavailable("Found no valid connections in list: []")
             tasks = []
             for r in requests:
                 r.status["last_time_received"] = r.status.get("time_received")
@@ -336,7 +338,9 @@ class LegacyClientMixin(GearmanConnectionManager):
                     raise KeyError(f"request has no job handle: {r!r}")
                 conn = self._legacy_core_of(r.job.connection)
                 if conn is None:
-                    conn = engine.server_of(handle if isinstance(handle, str)
+                    # str(): a handle is a job.Identifier (a str subclass), which the
+                    # engine's typed argument refuses
+                    conn = engine.server_of(str.__str__(handle) if isinstance(handle, str)
                                             else bytes(handle).decode("utf-8", "surrogateescape"))
                 if conn is None:
                     raise KeyError(f"no server of this client holds job {handle!r}")

@@ -348,6 +348,8 @@ class PeclClient(_core.ClientCore):
             engine = self._engine
             try:
                 self._default_servers()
+                if not engine.servers:      # (it asks each server: none would be an IndexError)
+                    raise _config.no_servers_error()
                 tasks = []
                 for c in list(engine.servers):
                     t = engine.new_request(_core.KIND_STATUS_UNIQUE, unique_key)

@@ -228,8 +228,12 @@ class AsyncGearmanClient:
             raise
 
     def _ensure_servers(self) -> None:
-        if not self._engine.servers:     # else the engine raises NoServersError
+        if not self._engine.servers:
             _config.add_to_engine(self._engine, _config.env_servers())
+        if not self._engine.servers:
+            # here, not in the engine: job_status and ping ask each server, and with
+            # none they would end in a StopIteration (or "True") instead
+            raise _config.no_servers_error()
 
     # -- the do-family -----------------------------------------------------------------------
     async def _do(self, cmd: int, function: Any, workload: Any, unique: Any,
