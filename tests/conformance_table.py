@@ -122,9 +122,6 @@ NA_REASONS: Dict[str, str] = {
 }
 
 GAPS: Dict[str, str] = {
-    "restart-status": "known gap: a status or echo request is written to the connection the "
-                      "restarted server closed while idle (`submit_to` in the core skips the idle "
-                      "check `do*` gets), so the call after a restart fails as outcome unknown",
     "batch-protocol": "known gap: in a batch, a job on a connection a malformed reply broke ends "
                       "with a plain LostConnectionError: unlike `do*`'s "
                       "ProtocolLostConnectionError, it does not say (or inherit) the ProtocolError",
@@ -198,11 +195,9 @@ _STATUS_REFUSED_POOL = Cell("answer at once (the healthy server's)", Expect("ok"
 _STATUS_SILENT_POOL = Cell("GearmanTimeoutError after 1 T on every call (by design: a handle or "
                            "unique this client did not make is asked of every server, §5b)",
                            Expect("raises:GearmanTimeoutError", 1.5))
-_STATUS_RESTART = Gap("restart-status", Cell("second call: LostConnectionError at once",
-                                             Expect("then:raises:LostConnectionError", 0.5)))
 _STATUS_OVER: Dict[str, CellOrNA] = dict(
     silent_mid=NOWAIT, cut_mid=NOWAIT, job_raises=NOJOB, refused_pool=_STATUS_REFUSED_POOL,
-    silent_pool=_STATUS_SILENT_POOL, restart=_STATUS_RESTART, restart_tls=_STATUS_RESTART)
+    silent_pool=_STATUS_SILENT_POOL)
 _BATCH_SILENT = Cell(f"GearmanTimeoutError after 1 T, `errors`: {_S} per job (the batch "
                      "contract, §1)", Expect("raises:GearmanTimeoutError/ServerSilentError", 1.5))
 _BATCH_SILENT_POOL = Cell("at most the first call: GearmanTimeoutError after 1 T (its jobs' "
@@ -291,11 +286,6 @@ _column("pg_get_job_status", _client(**dict(
     malformed=Cell("ServerUnavailable at once, the protocol error as its cause (by design: "
                    "python-gearman's contract when every asked server failed)",
                    Expect("raises:ServerUnavailable", 0.5)),
-    restart=Gap("restart-status", Cell("second call: ServerUnavailable at once (its cause "
-                                       "LostConnectionError)", Expect("then:raises:ServerUnavailable", 0.5))),
-    restart_tls=Gap("restart-status", Cell("second call: ServerUnavailable at once (its cause "
-                                           "LostConnectionError)",
-                                           Expect("then:raises:ServerUnavailable", 0.5))),
     lock_held=Cell("request returned after 1 T with `timed_out=True` (by design); nothing sent",
                    Expect("returns:timed_out", 1.5)))))
 _column("aio_do", _client(lock_held=NOLOCK))

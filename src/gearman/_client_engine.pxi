@@ -536,6 +536,11 @@ cdef class ClientEngine(EngineBase):
         self.outstanding += 1
         t.tried = 0xFFFFFFFFFFFFFFFFULL
         try:
+            if c.state == CS_CONNECTED:
+                # as _route does: a connection that died while idle (the server
+                # restarted between two calls) is replaced before this request
+                # goes out on it, not after it was lost with it
+                self._check_idle(c)
             self._connect(c)
         except GearmanError as e:
             self._conn_failed(c, e, FAIL_REROUTE | FAIL_BACKOFF)
