@@ -122,9 +122,6 @@ NA_REASONS: Dict[str, str] = {
 }
 
 GAPS: Dict[str, str] = {
-    "batch-protocol": "known gap: in a batch, a job on a connection a malformed reply broke ends "
-                      "with a plain LostConnectionError: unlike `do*`'s "
-                      "ProtocolLostConnectionError, it does not say (or inherit) the ProtocolError",
     "cli-cut": "known gap (to investigate): when the link is cut after gearmand queued the job "
                "but before its JOB_CREATED came back, the command says the request \"was not sent "
                "to it (safe to submit again)\": a resubmit would queue the job twice",
@@ -254,9 +251,9 @@ _column("submit_batch", _client(
                        "contract); not submitted",
                        Expect("raises:BatchError/ServerUnavailable", 0.5, "none")),
     silent_alone=_BATCH_SILENT, silent_pool=_BATCH_SILENT_POOL,
-    malformed=Gap("batch-protocol", Cell("BatchError at once, `errors`: LostConnectionError "
-                                         "(outcome unknown)",
-                                         Expect("raises:BatchError/LostConnectionError", 0.5)))))
+    malformed=Cell("BatchError at once, `errors`: ProtocolLostConnectionError per job "
+                   "(outcome unknown)",
+                   Expect("raises:BatchError/ProtocolLostConnectionError", 0.5))))
 _column("pg_submit_job", _client(
     no_server=_PG_NO_SERVER, malformed=_PG_MALFORMED, refused_alone=_PG_REFUSED,
     silent_alone=_PG_SILENT, silent_pool=_PG_SILENT_POOL,
@@ -295,9 +292,9 @@ _column("aio_submit_many", _client(
                        "design: documented; `submit_batch` raises BatchError)",
                        Expect("returns:None/ServerUnavailable", 0.5, "none")),
     silent_alone=_BATCH_SILENT, silent_pool=_BATCH_SILENT_POOL,
-    malformed=Gap("batch-protocol", Cell("returns at once, handle None, LostConnectionError in "
-                                         "`last_batch_errors`",
-                                         Expect("returns:None/LostConnectionError", 0.5)))))
+    malformed=Cell("returns at once, handle None, ProtocolLostConnectionError in "
+                   "`last_batch_errors`",
+                   Expect("returns:None/ProtocolLostConnectionError", 0.5))))
 _column("aio_job_status", _client(lock_held=NOLOCK, **_STATUS_OVER))
 _column("cli_submit", _client(
     no_server=Cell("uses localhost:4730 (by design: gearmand's tools do); nothing there: exit 3",

@@ -702,9 +702,9 @@ cdef class ClientEngine(EngineBase):
                     else:
                         self._batch_fail(run.batch, i, (not_sent if not_sent is not None else exc)
                                          if c.sent < run.batch.wend[i]
-                                         else unknown if unknown is not None else LostConnectionError(
+                                         else unknown if unknown is not None else _lost_connection_error(
                                              f"lost connection to {c.key} after the job was sent;"
-                                             f" its outcome is unknown", server=c.key))
+                                             f" its outcome is unknown", exc, server=c.key))
                 continue
             t = <Task>entry
             if t.state == TS_DONE or t.kind == TASK_OPTION:
