@@ -129,9 +129,6 @@ GAPS: Dict[str, str] = {
                 "the first server of the pool and keeps no demotion, so with that server silent "
                 "every call fails (benchmarks/doors.py: 0 of 50), where an in-process client "
                 "loses one call",
-    "admin-silent": "known gap: the admin connection does not tell a silent server from a slow "
-                    "answer: a plain GearmanTimeoutError (exit 5, the code docs/cli.md gives it), "
-                    "not ServerSilentError",
 }
 
 _S = "ServerSilentError (a GearmanTimeoutError)"
@@ -319,9 +316,9 @@ _column("cli_status", _client(**dict(
     refused_alone=Cell("exit 3 at once", Expect("exit:3", 0.5)),
     refused_pool=Cell("exit 3 at once, the healthy server's table printed (by design: the first "
                       "failure's code)", Expect("exit:3", 0.5)),
-    silent_alone=Gap("admin-silent", Cell("exit 5 after 1 T", Expect("exit:5", 1.5))),
-    silent_pool=Gap("admin-silent", Cell("exit 5 after 1 T, the healthy server's table printed",
-                                         Expect("exit:5", 1.5))),
+    silent_alone=Cell("exit 3 after 1 T (ServerSilentError, as `submit`)", Expect("exit:3", 1.5)),
+    silent_pool=Cell("exit 3 after 1 T, the healthy server's table printed (by design: the "
+                     "first failure's code)", Expect("exit:3", 1.5)),
     restart=Cell("exit 0 both times", Expect("exit:0", 1.0)),
     restart_tls=Cell("exit 0 both times", Expect("exit:0", 1.0)),
     malformed=Cell("exit 1 at once (ProtocolError)", Expect("exit:1", 0.5)),
@@ -377,8 +374,7 @@ _ADMIN_NA = {f: C for f, _ in FAULTS if f not in ("no_server", "refused_alone", 
 _column("admin", dict(
     no_server=Cell("NoServersError at construction", Expect("raises:NoServersError", 0.5)),
     refused_alone=Cell("ServerUnavailable at once", Expect("raises:ServerUnavailable", 0.5)),
-    silent_alone=Gap("admin-silent", Cell("GearmanTimeoutError after 1 T",
-                                          Expect("raises:GearmanTimeoutError", 1.5))),
+    silent_alone=Cell(f"{_S} after 1 T", Expect("raises:ServerSilentError", 1.5)),
     malformed=Cell("ProtocolError at once", Expect("raises:ProtocolError", 0.5)),
     **_ADMIN_NA))
 _column("exporter", dict(
@@ -386,8 +382,8 @@ _column("exporter", dict(
                    Expect("up0:ServerUnavailable", 0.5)),
     refused_alone=Cell("`gearman_up` 0, scrape error ServerUnavailable",
                        Expect("up0:ServerUnavailable", 0.5)),
-    silent_alone=Gap("admin-silent", Cell("`gearman_up` 0 after 1 T, scrape error "
-                                          "GearmanTimeoutError", Expect("up0:GearmanTimeoutError", 1.5))),
+    silent_alone=Cell("`gearman_up` 0 after 1 T, scrape error ServerSilentError",
+                      Expect("up0:ServerSilentError", 1.5)),
     malformed=Cell("`gearman_up` 0, scrape error ProtocolError", Expect("up0:ProtocolError", 0.5)),
     **_ADMIN_NA))
 

@@ -604,14 +604,17 @@ def test_a_table_of_no_server_is_not_printed(cli, dead_port, command):
     assert r.stdout == b"" and b"could not connect" in r.stderr
 
 
-def test_status_of_a_frozen_server_exits_5(cli, gearmand_factory):
+def test_status_of_a_frozen_server_exits_3(cli, gearmand_factory):
+    """A server that answers nothing is as good as unreachable: exit 3, as `submit` (and the
+    same ServerSilentError every door raises: docs/reliability.md §11)."""
     server = gearmand_factory()
     server.pause()
     try:
         r = cli("status", "-s", server.address, "--timeout", "0.5")
     finally:
         server.resume()
-    assert r.returncode == EXIT_TIMEOUT, r.stderr
+    assert r.returncode == EXIT_UNREACHABLE, r.stderr
+    assert b"answered nothing" in r.stderr
 
 
 def test_workers(cli, gearmand, tmp_path):

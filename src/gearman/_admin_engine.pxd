@@ -4,6 +4,7 @@
 cdef class AdminEngine(EngineBase):
     cdef Connection conn                # the one server (servers[0])
     cdef double deadline                # monotonic end of the current call (start_call)
+    cdef double call_start              # monotonic start of the current call (start_call)
     cdef object failure                 # the error _conn_failed settled during this call, or None
 
     cdef int _check_idle(self) except -1

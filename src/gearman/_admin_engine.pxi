@@ -103,7 +103,8 @@ cdef class AdminEngine(EngineBase):
     def start_call(self, double timeout):
         """Start a call that may take ``timeout`` seconds: open the connection
         if it is not (within the call's time and ``connect_timeout``)."""
-        self.deadline = gm_monotonic() + timeout
+        self.call_start = gm_monotonic()
+        self.deadline = self.call_start + timeout
         self.failure = None
         self._check_idle()
         if self.conn.state != CS_CONNECTED:
@@ -149,6 +150,12 @@ cdef class AdminEngine(EngineBase):
                 if c.wbuf.pending() > 0:
                     err = GearmanTimeoutError(f"{c.key}: send timed out", code=RC_TIMEOUT,
                                               server=c.key)
+                elif c.last_recv < self.call_start:
+                    # nothing at all since the call began: silent, as the client
+                    # engines call it (the same error for every door)
+                    err = ServerSilentError(
+                        f"{c.key} answered nothing for {gm_monotonic() - self.call_start:.3g} s "
+                        f"(to {what!r})", code=RC_TIMEOUT, server=c.key)
                 else:
                     err = GearmanTimeoutError(f"{c.key}: no complete answer to {what!r} in time",
                                               code=RC_TIMEOUT, server=c.key)
