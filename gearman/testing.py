@@ -74,6 +74,7 @@ __all__ = [
     "GearmandServer",
     "find_gearmand",
     "free_port",
+    "hold_lock",
     "wait_until",
 ]
 
@@ -163,6 +164,25 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0,
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def hold_lock(obj: Any, seconds: float) -> threading.Thread:
+    """Stand for another thread's call on ``obj`` (a client, worker or ``Admin``): a thread
+    holds the object's lock for ``seconds``.  Returns that thread once it holds the lock,
+    so a call made next has to wait for it (its timeout counts that wait:
+    docs/reliability.md §5); ``join()`` it at the end."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with obj._lock:
+            held.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True, name="cygearman-hold-lock")
+    thread.start()
+    if not held.wait(10):
+        raise RuntimeError(f"could not take the lock of {obj!r} within 10 s")
+    return thread
 
 
 class _Handle:

@@ -37,7 +37,7 @@ from gearman import errors
 from gearman.admin import Admin
 from gearman.aio import AsyncGearmanClient, AsyncGearmanWorker
 from gearman.job import GearmanJob, GearmanJobRequest
-from gearman.testing import GearmandServer, free_port, wait_until
+from gearman.testing import GearmandServer, free_port, hold_lock, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -708,15 +708,7 @@ def paused(*servers: GearmandServer) -> Iterator[None]:
 
 def _hold_lock(obj: Any) -> None:
     """Another thread's call holds the object for 6 T (its lock: PECL, python-gearman, Admin)."""
-    held = threading.Event()
-
-    def hold() -> None:
-        with obj._lock:
-            held.set()
-            time.sleep(6 * T)
-
-    threading.Thread(target=hold, daemon=True).start()
-    assert held.wait(10)
+    hold_lock(obj, 6 * T)
 
 
 def _when_queued(servers: List[Any], fn: str, act: Callable[[Any], None]) -> Callable[[], None]:

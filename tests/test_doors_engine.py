@@ -26,7 +26,7 @@ import gearman
 from gearman import constants as C
 from gearman import errors, events
 from gearman.aio import AsyncGearmanClient
-from gearman.testing import wait_until
+from gearman.testing import hold_lock, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -271,21 +271,6 @@ def _door(c, door):
     return c.wait()
 
 
-def _hold_lock(c, seconds):
-    """Another thread's call on c: it holds the client's lock for ``seconds``."""
-    held = threading.Event()
-
-    def hold():
-        with c._lock:
-            held.set()
-            time.sleep(seconds)
-
-    th = threading.Thread(target=hold, daemon=True)
-    th.start()
-    assert held.wait(10)
-    return th
-
-
 @pytest.mark.parametrize("door", ["ping", "echo", "jobStatusByUniqueKey", "wait"])
 def test_the_timeout_covers_waiting_for_the_lock(gearmand, door):
     """setTimeout(T) while another thread's call holds the client for 6 T: the
@@ -293,7 +278,7 @@ def test_the_timeout_covers_waiting_for_the_lock(gearmand, door):
     T = 0.5
     c = client_on(gearmand, timeout_ms=int(T * 1000))
     c.ping(b"warm")
-    th = _hold_lock(c, 6 * T)
+    th = hold_lock(c, 6 * T)
     t0 = time.monotonic()
     if door == "wait":
         assert c.wait() is False
@@ -318,7 +303,7 @@ def test_the_lock_wait_counts_against_the_timeout(pool, door):
     c = client_on(b, timeout_ms=int(T * 1000))
     c.ping(b"warm")
     b.pause()
-    th = _hold_lock(c, 0.6 * T)
+    th = hold_lock(c, 0.6 * T)
     t0 = time.monotonic()
     with pytest.raises(errors.GearmanTimeoutError):
         _door(c, door)

@@ -9,13 +9,13 @@ Real gearmand, frozen with SIGSTOP.
 """
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from gearman import GearmanClient
 from gearman.constants import JOB_CREATED, JOB_PENDING
+from gearman.testing import hold_lock
 
 T = 0.5      # the poll_timeout of every call here, in seconds
 
@@ -71,21 +71,6 @@ def test_get_job_status_on_a_silent_server_sets_timed_out(silent, fn):
     assert request.timed_out is False and request.status["known"] is True
 
 
-def _hold_lock(obj, seconds):
-    """Another thread's call on obj: it holds the object's lock for ``seconds``."""
-    held = threading.Event()
-
-    def hold():
-        with obj._lock:
-            held.set()
-            time.sleep(seconds)
-
-    th = threading.Thread(target=hold, daemon=True)
-    th.start()
-    assert held.wait(10)
-    return th
-
-
 @pytest.mark.parametrize("door", ["submit_job", "submit_multiple_jobs", "get_job_status",
                                   "wait_until_jobs_completed"])
 def test_poll_timeout_covers_waiting_for_another_threads_call(gearmand, fn, door):
@@ -94,7 +79,7 @@ def test_poll_timeout_covers_waiting_for_another_threads_call(gearmand, fn, door
     client = GearmanClient([gearmand.address])
     done = client.submit_job(fn, b"warm", background=True, poll_timeout=5)
     queued = gearmand.queued(fn)
-    th = _hold_lock(client, 6 * T)
+    th = hold_lock(client, 6 * T)
     started = time.monotonic()
     if door == "submit_job":
         requests = [client.submit_job(fn, b"x", background=True, poll_timeout=T)]
@@ -127,7 +112,7 @@ def test_pecl_worker_timeout_covers_waiting_for_another_threads_call(gearmand, f
     w.addFunction(fn, lambda job, ctx: b"")
     w.setTimeout(int(T * 1000))
     w.ping(b"warm")
-    th = _hold_lock(w, 6 * T)
+    th = hold_lock(w, 6 * T)
     started = time.monotonic()
     if door == "ping":
         with pytest.raises(GearmanTimeoutError):
