@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything cygearman needs on a Debian machine, idempotently:
-# system packages (gearmand, the reference C tools, PHP's extension, socat),
+# system packages (python3 with venv and headers, a C compiler, gearmand, the
+# reference C tools, PHP's extension, socat),
 # a virtual environment with the build and test tools, and cygearman itself
 # built as a wheel from its sdist and installed into that environment.
 #
@@ -12,7 +13,10 @@ cd "$here"
 VENV="${VENV:-$here/.venv}"
 PY="${PYTHON:-python3}"
 
-apt_pkgs=(gearman-job-server gearman-tools libgearman-dev php-cli php-gearman socat tmux iproute2)
+# python3, its venv module and headers and a C compiler: what a bare Debian (debootstrap
+# --variant=minbase; scripts/fresh_debian.sh checks it) lacks to build the wheel
+apt_pkgs=(python3 python3-venv python3-dev gcc libc6-dev
+          gearman-job-server gearman-tools libgearman-dev php-cli php-gearman socat tmux iproute2)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

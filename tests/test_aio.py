@@ -12,21 +12,30 @@ from gearman.testing import wait_until
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def run(request):
-    """Run a coroutine to completion on the chosen loop (bounded)."""
+    """Run a coroutine to completion on the chosen loop (bounded).
+
+    The loop is made, and made current, before the test body runs: an
+    ``asyncio.Event()`` the test makes outside a coroutine then belongs to the
+    loop the test runs on.  Python 3.9 binds such a primitive to the current
+    loop when it is made (3.10 and later when it is first awaited), so a loop
+    made only inside ``runner`` fails on 3.9 with "got Future attached to a
+    different loop"."""
     if request.param == "uvloop":
         import uvloop      # a test dependency: installed by scripts/setup.sh
         policy = uvloop.EventLoopPolicy()
     else:
         policy = asyncio.DefaultEventLoopPolicy()
+    loop = policy.new_event_loop()
+    asyncio.set_event_loop(loop)
 
     def runner(coro, timeout=60):
-        loop = policy.new_event_loop()
-        try:
-            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-        finally:
-            loop.close()
+        return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
-    return runner
+    try:
+        yield runner
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 async def with_worker(address, functions, body, concurrency=20):
@@ -496,3 +505,49 @@ def test_plain_function_returning_an_awaitable_and_raising_cancelled(run, gearma
 
     run(with_worker(gearmand.address, {fn: plain}, body, concurrency=8))
     assert peak[0] == 1
+
+
+def test_client_and_worker_made_outside_a_loop_serve_in_successive_loops(gearmand, fn):
+    """Legacy code makes its client and worker before any loop runs (at import,
+    in an application object), then runs them with asyncio.run(), maybe more
+    than once, maybe on uvloop.  Python 3.9 binds an asyncio primitive made
+    outside a running loop to the loop current then, 3.10 and later to the
+    first loop that awaits it: either way, a Future, Event or Queue the client
+    or worker kept from one loop fails in the next with "attached to a
+    different loop", on every interpreter.  (A second client is made after
+    the first asyncio.run(), which on 3.9 leaves no current loop.)"""
+    import uvloop
+
+    async def echo(job):
+        await asyncio.sleep(0)
+        return b"echo:" + job.workload()
+
+    worker = AsyncGearmanWorker(gearmand.address, concurrency=2)
+    worker.register(fn, echo)
+    first = AsyncGearmanClient(gearmand.address)
+
+    async def session(client, tag):
+        before = worker.jobs_done
+        served = asyncio.ensure_future(worker.run())
+        try:
+            assert await client.do_normal(fn, tag, timeout=30) == b"echo:" + tag
+            streamed = [ev async for ev in client.stream(fn, tag, timeout=30)]
+            assert streamed == [("complete", b"echo:" + tag)]
+            assert await client.ping(timeout=30) is True
+        finally:
+            worker.stop()
+            n = await asyncio.wait_for(served, 30)
+        assert n == before + 2          # run() returns the worker's running total
+        return tag
+
+    assert asyncio.run(session(first, b"one")) == b"one"
+    second = AsyncGearmanClient(gearmand.address)
+    assert asyncio.run(session(first, b"two")) == b"two"
+    assert asyncio.run(session(second, b"three")) == b"three"
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(session(first, b"four")) == b"four"
+    finally:
+        loop.close()
+    for client in (first, second):
+        asyncio.run(client.close())
