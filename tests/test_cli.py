@@ -884,7 +884,11 @@ def test_console_script_is_installed_when_ci_asks(tmp_path):
     if os.environ.get("CYGEARMAN_REQUIRE_INSTALLED") != "1":
         return
     from importlib.metadata import entry_points
-    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    found = entry_points()
+    # (Python 3.9: a dict of groups; 3.10 and later: select())
+    group = found.select(group="console_scripts") if hasattr(found, "select") \
+        else found.get("console_scripts", [])
+    scripts = {e.name: e.value for e in group}
     assert scripts.get("cygearman") == "gearman.cli:main", scripts
     exe = os.path.join(os.path.dirname(sys.executable), "cygearman")
     r = subprocess.run([exe, "--version"], capture_output=True, timeout=60, cwd=tmp_path)
