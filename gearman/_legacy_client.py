@@ -108,6 +108,7 @@ class LegacyClientMixin(GearmanConnectionManager):
     _engine: Any
     _lock: Any
     close: Any
+    _default_servers: Any
 
     def _init_legacy_client(self, random_unique_bytes: int) -> None:
         """The mixin's own state (``gearman.GearmanClient.__init__`` calls it)."""
@@ -282,6 +283,7 @@ class LegacyClientMixin(GearmanConnectionManager):
         data = self.data_encoder.encode(job.data)
         given_unique = job.unique or None
         with self._lock:
+            self._default_servers()         # none given: GEARMAN_SERVERS, as every door
             if not engine.servers:
                 raise ServerUnavailable("Found no valid connections in list: []")
             task = engine.new_submit(cmd, job.task, data, given_unique, current_request)
@@ -328,6 +330,7 @@ class LegacyClientMixin(GearmanConnectionManager):
             return requests
         try:
             engine = self._engine
+            self._default_servers()         # none given: GEARMAN_SERVERS, as every door
             if not engine.servers:
                 raise ServerUnavailable("Found no valid connections in list: []")
             tasks = []

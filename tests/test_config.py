@@ -124,6 +124,9 @@ def test_library_objects_take_gearman_servers(monkeypatch, gearmand):
     assert GearmanClient().doBackground("cfg_env", b"x")
     assert asyncio.run(AsyncGearmanClient().do_background("cfg_env", b"x"))
     assert Admin().servers == [gearmand.address]
+    # python-gearman's calls too (an empty host list is "none given")
+    request = GearmanClient([]).submit_job("cfg_env", b"x", background=True, poll_timeout=10)
+    assert request.complete and not request.timed_out
 
 
 def test_asyncio_client_takes_a_list(gearmand):
