@@ -19,7 +19,7 @@ from gearman._tooling import (
 )
 from gearman.admin import Admin
 
-__all__ = ["WINDOW", "BATCH_STEP", "WAITING_NOTICE_AFTER", "SILENT_CHECK", "PLAIN_PROGRESS_EVERY", "err",
+__all__ = ["WINDOW", "BATCH_STEP", "WAITING_NOTICE_AFTER", "SILENT_CHECK", "PROBE_WAIT", "PLAIN_PROGRESS_EVERY", "err",
            "format_table", "print_json", "payload_json", "error_json", "Progress", "make_client",
            "make_admin", "report_failures", "answered", "servers_json"]
 
@@ -36,6 +36,10 @@ BATCH_STEP = 1000
 #: Seconds a foreground submit waits before checking whether any worker serves
 #: the function (and saying so if none does).
 WAITING_NOTICE_AFTER = 2.0
+
+#: Over a pool of several servers, ``submit`` first gives each this many seconds at most
+#: to answer an ECHO, and sends its jobs around those that do not.
+PROBE_WAIT = 1.0
 
 #: Without -t, a foreground submit waits for its jobs in rounds of this many seconds; at
 #: the end of a round the requests of a server that answered nothing are failed.

@@ -20,6 +20,7 @@ from gearman._tooling import (
 from gearman.admin import Admin, FunctionStatus
 from gearman.cli._common import (
     BATCH_STEP,
+    PROBE_WAIT,
     SILENT_CHECK,
     WAITING_NOTICE_AFTER,
     WINDOW,
@@ -142,6 +143,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = make_client(args)
     deadline = time.monotonic() + args.timeout if args.timeout else None
     try:
+        _set_aside_the_unresponsive(client, deadline)
         if args.background:
             return _submit_background(args, client, workloads, bulk, priority, deadline)
         notice = WaitingNotice(args) if not args.quiet else None
@@ -152,6 +154,32 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 notice.cancel()
     finally:
         client.close()
+
+
+def _set_aside_the_unresponsive(client: Any, deadline: Optional[float]) -> None:
+    """A pool of several servers: one ECHO to each first, so that the jobs go around a
+    server that is down or silent.
+
+    An in-process client learns that from its first call and routes around the server
+    from then on (docs/reliability.md §5a); a command has only one call, so without this
+    every run sent its job to the same silent server. The probe waits PROBE_WAIT seconds
+    at most (half of what -t leaves, if less); a server that answered nothing by then is
+    demoted, one that refused is backing off, and the jobs go to the others (to them all
+    anyway if every server failed). One round trip when every server answers.
+    """
+    if len(client.servers) < 2:
+        return
+    wait = PROBE_WAIT if deadline is None else min(PROBE_WAIT, (deadline - time.monotonic()) / 2)
+    if wait <= 0:
+        return
+    previous = client.timeout()
+    client.setTimeout(_config.seconds_to_ms(wait))
+    try:
+        client.ping()
+    except GearmanError:
+        pass                # what did not answer is set aside by the client itself
+    finally:
+        client.setTimeout(previous)
 
 
 def _run_until_answered(client: Any, tasks: List[Any], deadline: Optional[float]) -> None:
