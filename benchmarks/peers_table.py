@@ -64,20 +64,19 @@ def rows(doc: Dict[str, Any]) -> List[List[str]]:
             cells.append(_cell(x["median"], (x.get("cpu_us") or {}).get("median")))
         out.append([title] + cells + [_ratio(per.get(ratio_key, {}).get("ratio"))])
 
-    seq("background", "background: `doBackground`, one at a time")
-    seq("normal", "normal: `doNormal`, one at a time (a C worker echoes)")
-    seq("status", "status: `jobStatus`, one at a time")
-    pipe("pipelined", "pipelined: `addTaskBackground` + `runTasks` (pygearman: "
-         "`submit_multiple_jobs`)",
+    seq("background", "background (`doBackground`)")
+    seq("normal", "normal (`doNormal`)")
+    seq("status", "status (`jobStatus`)")
+    pipe("pipelined", "pipelined (`runTasks`)",
          {"cygearman": "cyg-tasks", "libgearman": "c-tasks", "php": "php-tasks",
           "pygearman": "pyg-multiple"}, "cyg-tasks")
-    pipe("pipelined", "bulk: `submit_batch` (libgearman, PHP: their pipelined `run_tasks`)",
+    pipe("pipelined", "bulk (`submit_batch`)",
          {"cygearman": "cyg-batch", "libgearman": "c-tasks", "php": "php-tasks"}, "cyg-batch")
-    pipe("pipelined", "asyncio: `submit_many` (aiogear: `gather(submit_job_bg)`)",
+    pipe("pipelined", "asyncio (`submit_many`)",
          {"cygearman": "cyg-aio-many", "aiogear": "aiogear-gather"}, "cyg-aio-many")
-    pipe("drain", "worker drain: `GearmanWorker.serve()` (libgearman: `gearman_worker_work`)",
+    pipe("drain", "worker drain (`serve()`)",
          {"cygearman": "drain-cyg-serve", "libgearman": "drain-c"}, "drain-cyg-serve")
-    pipe("drain", "worker drain, asyncio: `AsyncGearmanWorker`",
+    pipe("drain", "worker drain, asyncio",
          {"cygearman": "drain-cyg-aio"}, "drain-cyg-aio")
     per = s.get("payload", {})
     for key in sorted((k for k in per if k.startswith("cyg-")), key=lambda k: int(k[4:-1])):
@@ -89,7 +88,7 @@ def rows(doc: Dict[str, Any]) -> List[List[str]]:
             cpu = (d.get("cpu_ms_per_mib") or {}).get("median")
             cells.append("—" if ms is None else f"{ms:,.1f} ms/MiB, {cpu:.2f} ms CPU/MiB")
         cells += ["—"] * (len(PEERS) - 2)
-        out.append([f"payload: `doNormal` of {mib} MiB"] + cells + [_ratio(per[key].get("ratio"))])
+        out.append([f"payload {mib} MiB (`doNormal`)"] + cells + [_ratio(per[key].get("ratio"))])
     return out
 
 
