@@ -82,7 +82,7 @@ def rows(doc: Dict[str, Any]) -> List[List[str]]:
     for key in sorted((k for k in per if k.startswith("cyg-")), key=lambda k: int(k[4:-1])):
         mib = key[4:-1]
         cells = []
-        for c, k in (("cygearman", key), ("libgearman", f"c-{mib}m")):
+        for k in (key, f"c-{mib}m"):  # cygearman, then libgearman
             d = (per.get(k) or {}).get("derived", {})
             ms = (d.get("ms_per_mib") or {}).get("median")
             cpu = (d.get("cpu_ms_per_mib") or {}).get("median")
