@@ -148,6 +148,42 @@ def test_timeout_and_cancellation_leave_the_client_consistent(run, gearmand, fn)
     run(with_worker(gearmand.address, {fn: slow}, body, concurrency=2))
 
 
+def test_cancelled_requests_the_kernel_never_took_never_arrive(run, gearmand_factory, fn):
+    """Requests cancelled while their bytes are still in the client's buffer
+    (a stopped server, the kernel's buffers full) are taken back, in whatever
+    order they are cancelled: after SIGCONT the server receives none of them."""
+    server = gearmand_factory()
+
+    async def body():
+        async with AsyncGearmanClient(server.address) as c:
+            await c.do_background(fn, b"warm", timeout=10)
+            server.pause()
+            try:
+                large = asyncio.ensure_future(c.do_background(fn, b"x" * (16 << 20)))
+                await asyncio.sleep(0.2)
+                conn = c._engine.servers[0]
+                left = conn.unsent
+                assert 0 < left < 16 << 20          # the kernel took part of it
+                small = [asyncio.ensure_future(c.do_background(fn, b"s%d" % i))
+                         for i in range(200)]
+                await asyncio.sleep(0.05)
+                assert conn.in_flight == 201
+                for t in small[::2] + small[1::2]:  # not the order they were queued in
+                    t.cancel()
+                await asyncio.gather(*small, return_exceptions=True)
+                assert conn.unsent <= left          # (the kernel may take more of the large one)
+                assert conn.in_flight == 1
+                large.cancel()
+                await asyncio.gather(large, return_exceptions=True)
+            finally:
+                server.resume()
+            await c.do_background(fn, b"after", timeout=10)
+            await asyncio.sleep(0.5)
+            assert server.queued(fn) == 3           # warm, the large one, after
+
+    run(body())
+
+
 def test_errors_are_the_blocking_clients(run, free_port, fn):
     async def body():
         c = AsyncGearmanClient(f"127.0.0.1:{free_port}")

@@ -157,6 +157,42 @@ def test_timed_out_batches_keep_no_memory_and_are_not_all_delivered_late(pool, f
     c.close()
 
 
+def test_requests_given_up_before_the_kernel_took_them_never_arrive(pool, fn):
+    """A timeout too short to call the server silent (under 0.2 s) does not
+    reset the connection.  A request given up on whose bytes are still in the
+    client's own buffer (the kernel's buffers are full) is taken back: it never
+    reaches the server when it wakes.  One the kernel took in part goes out
+    whole (cutting it would break the stream)."""
+    _, b = pool
+    c = client_on(b, timeout_ms=50)
+    c.doBackground(fn, b"warm")
+    b.pause()
+    with pytest.raises(errors.GearmanTimeoutError) as ei:
+        c.doBackground(fn, b"x" * (16 << 20))      # fills the kernel's buffers
+    assert not isinstance(ei.value, errors.ServerSilentError)   # not demoted
+    conn = c._engine.servers[0]
+    left = conn.unsent
+    assert 0 < left < 16 << 20                      # the kernel took part of it
+    for i in range(20):
+        with pytest.raises(errors.GearmanTimeoutError):
+            c.doBackground(fn, b"small-%d" % i)
+        assert conn.unsent <= left                  # taken back at once (the kernel
+        left = conn.unsent                          # may still take some of the large one)
+    for i in range(3):                              # payloads held by reference (>= 128 KiB)
+        with pytest.raises(errors.GearmanTimeoutError):
+            c.doBackground(fn, b"y" * (1 << 20))
+        assert conn.unsent <= left
+        left = conn.unsent
+    assert conn.in_flight == 1                      # only the large one is left
+    assert not conn.demoted
+    b.resume()
+    c.setTimeout(10000)
+    c.doBackground(fn, b"after")
+    time.sleep(0.5)
+    assert b.queued(fn) == 3                        # warm, the large one, after
+    c.close()
+
+
 def test_two_servers_issuing_the_same_handle(gearmand_factory, fn):
     """Two fresh gearmand both count from H:host:1: jobStatus asks both and
     never reports finished a job that one of them still holds."""

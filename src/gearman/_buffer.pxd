@@ -20,6 +20,7 @@ cdef class WriteBuffer:
                           const char *up, Py_ssize_t ul, bytes data) except -1
     cdef int write_one(self, uint32_t cmd, const char *arg, Py_ssize_t n) except -1
     cdef int write_ref(self, bytes data) except -1
+    cdef bint drop_tail(self, Py_ssize_t n) except -1
     cdef void _shrink(self) noexcept
     cdef inline Py_ssize_t pending(self) noexcept
     cdef inline void consume(self, Py_ssize_t n) noexcept

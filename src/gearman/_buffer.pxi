@@ -194,6 +194,39 @@ cdef class WriteBuffer:
             self._len += n
         return 0
 
+    cdef bint drop_tail(self, Py_ssize_t n) except -1:
+        """Take back the last n bytes written, none of which was sent: a packet
+        its caller gave up on before the kernel took any of it.  False (nothing
+        changed) while a view is exported, or when part of them was sent or the
+        cut would split a payload held by reference."""
+        cdef Py_ssize_t end = self._len, left = n, k = 0, off, size
+        cdef object obj
+        if self._views > 0 or n < 0 or n > self.pending():
+            return False
+        if self._ext:
+            k = len(self._ext)
+        # the stream's tail, backwards: _buf[last ref's offset:end], that ref, ...
+        while k > 0:
+            off, obj = self._ext[k - 1]
+            if left <= end - off:
+                break
+            left -= end - off
+            size = PyBytes_GET_SIZE(obj)
+            if left < size or (k == 1 and self._ext_pos > 0):
+                return False
+            left -= size
+            end = off
+            k -= 1
+        if left > end - self._pos:
+            return False
+        if self._ext:
+            for off, obj in self._ext[k:]:
+                self._ext_len -= PyBytes_GET_SIZE(obj)
+            del self._ext[k:]
+        self._len = end - left
+        self.consume(0)                 # emptied: reset and maybe shrink
+        return True
+
     cdef void _shrink(self) noexcept:
         """Give back the memory of a drained buffer that grew for a large packet."""
         cdef char *nb

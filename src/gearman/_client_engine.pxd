@@ -72,3 +72,4 @@ cdef class ClientEngine(EngineBase):
     cdef int _emit_submitted(self, Task t) except -1
     cdef int _emit_end(self, Task t) except -1
     cdef int _abandon(self, Task t, object reason) except -1     # abandon(), telling why
+    cdef int _drop_unsent_tail(self, Connection c) except -1     # abandoned requests never sent

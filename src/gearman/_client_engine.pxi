@@ -482,6 +482,7 @@ cdef class ClientEngine(EngineBase):
         else:
             w = <bytes>t._workload
             c.wbuf.write_one(t.command, PyBytes_AS_STRING(w), PyBytes_GET_SIZE(w))
+        t.wstart = c.queued
         c.queued += <uint64_t>(c.wbuf.pending() - before)
         t.wend = c.queued
         t.conn = c
@@ -657,8 +658,37 @@ cdef class ClientEngine(EngineBase):
                 if not entry:
                     del c.handles[t._handle]
             t.state = TS_DONE
+        elif t.state == TS_QUEUED and c is not None:
+            self._drop_unsent_tail(c)
         # A queued task stays in its connection's FIFO so that the answers of
         # the requests behind it still match; its answer is dropped on arrival.
+        return 0
+
+    cdef int _drop_unsent_tail(self, Connection c) except -1:
+        """Take back the abandoned requests at the end of c's queue whose bytes
+        the kernel never took: the server never sees them (a timeout too short
+        to demote the server, a cancellation).  An abandoned request with a
+        live one queued behind it stays (its answer is dropped on arrival);
+        a probe (abandoned from the start) is never taken back.  Not over TLS:
+        a write the socket refused may already sit encrypted in OpenSSL's
+        record buffer, bound to be sent with the next write."""
+        cdef object entry
+        cdef Task t
+        if c.tls is not None:
+            return 0
+        while c.pending.size() > 0:
+            entry = c.pending.last()
+            if not isinstance(entry, Task):
+                return 0
+            t = <Task>entry
+            if (not t.abandoned or t is c.probe or t.state != TS_QUEUED
+                    or t.wend != c.queued or c.sent > t.wstart):
+                return 0
+            if not c.wbuf.drop_tail(<Py_ssize_t>(t.wend - t.wstart)):
+                return 0
+            c.pending.pop_last()
+            c.queued = t.wstart
+            t.state = TS_DONE
         return 0
 
     cdef int _on_failure(self, Connection c, object exc, int how) except -1:

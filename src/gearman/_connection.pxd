@@ -9,6 +9,7 @@ cdef class Fifo:
     cdef object pop(self)
     cdef object first(self)
     cdef object last(self)
+    cdef object pop_last(self)
     cdef object at(self, Py_ssize_t k)
     cdef list items_in_order(self)
 

@@ -165,6 +165,18 @@ cdef class Fifo:
             return None
         return self.ring[(self.head + self.count - 1) & (len(self.ring) - 1)]
 
+    cdef object pop_last(self):
+        """Remove and return the newest item (None if there is none)."""
+        cdef list ring = self.ring
+        cdef Py_ssize_t k
+        if self.count == 0:
+            return None
+        k = (self.head + self.count - 1) & (len(ring) - 1)
+        item = ring[k]
+        ring[k] = None
+        self.count -= 1
+        return item
+
     cdef object at(self, Py_ssize_t k):
         """Item k, 0 the oldest (0 <= k < size(): the caller checks)."""
         return self.ring[(self.head + k) & (len(self.ring) - 1)]
@@ -258,6 +270,11 @@ cdef class Connection:
     def in_flight(self):
         """Requests written or queued on this connection that await an answer."""
         return self.pending.size()
+
+    @property
+    def unsent(self):
+        """Bytes queued on this connection that the kernel has not taken yet."""
+        return self.wbuf.pending() if self.wbuf is not None else 0
 
     cdef inline short poll_events(self) noexcept:
         """What to poll for: connect completion, the TLS handshake's next need,

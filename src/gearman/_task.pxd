@@ -21,6 +21,7 @@ cdef class Task:
     cdef object _result             # WORK_COMPLETE payload
     cdef object error               # GearmanError instance for a failed task, else None
     cdef Connection conn            # server that holds it (None before routing)
+    cdef uint64_t wstart            # conn stream offset of this task's packet's first byte
     cdef uint64_t wend              # conn stream offset one past this task's packet
     cdef bint abandoned             # the caller gave up (timeout); replies are dropped
     cdef uint64_t tried             # bit i set: server i of the pool was tried (failover)
