@@ -178,7 +178,7 @@ def test_requests_given_up_before_the_kernel_took_them_never_arrive(pool, fn):
             c.doBackground(fn, b"small-%d" % i)
         assert conn.unsent <= left                  # taken back at once (the kernel
         left = conn.unsent                          # may still take some of the large one)
-    for i in range(3):                              # payloads held by reference (>= 128 KiB)
+    for _ in range(3):                              # payloads held by reference (>= 128 KiB)
         with pytest.raises(errors.GearmanTimeoutError):
             c.doBackground(fn, b"y" * (1 << 20))
         assert conn.unsent <= left
