@@ -457,8 +457,10 @@ cdef class ClientEngine(EngineBase):
         included: the round reads what the socket has (a close_notify, an EOF,
         a session ticket) through the TLS layer, as any round does.
         """
-        if c.state != CS_CONNECTED or not self._idle(c):
+        if c.state != CS_CONNECTED or c.handles:
             return 0
+        if c.pending.count != 0 and not self._idle(c):
+            return 0                        # (an empty queue, the usual case: no call)
         if gm_monotonic() - c.last_recv < IDLE_CHECK_AFTER:
             # It answered within the last millisecond (a caller's loop of
             # sequential calls): skip the poll(0), one system call per call.  A
